@@ -1,0 +1,74 @@
+//! The core's errors. Every message says what was wrong and, where it helps,
+//! what to do about it.
+
+use std::fmt;
+
+/// One field that failed validation, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's name as the API spells it (`household.building_id`).
+    pub field: String,
+    /// Why it was refused, in words an office worker can act on.
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { field: field.into(), reason: reason.into() }
+    }
+
+    /// The same error with `prefix.` put before the field name.
+    pub fn within(mut self, prefix: &str) -> Self {
+        self.field = format!("{prefix}.{}", self.field);
+        self
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// Errors of the pure core.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The input broke one or more validation rules; nothing was changed.
+    #[error("invalid input: {}", join(.0))]
+    Invalid(Vec<FieldError>),
+    #[error("no {kind} with id {id:?}")]
+    NotFound { kind: &'static str, id: String },
+    #[error("a {kind} with id {id:?} already exists")]
+    AlreadyExists { kind: &'static str, id: String },
+    /// The edit is well formed but the current state does not allow it
+    /// (removing a building that still has households, say).
+    #[error("{0}")]
+    Precondition(String),
+    /// The document could not be read or written by Automerge.
+    #[error("document {doc}: {message}")]
+    Document { doc: String, message: String },
+    /// A stored document's schema is newer than this program understands.
+    #[error("document {doc} has schema version {found}, newer than {supported} which this version of gridsync reads; upgrade gridsync")]
+    SchemaTooNew { doc: String, found: u64, supported: u64 },
+}
+
+impl CoreError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        CoreError::Invalid(vec![FieldError::new(field, reason)])
+    }
+    pub fn doc(doc: impl fmt::Display, e: impl fmt::Display) -> Self {
+        CoreError::Document { doc: doc.to_string(), message: e.to_string() }
+    }
+}
+
+impl From<FieldError> for CoreError {
+    fn from(e: FieldError) -> Self {
+        CoreError::Invalid(vec![e])
+    }
+}
+
+fn join(errors: &[FieldError]) -> String {
+    errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+}

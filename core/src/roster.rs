@@ -1,0 +1,480 @@
+//! CSV rosters of households and residents, the way a street office keeps
+//! them in a spreadsheet: one row per resident, the household's address and
+//! head repeated on each row. Headers may be Chinese or English (see
+//! [`COLUMNS`]); every row is checked on its own and a bad row is reported
+//! by line, column and reason without stopping the others.
+//!
+//! [`plan_row`] turns a good row into edits against the community as it
+//! stands, matching what is already there (compound and building by name,
+//! household by building, unit and door, resident by ID number or by name in
+//! the household), so that importing the same file twice adds nothing.
+
+use serde::Serialize;
+
+use crate::ids::PersonKeySecret;
+use crate::model::*;
+use crate::record::{Kind, Record};
+use crate::replica::Edit;
+use crate::validate;
+use crate::view::CommunityView;
+
+/// A column of the roster: its key, the headers accepted for it (Chinese
+/// first, then English), and whether a row must fill it.
+pub struct Column {
+    pub key: &'static str,
+    pub headers: &'static [&'static str],
+    pub required: bool,
+    pub meaning: &'static str,
+}
+
+/// The roster's columns. Order in the file does not matter.
+pub const COLUMNS: &[Column] = &[
+    Column { key: "compound", headers: &["楼院", "小区", "compound"], required: true, meaning: "compound (楼院) name" },
+    Column { key: "building", headers: &["楼栋", "楼号", "building"], required: true, meaning: "building name within the compound" },
+    Column { key: "unit", headers: &["单元", "unit"], required: false, meaning: "unit (单元); empty if none" },
+    Column { key: "door", headers: &["门牌号", "房号", "door"], required: true, meaning: "door number" },
+    Column { key: "head_name", headers: &["户主姓名", "户主", "head_name"], required: true, meaning: "head of household" },
+    Column { key: "household_phone", headers: &["联系电话", "household_phone"], required: false, meaning: "the household's contact phone" },
+    Column { key: "name", headers: &["姓名", "name"], required: true, meaning: "the resident's name" },
+    Column { key: "id_number", headers: &["身份证号", "身份证号码", "id_number"], required: false, meaning: "18-character resident ID number" },
+    Column { key: "gender", headers: &["性别", "gender"], required: false, meaning: "男/女 or male/female" },
+    Column { key: "birth_date", headers: &["出生日期", "birth_date"], required: false, meaning: "YYYY-MM-DD; taken from the ID number when empty" },
+    Column { key: "relation", headers: &["与户主关系", "relation"], required: false, meaning: "relation to the head (本人, 配偶, 子女…)" },
+    Column { key: "phone", headers: &["本人电话", "手机号", "phone"], required: false, meaning: "the resident's own phone" },
+    Column { key: "lives_alone", headers: &["独居", "是否独居", "lives_alone"], required: false, meaning: "是/否, yes/no" },
+    Column { key: "contract_member", headers: &["联包党员", "contract_member"], required: false, meaning: "name of the contracting party member" },
+];
+
+/// One good row of a roster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RosterRow {
+    /// The line in the file (the header is line 1).
+    pub line: u64,
+    pub compound: String,
+    pub building: String,
+    pub unit: String,
+    pub door: String,
+    pub head_name: String,
+    pub household_phone: Option<String>,
+    pub name: String,
+    pub id_number: Option<String>,
+    pub gender: Option<Gender>,
+    pub birth_date: Option<Date>,
+    pub relation: Option<String>,
+    pub phone: Option<String>,
+    pub lives_alone: bool,
+    pub contract_member: Option<String>,
+}
+
+/// Why a row (or the file) was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    /// Line in the file; 1 is the header.
+    pub line: u64,
+    /// The column as headed in the file; empty for the whole row or file.
+    pub column: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.column.is_empty() {
+            write!(f, "line {}: {}", self.line, self.reason)
+        } else {
+            write!(f, "line {}, column {}: {}", self.line, self.column, self.reason)
+        }
+    }
+}
+
+/// A parsed roster: good rows and the errors of bad ones.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ParsedRoster {
+    pub rows: Vec<RosterRow>,
+    pub errors: Vec<RowError>,
+}
+
+/// The most rows a roster may hold; a community has a few tens of thousands.
+pub const MAX_ROWS: usize = 200_000;
+
+fn file_error(reason: impl Into<String>) -> RowError {
+    RowError { line: 1, column: String::new(), reason: reason.into() }
+}
+
+/// Parses a roster. A problem with the file as a whole (not UTF-8, a
+/// missing or unknown header) is an `Err`; a problem with a row goes into
+/// `errors` and the other rows are still read.
+pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, RowError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        file_error(format!(
+            "the file is not UTF-8 text (invalid byte at offset {}); save it from the spreadsheet as \"CSV UTF-8\"",
+            e.valid_up_to()
+        ))
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(text.as_bytes());
+    let headers = rdr.headers().map_err(|e| file_error(format!("cannot read the header row: {e}")))?.clone();
+    // column index in the file -> column key
+    let mut index: Vec<Option<&'static Column>> = Vec::new();
+    let mut seen: Vec<&'static str> = Vec::new();
+    for h in headers.iter() {
+        let h = h.trim();
+        let col = COLUMNS.iter().find(|c| c.headers.iter().any(|x| x.eq_ignore_ascii_case(h)));
+        match col {
+            Some(c) if seen.contains(&c.key) => return Err(file_error(format!("column {h:?} appears twice"))),
+            Some(c) => {
+                seen.push(c.key);
+                index.push(Some(c));
+            }
+            None if h.is_empty() => index.push(None),
+            None => {
+                return Err(file_error(format!(
+                    "unknown column {h:?}; the columns are: {}",
+                    COLUMNS.iter().map(|c| c.headers.join("/")).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+    }
+    let missing: Vec<String> =
+        COLUMNS.iter().filter(|c| c.required && !seen.contains(&c.key)).map(|c| c.headers.join("/")).collect();
+    if !missing.is_empty() {
+        return Err(file_error(format!("missing required column(s): {}", missing.join(", "))));
+    }
+    let header_of = |key: &str| -> String {
+        headers
+            .iter()
+            .zip(&index)
+            .find(|(_, c)| c.is_some_and(|c| c.key == key))
+            .map(|(h, _)| h.trim().to_string())
+            .unwrap_or_else(|| key.to_string())
+    };
+
+    let mut out = ParsedRoster::default();
+    for (n, rec) in rdr.records().enumerate() {
+        let line = n as u64 + 2;
+        if n >= MAX_ROWS {
+            return Err(file_error(format!("the file has more than {MAX_ROWS} rows; split it")));
+        }
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                out.errors.push(RowError { line, column: String::new(), reason: format!("not a CSV row: {e}") });
+                continue;
+            }
+        };
+        let line = rec.position().map(|p| p.line()).unwrap_or(line);
+        if rec.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        if rec.len() != headers.len() {
+            out.errors.push(RowError {
+                line,
+                column: String::new(),
+                reason: format!("has {} fields; the header has {}", rec.len(), headers.len()),
+            });
+            continue;
+        }
+        let get = |key: &str| -> Option<String> {
+            index
+                .iter()
+                .position(|c| c.is_some_and(|c| c.key == key))
+                .and_then(|i| rec.get(i))
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let mut errs: Vec<RowError> = Vec::new();
+        let mut err = |key: &str, reason: String| errs.push(RowError { line, column: header_of(key), reason });
+        let required = |key: &str, err: &mut dyn FnMut(&str, String)| -> String {
+            match get(key) {
+                Some(v) => {
+                    if let Err(e) = validate::name(key, &v) {
+                        err(key, e.reason);
+                    }
+                    v
+                }
+                None => {
+                    err(key, "is empty; it is required".into());
+                    String::new()
+                }
+            }
+        };
+        let compound = required("compound", &mut err);
+        let building = required("building", &mut err);
+        let door = required("door", &mut err);
+        let head_name = required("head_name", &mut err);
+        let name = required("name", &mut err);
+        let unit = get("unit").unwrap_or_default();
+        if let Err(e) = validate::text_len("unit", &unit, 20) {
+            err("unit", e.reason);
+        }
+        let phone_of = |key: &str, err: &mut dyn FnMut(&str, String)| {
+            let v = get(key)?;
+            match validate::phone(key, &v) {
+                Ok(()) => Some(v),
+                Err(e) => {
+                    err(key, e.reason);
+                    None
+                }
+            }
+        };
+        let household_phone = phone_of("household_phone", &mut err);
+        let phone = phone_of("phone", &mut err);
+        let mut born_from_id = None;
+        let id_number = match get("id_number") {
+            Some(v) => match validate::id_number("id_number", &v) {
+                Ok(b) => {
+                    born_from_id = Some(b);
+                    Some(v.to_ascii_uppercase())
+                }
+                Err(e) => {
+                    err("id_number", e.reason);
+                    None
+                }
+            },
+            None => None,
+        };
+        let gender = match get("gender").as_deref() {
+            None => None,
+            Some("男" | "男性") => Some(Gender::Male),
+            Some("女" | "女性") => Some(Gender::Female),
+            Some(g) if g.eq_ignore_ascii_case("male") || g.eq_ignore_ascii_case("m") => Some(Gender::Male),
+            Some(g) if g.eq_ignore_ascii_case("female") || g.eq_ignore_ascii_case("f") => Some(Gender::Female),
+            Some(g) => {
+                err("gender", format!("{g:?} is not a gender (男/女, male/female)"));
+                None
+            }
+        };
+        let birth_date = match get("birth_date") {
+            Some(v) => match Date::parse("birth_date", &v) {
+                Ok(d) => {
+                    if born_from_id.is_some_and(|b| b != d.0) {
+                        err("birth_date", format!("{d} does not match the ID number's birth date"));
+                    }
+                    Some(d)
+                }
+                Err(e) => {
+                    err("birth_date", e.reason);
+                    None
+                }
+            },
+            None => born_from_id.map(Date),
+        };
+        let lives_alone = match get("lives_alone").as_deref() {
+            None => false,
+            Some(v) if ["是", "y", "yes", "true", "1"].iter().any(|x| x.eq_ignore_ascii_case(v)) => true,
+            Some(v) if ["否", "n", "no", "false", "0"].iter().any(|x| x.eq_ignore_ascii_case(v)) => false,
+            Some(v) => {
+                err("lives_alone", format!("{v:?} is not yes or no (是/否)"));
+                false
+            }
+        };
+        let relation = get("relation");
+        if let Some(r) = &relation {
+            if let Err(e) = validate::text_len("relation", r, 20) {
+                err("relation", e.reason);
+            }
+        }
+        let contract_member = get("contract_member");
+        if let Some(m) = &contract_member {
+            if let Err(e) = validate::name("contract_member", m) {
+                err("contract_member", e.reason);
+            }
+        }
+        if errs.is_empty() {
+            out.rows.push(RosterRow {
+                line,
+                compound,
+                building,
+                unit,
+                door,
+                head_name,
+                household_phone,
+                name,
+                id_number,
+                gender,
+                birth_date,
+                relation,
+                phone,
+                lives_alone,
+                contract_member,
+            });
+        } else {
+            out.errors.extend(errs);
+        }
+    }
+    Ok(out)
+}
+
+/// The edits that bring the community in line with one roster row, given
+/// the community as it stands. Nothing is planned for what already matches,
+/// so importing a row twice plans nothing the second time. `new_id` makes
+/// ids for records the row creates.
+pub fn plan_row(
+    v: &CommunityView,
+    row: &RosterRow,
+    secret: Option<&PersonKeySecret>,
+    new_id: &mut dyn FnMut(Kind) -> String,
+) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    let compound_id = match v.compounds.values().find(|c| c.name == row.compound) {
+        Some(c) => c.id.clone(),
+        None => {
+            let id = new_id(Kind::Compound);
+            edits.push(Edit::Create(Record::Compound(Compound { id: id.clone(), name: row.compound.clone(), address: None })));
+            id
+        }
+    };
+    let building_id = match v.buildings.values().find(|b| b.compound_id == compound_id && b.name == row.building) {
+        Some(b) => b.id.clone(),
+        None => {
+            let id = new_id(Kind::Building);
+            edits.push(Edit::Create(Record::Building(Building {
+                id: id.clone(),
+                compound_id: compound_id.clone(),
+                name: row.building.clone(),
+            })));
+            id
+        }
+    };
+    let contract_group_id = row.contract_member.as_ref().map(|m| {
+        let member = v.party_members.values().find(|p| &p.name == m);
+        let member_id = match member {
+            Some(p) => p.id.clone(),
+            None => {
+                let id = new_id(Kind::PartyMember);
+                edits.push(Edit::Create(Record::PartyMember(PartyMember {
+                    id: id.clone(),
+                    name: m.clone(),
+                    kind: PartyMemberKind::SelfManaged,
+                    phone: None,
+                    resident_id: None,
+                    workplace: None,
+                })));
+                id
+            }
+        };
+        match v.contract_groups.values().find(|g| g.party_member_id == member_id) {
+            Some(g) => g.id.clone(),
+            None => {
+                let id = new_id(Kind::ContractGroup);
+                edits.push(Edit::Create(Record::ContractGroup(ContractGroup {
+                    id: id.clone(),
+                    party_member_id: member_id,
+                    name: None,
+                })));
+                id
+            }
+        }
+    });
+    let existing_household =
+        v.households.values().find(|h| h.building_id == building_id && h.unit == row.unit && h.door == row.door);
+    let household_id = match existing_household {
+        Some(h) => {
+            let mut want = h.clone();
+            want.head_name = row.head_name.clone();
+            if row.household_phone.is_some() {
+                want.phone = row.household_phone.clone();
+            }
+            if contract_group_id.is_some() {
+                want.contract_group_id = contract_group_id.clone();
+            }
+            if &want != h {
+                edits.push(Edit::Update(Record::Household(want)));
+            }
+            h.id.clone()
+        }
+        None => {
+            let id = new_id(Kind::Household);
+            edits.push(Edit::Create(Record::Household(Household {
+                id: id.clone(),
+                compound_id: compound_id.clone(),
+                building_id: building_id.clone(),
+                unit: row.unit.clone(),
+                door: row.door.clone(),
+                head_name: row.head_name.clone(),
+                phone: row.household_phone.clone(),
+                contract_group_id: contract_group_id.clone(),
+            })));
+            id
+        }
+    };
+    let key = match (&row.id_number, secret) {
+        (Some(n), Some(s)) => Some(crate::ids::PersonKey::derive(s, n).as_str().to_string()),
+        _ => None,
+    };
+    let existing_resident = v
+        .residents
+        .values()
+        .find(|r| key.is_some() && r.person_key == key)
+        .or_else(|| {
+            v.residents.values().find(|r| {
+                r.household_id == household_id
+                    && r.name == row.name
+                    && (row.id_number.is_none() || r.id_number.is_none() || r.id_number == row.id_number)
+            })
+        });
+    let want = Resident {
+        id: existing_resident.map(|r| r.id.clone()).unwrap_or_default(),
+        household_id: household_id.clone(),
+        name: row.name.clone(),
+        id_number: row.id_number.clone().or_else(|| existing_resident.and_then(|r| r.id_number.clone())),
+        person_key: key.or_else(|| existing_resident.and_then(|r| r.person_key.clone())),
+        gender: row.gender.or_else(|| existing_resident.and_then(|r| r.gender)),
+        birth_date: row.birth_date.or_else(|| existing_resident.and_then(|r| r.birth_date)),
+        phone: row.phone.clone().or_else(|| existing_resident.and_then(|r| r.phone.clone())),
+        relation: row.relation.clone().or_else(|| existing_resident.and_then(|r| r.relation.clone())),
+        lives_alone: row.lives_alone,
+    };
+    match existing_resident {
+        Some(r) if *r == want => {}
+        Some(_) => edits.push(Edit::Update(Record::Resident(want))),
+        None => {
+            let mut want = want;
+            want.id = new_id(Kind::Resident);
+            edits.push(Edit::Create(Record::Resident(want)));
+        }
+    }
+    edits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chinese_and_english_headers_give_the_same_rows() {
+        let zh = "楼院,楼栋,单元,门牌号,户主姓名,联系电话,姓名,身份证号,性别,与户主关系,独居,联包党员\n\
+                  桐柏路61号院,1号楼,2,201,张三,13800138000,张三,11010519491231002X,女,本人,否,李四\n";
+        let en = "compound,building,unit,door,head_name,household_phone,name,id_number,gender,relation,lives_alone,contract_member\n\
+                  桐柏路61号院,1号楼,2,201,张三,13800138000,张三,11010519491231002X,female,本人,no,李四\n";
+        let a = parse(zh.as_bytes()).unwrap();
+        let b = parse(en.as_bytes()).unwrap();
+        assert!(a.errors.is_empty(), "{:?}", a.errors);
+        assert_eq!(a.rows, b.rows);
+        assert_eq!(a.rows[0].birth_date.unwrap().to_string(), "1949-12-31");
+        assert_eq!(a.rows[0].line, 2);
+    }
+
+    #[test]
+    fn bad_rows_name_line_column_and_reason_and_good_rows_survive() {
+        let csv = "楼院,楼栋,门牌号,户主姓名,姓名,身份证号,联系电话\n\
+                   A,1,101,王五,王五,11010519491231002X,13800138000\n\
+                   A,1,102,赵六,赵六,110105194912310021,13800138000\n\
+                   A,1,103,钱七,钱七,,12345\n\
+                   A,,104,孙八,孙八,,\n\
+                   A,1,105,周九\n";
+        let p = parse(csv.as_bytes()).unwrap();
+        assert_eq!(p.rows.len(), 1);
+        assert_eq!(p.rows[0].door, "101");
+        let got: Vec<(u64, &str)> = p.errors.iter().map(|e| (e.line, e.column.as_str())).collect();
+        assert_eq!(got, vec![(3, "身份证号"), (4, "联系电话"), (5, "楼栋"), (6, "")]);
+        assert!(p.errors[0].reason.contains("check digit"), "{}", p.errors[0].reason);
+    }
+
+    #[test]
+    fn file_level_problems_are_errors() {
+        assert!(parse(b"\xff\xfe\x00").unwrap_err().reason.contains("UTF-8"));
+        assert!(parse("楼院,楼栋\n".as_bytes()).unwrap_err().reason.contains("missing required"));
+        assert!(parse("楼院,楼栋,门牌号,户主姓名,姓名,shoe size\n".as_bytes()).unwrap_err().reason.contains("shoe size"));
+        assert!(parse("楼院,楼院,楼栋,门牌号,户主姓名,姓名\n".as_bytes()).unwrap_err().reason.contains("twice"));
+    }
+}
