@@ -435,7 +435,34 @@ impl CommunityReplica {
         }
     }
 
-    /// Reads an edit's `Record` as stored, for tests and diagnostics.
+    /// Merges every document of `other` (the same community) into this
+    /// replica, starting any day this one lacks from its genesis, and re-reads
+    /// the views. The merged changes are unsaved until taken with `unsaved`.
+    pub fn merge(&mut self, other: &mut CommunityReplica) -> Result<(), CoreError> {
+        if other.community != self.community {
+            return Err(CoreError::Precondition(format!(
+                "cannot merge community {} into {}",
+                other.community, self.community
+            )));
+        }
+        let id = DocId::Registry(self.community.clone());
+        self.registry.merge(&mut other.registry).map_err(|e| CoreError::doc(&id, e))?;
+        let id = DocId::Cases(self.community.clone());
+        self.cases.merge(&mut other.cases).map_err(|e| CoreError::doc(&id, e))?;
+        for (day, (doc, _)) in other.days.iter_mut() {
+            if !self.days.contains_key(day) {
+                self.start_day(*day);
+            }
+            let id = DocId::Activity(self.community.clone(), *day);
+            if let Some((mine, _)) = self.days.get_mut(day) {
+                mine.merge(doc).map_err(|e| CoreError::doc(&id, e))?;
+            }
+        }
+        self.reread();
+        Ok(())
+    }
+
+    /// The number of records of `kind` in the loaded documents.
     pub fn record_count(&self, kind: Kind) -> usize {
         match kind.doc_class() {
             DocClass::Activity => self.days.values().map(|(_, v)| v.count(kind)).sum(),
