@@ -181,127 +181,140 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, RowError> {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
         };
-        let mut errs: Vec<RowError> = Vec::new();
-        let mut err = |key: &str, reason: String| errs.push(RowError { line, column: header_of(key), reason });
-        let required = |key: &str, err: &mut dyn FnMut(&str, String)| -> String {
-            match get(key) {
-                Some(v) => {
-                    if let Err(e) = validate::name(key, &v) {
-                        err(key, e.reason);
-                    }
-                    v
-                }
-                None => {
-                    err(key, "is empty; it is required".into());
-                    String::new()
-                }
-            }
-        };
-        let compound = required("compound", &mut err);
-        let building = required("building", &mut err);
-        let door = required("door", &mut err);
-        let head_name = required("head_name", &mut err);
-        let name = required("name", &mut err);
-        let unit = get("unit").unwrap_or_default();
-        if let Err(e) = validate::text_len("unit", &unit, 20) {
-            err("unit", e.reason);
-        }
-        let phone_of = |key: &str, err: &mut dyn FnMut(&str, String)| {
-            let v = get(key)?;
-            match validate::phone(key, &v) {
-                Ok(()) => Some(v),
-                Err(e) => {
-                    err(key, e.reason);
-                    None
-                }
-            }
-        };
-        let household_phone = phone_of("household_phone", &mut err);
-        let phone = phone_of("phone", &mut err);
-        let mut born_from_id = None;
-        let id_number = match get("id_number") {
-            Some(v) => match validate::id_number("id_number", &v) {
-                Ok(b) => {
-                    born_from_id = Some(b);
-                    Some(v.to_ascii_uppercase())
-                }
-                Err(e) => {
-                    err("id_number", e.reason);
-                    None
-                }
-            },
-            None => None,
-        };
-        let gender = match get("gender").as_deref() {
-            None => None,
-            Some("男" | "男性") => Some(Gender::Male),
-            Some("女" | "女性") => Some(Gender::Female),
-            Some(g) if g.eq_ignore_ascii_case("male") || g.eq_ignore_ascii_case("m") => Some(Gender::Male),
-            Some(g) if g.eq_ignore_ascii_case("female") || g.eq_ignore_ascii_case("f") => Some(Gender::Female),
-            Some(g) => {
-                err("gender", format!("{g:?} is not a gender (男/女, male/female)"));
-                None
-            }
-        };
-        let birth_date = match get("birth_date") {
-            Some(v) => match Date::parse("birth_date", &v) {
-                Ok(d) => {
-                    if born_from_id.is_some_and(|b| b != d.0) {
-                        err("birth_date", format!("{d} does not match the ID number's birth date"));
-                    }
-                    Some(d)
-                }
-                Err(e) => {
-                    err("birth_date", e.reason);
-                    None
-                }
-            },
-            None => born_from_id.map(Date),
-        };
-        let lives_alone = match get("lives_alone").as_deref() {
-            None => false,
-            Some(v) if ["是", "y", "yes", "true", "1"].iter().any(|x| x.eq_ignore_ascii_case(v)) => true,
-            Some(v) if ["否", "n", "no", "false", "0"].iter().any(|x| x.eq_ignore_ascii_case(v)) => false,
-            Some(v) => {
-                err("lives_alone", format!("{v:?} is not yes or no (是/否)"));
-                false
-            }
-        };
-        let relation = get("relation");
-        if let Some(r) = &relation {
-            if let Err(e) = validate::text_len("relation", r, 20) {
-                err("relation", e.reason);
-            }
-        }
-        let contract_member = get("contract_member");
-        if let Some(m) = &contract_member {
-            if let Err(e) = validate::name("contract_member", m) {
-                err("contract_member", e.reason);
-            }
-        }
-        if errs.is_empty() {
-            out.rows.push(RosterRow {
-                line,
-                compound,
-                building,
-                unit,
-                door,
-                head_name,
-                household_phone,
-                name,
-                id_number,
-                gender,
-                birth_date,
-                relation,
-                phone,
-                lives_alone,
-                contract_member,
-            });
-        } else {
-            out.errors.extend(errs);
+        match check_row(line, &get, &header_of) {
+            Ok(row) => out.rows.push(row),
+            Err(errs) => out.errors.extend(errs),
         }
     }
     Ok(out)
+}
+
+/// Checks one row given its fields by column key (`get`) and the header the
+/// file uses for each key (`header_of`, for messages). Used for CSV rows and
+/// for rows that arrive over the API.
+pub fn check_row(
+    line: u64,
+    get: &dyn Fn(&str) -> Option<String>,
+    header_of: &dyn Fn(&str) -> String,
+) -> Result<RosterRow, Vec<RowError>> {
+    let mut errs: Vec<RowError> = Vec::new();
+    let mut err = |key: &str, reason: String| errs.push(RowError { line, column: header_of(key), reason });
+    let required = |key: &str, err: &mut dyn FnMut(&str, String)| -> String {
+        match get(key) {
+            Some(v) => {
+                if let Err(e) = validate::name(key, &v) {
+                    err(key, e.reason);
+                }
+                v
+            }
+            None => {
+                err(key, "is empty; it is required".into());
+                String::new()
+            }
+        }
+    };
+    let compound = required("compound", &mut err);
+    let building = required("building", &mut err);
+    let door = required("door", &mut err);
+    let head_name = required("head_name", &mut err);
+    let name = required("name", &mut err);
+    let unit = get("unit").unwrap_or_default();
+    if let Err(e) = validate::text_len("unit", &unit, 20) {
+        err("unit", e.reason);
+    }
+    let phone_of = |key: &str, err: &mut dyn FnMut(&str, String)| {
+        let v = get(key)?;
+        match validate::phone(key, &v) {
+            Ok(()) => Some(v),
+            Err(e) => {
+                err(key, e.reason);
+                None
+            }
+        }
+    };
+    let household_phone = phone_of("household_phone", &mut err);
+    let phone = phone_of("phone", &mut err);
+    let mut born_from_id = None;
+    let id_number = match get("id_number") {
+        Some(v) => match validate::id_number("id_number", &v) {
+            Ok(b) => {
+                born_from_id = Some(b);
+                Some(v.to_ascii_uppercase())
+            }
+            Err(e) => {
+                err("id_number", e.reason);
+                None
+            }
+        },
+        None => None,
+    };
+    let gender = match get("gender").as_deref() {
+        None => None,
+        Some("男" | "男性") => Some(Gender::Male),
+        Some("女" | "女性") => Some(Gender::Female),
+        Some(g) if g.eq_ignore_ascii_case("male") || g.eq_ignore_ascii_case("m") => Some(Gender::Male),
+        Some(g) if g.eq_ignore_ascii_case("female") || g.eq_ignore_ascii_case("f") => Some(Gender::Female),
+        Some(g) => {
+            err("gender", format!("{g:?} is not a gender (男/女, male/female)"));
+            None
+        }
+    };
+    let birth_date = match get("birth_date") {
+        Some(v) => match Date::parse("birth_date", &v) {
+            Ok(d) => {
+                if born_from_id.is_some_and(|b| b != d.0) {
+                    err("birth_date", format!("{d} does not match the ID number's birth date"));
+                }
+                Some(d)
+            }
+            Err(e) => {
+                err("birth_date", e.reason);
+                None
+            }
+        },
+        None => born_from_id.map(Date),
+    };
+    let lives_alone = match get("lives_alone").as_deref() {
+        None => false,
+        Some(v) if ["是", "y", "yes", "true", "1"].iter().any(|x| x.eq_ignore_ascii_case(v)) => true,
+        Some(v) if ["否", "n", "no", "false", "0"].iter().any(|x| x.eq_ignore_ascii_case(v)) => false,
+        Some(v) => {
+            err("lives_alone", format!("{v:?} is not yes or no (是/否)"));
+            false
+        }
+    };
+    let relation = get("relation");
+    if let Some(r) = &relation {
+        if let Err(e) = validate::text_len("relation", r, 20) {
+            err("relation", e.reason);
+        }
+    }
+    let contract_member = get("contract_member");
+    if let Some(m) = &contract_member {
+        if let Err(e) = validate::name("contract_member", m) {
+            err("contract_member", e.reason);
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(RosterRow {
+        line,
+        compound,
+        building,
+        unit,
+        door,
+        head_name,
+        household_phone,
+        name,
+        id_number,
+        gender,
+        birth_date,
+        relation,
+        phone,
+        lives_alone,
+        contract_member,
+    })
 }
 
 /// The edits that bring the community in line with one roster row, given

@@ -1,0 +1,192 @@
+//! The node's configuration: one struct, read from a TOML file, then the
+//! environment (`GRIDSYNC_*`), then flags; flags win. Every field has a
+//! documented default and is checked at start-up with an error naming it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use gridsync_core::{CommunityId, CommunityKind, PersonKeySecret};
+use serde::Deserialize;
+
+use crate::office::OfficeConfig;
+
+/// The node's settings as they may appear in the config file.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The community this node serves (an id like `tongbai`). Required.
+    pub community_id: Option<String>,
+    /// The community's name as shown to people. Default: the id.
+    pub community_name: Option<String>,
+    /// `community` or `village`. Default: community.
+    pub community_kind: Option<String>,
+    /// Folder of the store (`gridsync-node.sqlite3`). Default: `./data`.
+    pub data_dir: Option<PathBuf>,
+    /// Address of the office API. Default: 127.0.0.1:7400.
+    pub listen: Option<String>,
+    /// IANA time zone whose days split the activity documents. Default: Asia/Shanghai.
+    pub time_zone: Option<String>,
+    /// The street's shared secret for person keys, hex (32+ digits). Default:
+    /// none, and residents carry no person key (a warning is logged).
+    pub person_key_secret: Option<String>,
+    /// Compact a document after this many incremental chunks. Default: 256.
+    pub compact_after_chunks: Option<u64>,
+    /// Seconds to let in-flight requests finish on shutdown. Default: 10.
+    pub shutdown_grace_secs: Option<u64>,
+    /// `text` or `json` logs. Default: text.
+    pub log_format: Option<String>,
+}
+
+/// gridsync-node: a community office's node.
+#[derive(Clone, Debug, Parser, Default)]
+#[command(name = "gridsync-node", version, about = "gridsync community office node: grid data in Automerge, durable in SQLite, served over gRPC")]
+pub struct Flags {
+    /// TOML config file; its values are overridden by GRIDSYNC_* variables and by flags.
+    #[arg(long, env = "GRIDSYNC_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "GRIDSYNC_COMMUNITY_ID")]
+    pub community_id: Option<String>,
+    #[arg(long, env = "GRIDSYNC_COMMUNITY_NAME")]
+    pub community_name: Option<String>,
+    #[arg(long, env = "GRIDSYNC_COMMUNITY_KIND")]
+    pub community_kind: Option<String>,
+    #[arg(long, env = "GRIDSYNC_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port (see --addr-file).
+    #[arg(long, env = "GRIDSYNC_LISTEN")]
+    pub listen: Option<String>,
+    #[arg(long, env = "GRIDSYNC_TIME_ZONE")]
+    pub time_zone: Option<String>,
+    #[arg(long, env = "GRIDSYNC_PERSON_KEY_SECRET", hide_env_values = true)]
+    pub person_key_secret: Option<String>,
+    #[arg(long, env = "GRIDSYNC_COMPACT_AFTER_CHUNKS")]
+    pub compact_after_chunks: Option<u64>,
+    #[arg(long, env = "GRIDSYNC_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+    #[arg(long, env = "GRIDSYNC_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Write the address actually bound to this file once listening.
+    #[arg(long, env = "GRIDSYNC_ADDR_FILE")]
+    pub addr_file: Option<PathBuf>,
+}
+
+/// The checked configuration the node runs with.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub office: OfficeConfig,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub shutdown_grace_secs: u64,
+    pub json_logs: bool,
+    pub addr_file: Option<PathBuf>,
+}
+
+impl NodeConfig {
+    /// Merges file < environment < flags (clap already put env under flags)
+    /// and checks every value.
+    pub fn resolve(flags: Flags) -> anyhow::Result<NodeConfig> {
+        let file = match &flags.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", p.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        fn pick<T>(flag: Option<T>, file: Option<T>) -> Option<T> {
+            flag.or(file)
+        }
+        let community_id = pick(flags.community_id, file.community_id)
+            .ok_or_else(|| anyhow::anyhow!("community_id is required (--community-id, GRIDSYNC_COMMUNITY_ID or community_id in the config file)"))?;
+        let community = CommunityId::parse(&community_id).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let community_name = pick(flags.community_name, file.community_name).unwrap_or_else(|| community_id.clone());
+        gridsync_core::validate::name("community_name", &community_name).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let community_kind = match pick(flags.community_kind, file.community_kind).as_deref().unwrap_or("community") {
+            "community" => CommunityKind::Community,
+            "village" => CommunityKind::Village,
+            other => anyhow::bail!("community_kind: {other:?} is neither \"community\" nor \"village\""),
+        };
+        let data_dir = pick(flags.data_dir, file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let listen_s = pick(flags.listen, file.listen).unwrap_or_else(|| "127.0.0.1:7400".into());
+        let listen: SocketAddr = listen_s
+            .parse()
+            .map_err(|e| anyhow::anyhow!("listen: {listen_s:?} is not an address like 127.0.0.1:7400 ({e})"))?;
+        let tz_s = pick(flags.time_zone, file.time_zone).unwrap_or_else(|| "Asia/Shanghai".into());
+        let tz: chrono_tz::Tz = tz_s
+            .parse()
+            .map_err(|_| anyhow::anyhow!("time_zone: {tz_s:?} is not an IANA time zone like Asia/Shanghai"))?;
+        let secret = match pick(flags.person_key_secret, file.person_key_secret) {
+            Some(s) => Some(PersonKeySecret::from_hex(&s).map_err(|e| anyhow::anyhow!("{e}"))?),
+            None => None,
+        };
+        let compact_after_chunks = pick(flags.compact_after_chunks, file.compact_after_chunks).unwrap_or(256);
+        if compact_after_chunks == 0 {
+            anyhow::bail!("compact_after_chunks must be at least 1");
+        }
+        let json_logs = match pick(flags.log_format, file.log_format).as_deref().unwrap_or("text") {
+            "text" => false,
+            "json" => true,
+            other => anyhow::bail!("log_format: {other:?} is neither \"text\" nor \"json\""),
+        };
+        Ok(NodeConfig {
+            office: OfficeConfig {
+                community,
+                community_name,
+                community_kind,
+                db_path: data_dir.join("gridsync-node.sqlite3"),
+                tz,
+                secret,
+                compact_after_chunks,
+            },
+            data_dir,
+            listen,
+            shutdown_grace_secs: pick(flags.shutdown_grace_secs, file.shutdown_grace_secs).unwrap_or(10),
+            json_logs,
+            addr_file: flags.addr_file,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        let mut v = vec!["gridsync-node"];
+        v.extend_from_slice(args);
+        Flags::try_parse_from(v).unwrap()
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("node.toml");
+        std::fs::write(&p, "community_id = \"fromfile\"\nlisten = \"127.0.0.1:9\"\ntime_zone = \"UTC\"\n").unwrap();
+        let c = NodeConfig::resolve(flags(&["--config", p.to_str().unwrap(), "--listen", "127.0.0.1:0"])).unwrap();
+        assert_eq!(c.office.community.as_str(), "fromfile");
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.office.tz, chrono_tz::UTC);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("node.toml");
+        std::fs::write(&p, "community_id = \"x\"\nlisten_on = 1\n").unwrap();
+        let e = NodeConfig::resolve(flags(&["--config", p.to_str().unwrap()])).unwrap_err().to_string();
+        assert!(e.contains("listen_on"), "{e}");
+        for (args, needle) in [
+            (vec!["--community-id", "A B"], "community_id"),
+            (vec!["--community-id", "a", "--time-zone", "Mars/Base"], "time_zone"),
+            (vec!["--community-id", "a", "--listen", "nowhere"], "listen"),
+            (vec!["--community-id", "a", "--person-key-secret", "abc"], "person_key_secret"),
+            (vec!["--community-id", "a", "--community-kind", "town"], "community_kind"),
+            (vec![], "community_id is required"),
+        ] {
+            let e = NodeConfig::resolve(flags(&args)).unwrap_err().to_string();
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! # gridsync-node
+//!
+//! The service a community office runs, as a library so that tests and
+//! tools can start it in-process. The layers, from the wire inwards:
+//!
+//! - [`server`]: the tonic server with health, reflection, keep-alive and a
+//!   graceful shutdown with a deadline.
+//! - [`service`]: the office API; proto ⇄ core conversions at the door
+//!   (`TryFrom`, errors naming the field), work sent to the blocking pool,
+//!   one `From<OfficeError> for Status`.
+//! - [`office`]: `Office`, the community replica bound to its store: edit,
+//!   commit, then answer; reload on a failed commit.
+//! - [`store`]: the SQLite file: snapshot + chunks per document, audit rows,
+//!   versioned schema with migrations.
+//! - [`config`]: the one settings struct (file < environment < flags).
+//! - [`demo`]: a deterministic demo community, as a roster.
+//! - [`client`]: what `gridctl` uses: connecting, masking personal data.
+//!
+//! ## What it refuses to do
+//!
+//! It holds no domain rules (they are in `gridsync-core`), logs no personal
+//! data (ids and kinds only), and never acknowledges a write before its bytes
+//! are committed to SQLite.
+
+pub mod client;
+pub mod config;
+pub mod demo;
+pub mod office;
+pub mod server;
+pub mod service;
+pub mod store;

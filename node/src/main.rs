@@ -1,0 +1,91 @@
+//! `gridsync-node`: the service a community office runs. It opens the
+//! community's store, serves the office API (with gRPC health and
+//! reflection) and stops cleanly on SIGTERM. See `gridsync_node` for the
+//! layers and `--help` for the settings.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use gridsync_node::config::{Flags, NodeConfig};
+use gridsync_node::office::Office;
+use gridsync_node::server::{serve, shutdown_signal};
+use gridsync_node::service::{OfficeHandle, now_ms};
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let cfg = match NodeConfig::resolve(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("gridsync-node: configuration: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(cfg.json_logs);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gridsync-node: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("gridsync-node: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GRIDSYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
+    if cfg.office.secret.is_none() {
+        tracing::warn!("no person_key_secret configured: residents get no person key, so the street cannot find people registered twice");
+    }
+    let started = std::time::Instant::now();
+    let office_cfg = cfg.office.clone();
+    let office = tokio::task::spawn_blocking(move || Office::open(office_cfg, now_ms()))
+        .await
+        .context("opening the store panicked")??;
+    tracing::info!(
+        community = %cfg.office.community,
+        store = %cfg.office.db_path.display(),
+        households = office.view().households.len(),
+        residents = office.view().residents.len(),
+        open_ms = started.elapsed().as_millis() as u64,
+        "community loaded"
+    );
+    let handle = OfficeHandle::new(office);
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    if let Some(path) = &cfg.addr_file {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, addr.to_string()).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    tracing::info!(%addr, "office API listening (gRPC, health, reflection)");
+    serve(handle.clone(), listener, shutdown_signal(), Duration::from_secs(cfg.shutdown_grace_secs)).await?;
+    handle
+        .run(|o| o.checkpoint().map_err(tonic::Status::from))
+        .await
+        .map_err(|s| anyhow::anyhow!("final checkpoint: {}", s.message()))?;
+    tracing::info!("stopped");
+    Ok(())
+}

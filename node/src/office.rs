@@ -1,0 +1,389 @@
+//! `Office`: one community's replica bound to its SQLite store. Every
+//! operation here is blocking (Automerge and SQLite work) and is called from
+//! `spawn_blocking` by the service.
+//!
+//! The write path is: validate and apply the edit group to the replica (all
+//! or nothing) → take the new changes' bytes → commit them and an audit row
+//! in one SQLite transaction → only then return success. If the commit
+//! fails, the replica is reloaded from the store, so memory never holds an
+//! edit the store does not.
+
+use std::path::PathBuf;
+
+use automerge::ActorId;
+use chrono_tz::Tz;
+use gridsync_core::queries::{self, HouseholdDetail, OverdueCare, Tree, Worklist};
+use gridsync_core::replica::{day_of_instant, load_doc};
+use gridsync_core::roster::{self, RosterRow, RowError};
+use gridsync_core::*;
+
+use crate::store::{Audit, DocStats, Store, StoreError};
+
+/// What the office needs to open.
+#[derive(Clone, Debug)]
+pub struct OfficeConfig {
+    pub community: CommunityId,
+    pub community_name: String,
+    pub community_kind: CommunityKind,
+    /// The SQLite file.
+    pub db_path: PathBuf,
+    pub tz: Tz,
+    pub secret: Option<PersonKeySecret>,
+    /// Compact a document into a snapshot once it has this many chunks.
+    pub compact_after_chunks: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OfficeError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Counts of one import request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    pub rows_created: u32,
+    pub rows_updated: u32,
+    pub rows_unchanged: u32,
+    pub records_created: u32,
+    pub errors: Vec<RowError>,
+}
+
+/// A document's identity, heads and stored size, for status pages.
+pub struct DocInfo {
+    pub id: DocId,
+    pub heads: Vec<String>,
+    pub stats: DocStats,
+}
+
+pub struct Office {
+    cfg: OfficeConfig,
+    store: Store,
+    replica: CommunityReplica,
+    actor: String,
+}
+
+fn random_id(kind: Kind, day: Option<Day>) -> String {
+    kind.new_id(rand::random::<[u8; 8]>(), day)
+}
+
+impl Office {
+    /// Opens the store (creating and migrating as needed) and loads the
+    /// community's registry, cases and today's activity.
+    pub fn open(cfg: OfficeConfig, now_ms: i64) -> Result<Office, OfficeError> {
+        let store = Store::open(&cfg.db_path)?;
+        store.claim_community(cfg.community.as_str())?;
+        let actor_bytes: [u8; 16] = rand::random();
+        let actor = hex::encode(actor_bytes);
+        let replica = Self::load_replica(&cfg, &store, ActorId::from(&actor_bytes[..]))?;
+        let mut office = Office { cfg, store, replica, actor };
+        let info = CommunityInfo {
+            id: office.cfg.community.as_str().to_string(),
+            name: office.cfg.community_name.clone(),
+            kind: office.cfg.community_kind,
+        };
+        if office.replica.view().community.as_ref() != Some(&info) {
+            let ctx = office.ctx(now_ms);
+            office.replica.set_community(&info, &ctx)?;
+        }
+        office.persist("open", now_ms)?;
+        let today = office.today(now_ms);
+        office.load_day(today)?;
+        Ok(office)
+    }
+
+    fn load_replica(cfg: &OfficeConfig, store: &Store, actor: ActorId) -> Result<CommunityReplica, OfficeError> {
+        let reg_id = DocId::Registry(cfg.community.clone());
+        let cases_id = DocId::Cases(cfg.community.clone());
+        let reg = store.load_doc(&reg_id)?;
+        let cases = store.load_doc(&cases_id)?;
+        let genesis_actor = actor.clone();
+        let load = |id: &DocId, stored: Option<crate::store::StoredDoc>| -> Result<automerge::AutoCommit, OfficeError> {
+            match stored {
+                Some(s) => Ok(load_doc(s.snapshot.as_deref(), s.chunks.iter().map(Vec::as_slice), id)?),
+                None => Ok(gridsync_core::docs::genesis(id, genesis_actor.clone())),
+            }
+        };
+        if reg.is_none() && cases.is_none() {
+            return Ok(CommunityReplica::new(cfg.community.clone(), actor, cfg.secret.clone()));
+        }
+        let (fresh_reg, fresh_cases) = (reg.is_none(), cases.is_none());
+        let mut replica = CommunityReplica::from_docs(
+            cfg.community.clone(),
+            actor,
+            cfg.secret.clone(),
+            load(&reg_id, reg)?,
+            load(&cases_id, cases)?,
+        )?;
+        // A document that was never stored must be stored now: forget that
+        // it counted as saved.
+        if fresh_reg {
+            replica.mark_saved(&reg_id, Vec::new());
+        }
+        if fresh_cases {
+            replica.mark_saved(&cases_id, Vec::new());
+        }
+        Ok(replica)
+    }
+
+    /// Drops everything in memory and reloads from the store: after a failed
+    /// commit, memory must not keep an edit the store does not have.
+    fn reload(&mut self) -> Result<(), OfficeError> {
+        let days = self.replica.loaded_days();
+        let actor: [u8; 16] = rand::random();
+        self.actor = hex::encode(actor);
+        self.replica = Self::load_replica(&self.cfg, &self.store, ActorId::from(&actor[..]))?;
+        for d in days {
+            self.load_day(d)?;
+        }
+        Ok(())
+    }
+
+    pub fn ctx(&self, now_ms: i64) -> EditContext {
+        EditContext { now_ms, tz: self.cfg.tz }
+    }
+
+    pub fn today(&self, now_ms: i64) -> Day {
+        day_of_instant(now_ms, self.cfg.tz).unwrap_or_default()
+    }
+
+    pub fn config(&self) -> &OfficeConfig {
+        &self.cfg
+    }
+
+    pub fn view(&self) -> &CommunityView {
+        self.replica.view()
+    }
+
+    /// Loads a stored day if there is one; returns whether the day is loaded.
+    fn load_day(&mut self, day: Day) -> Result<bool, OfficeError> {
+        if self.replica.has_day(day) {
+            return Ok(true);
+        }
+        let id = DocId::Activity(self.cfg.community.clone(), day);
+        match self.store.load_doc(&id)? {
+            Some(s) => {
+                let doc = load_doc(s.snapshot.as_deref(), s.chunks.iter().map(Vec::as_slice), &id)?;
+                self.replica.attach_day(day, doc)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn ensure_day(&mut self, day: Day) -> Result<(), OfficeError> {
+        if !self.load_day(day)? {
+            self.replica.start_day(day);
+        }
+        Ok(())
+    }
+
+    /// Commits every unsaved change in one transaction, then compacts
+    /// documents whose chunks have piled up.
+    fn persist(&mut self, action: &str, now_ms: i64) -> Result<(), OfficeError> {
+        let unsaved = self.replica.unsaved();
+        if unsaved.is_empty() {
+            return Ok(());
+        }
+        let chunks: Vec<(DocId, Vec<u8>)> = unsaved.iter().map(|(id, b, _)| (id.clone(), b.clone())).collect();
+        let audit = Audit { at_ms: now_ms, actor: &self.actor, action };
+        if let Err(e) = self.store.commit(&chunks, &audit) {
+            tracing::error!(error = %e, "commit failed; reloading the community from the store");
+            if let Err(e2) = self.reload() {
+                tracing::error!(error = %e2, "reload after a failed commit failed too");
+            }
+            return Err(e.into());
+        }
+        for (id, _, heads) in unsaved {
+            self.replica.mark_saved(&id, heads);
+            self.maybe_compact(&id, now_ms)?;
+        }
+        Ok(())
+    }
+
+    fn maybe_compact(&mut self, id: &DocId, now_ms: i64) -> Result<(), OfficeError> {
+        let stats = self.store.doc_stats(id)?;
+        if stats.chunk_count < self.cfg.compact_after_chunks {
+            return Ok(());
+        }
+        if let Some(snapshot) = self.replica.save_doc(id) {
+            self.store.compact(id, &snapshot, now_ms)?;
+            tracing::debug!(doc = %id, chunks = stats.chunk_count, bytes = snapshot.len(), "compacted");
+        }
+        Ok(())
+    }
+
+    /// Keeps only today and yesterday in memory (plus any day with unsaved
+    /// changes, which there are none of after a successful persist).
+    fn evict_days(&mut self, now_ms: i64) {
+        let today = self.today(now_ms);
+        for d in self.replica.loaded_days() {
+            if (today - d).num_days().abs() > 1 {
+                self.replica.detach_day(d);
+            }
+        }
+    }
+
+    /// Applies an edit group and commits it. Returns when durable.
+    pub fn apply(&mut self, edits: &[Edit], now_ms: i64, action: &str) -> Result<Vec<Record>, OfficeError> {
+        for e in edits {
+            if let Some(d) = CommunityReplica::day_needed(e, self.cfg.tz)? {
+                self.ensure_day(d)?;
+            }
+        }
+        let ctx = self.ctx(now_ms);
+        let out = self.replica.apply(edits, &ctx, action)?;
+        self.persist(action, now_ms)?;
+        self.evict_days(now_ms);
+        Ok(out)
+    }
+
+    /// Creates a record, making its id if it has none.
+    pub fn create(&mut self, mut rec: Record, now_ms: i64) -> Result<Record, OfficeError> {
+        if rec.id().is_empty() {
+            let probe = Edit::Create(rec.clone());
+            let day = CommunityReplica::day_needed(&probe, self.cfg.tz)?;
+            rec.set_id(random_id(rec.kind(), day));
+        }
+        let action = format!("create {} {}", rec.kind(), rec.id());
+        Ok(self.apply(&[Edit::Create(rec)], now_ms, &action)?.remove(0))
+    }
+
+    pub fn update(&mut self, rec: Record, now_ms: i64) -> Result<Record, OfficeError> {
+        let action = format!("update {} {}", rec.kind(), rec.id());
+        Ok(self.apply(&[Edit::Update(rec)], now_ms, &action)?.remove(0))
+    }
+
+    pub fn remove(&mut self, kind: Kind, id: &str, now_ms: i64) -> Result<Record, OfficeError> {
+        let action = format!("remove {kind} {id}");
+        Ok(self.apply(&[Edit::Remove { kind, id: id.to_string() }], now_ms, &action)?.remove(0))
+    }
+
+    pub fn get(&mut self, kind: Kind, id: &str) -> Result<Option<Record>, OfficeError> {
+        if kind.doc_class() == DocClass::Activity {
+            match ids::day_of_activity_id(id) {
+                Some(d) => {
+                    if !self.load_day(d)? {
+                        return Ok(None);
+                    }
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(self.replica.get(kind, id))
+    }
+
+    /// Records of `kind` in id order after `after`, at most `limit`. For
+    /// activity kinds, those of `day`.
+    pub fn list(&mut self, kind: Kind, day: Day, after: &str, limit: usize) -> Result<Vec<Record>, OfficeError> {
+        let all = if kind.doc_class() == DocClass::Activity {
+            if !self.load_day(day)? {
+                return Ok(Vec::new());
+            }
+            self.replica.day_view(day).map(|v| v.list(kind)).unwrap_or_default()
+        } else {
+            self.replica.view().list(kind)
+        };
+        Ok(all.into_iter().filter(|r| r.id() > after).take(limit).collect())
+    }
+
+    pub fn tree(&self) -> Tree {
+        queries::tree(self.replica.view())
+    }
+
+    pub fn household(&self, id: &str) -> Option<HouseholdDetail> {
+        queries::household(self.replica.view(), id)
+    }
+
+    pub fn worklist(&mut self, group: &str, day: Day) -> Result<Option<Worklist>, OfficeError> {
+        self.load_day(day)?;
+        Ok(queries::worklist(self.replica.view(), group, day, self.replica.day_view(day)))
+    }
+
+    pub fn overdue_care(&self, as_of: Day) -> Vec<OverdueCare> {
+        queries::overdue_care(self.replica.view(), as_of)
+    }
+
+    pub fn open_tickets(&self, now_ms: i64) -> Vec<(Ticket, i64)> {
+        queries::open_tickets(self.replica.view(), now_ms)
+    }
+
+    pub fn gaps(&mut self, day: Day) -> Result<Vec<Gap>, OfficeError> {
+        let mut gaps = self.replica.view().gaps();
+        if self.load_day(day)? {
+            if let Some(v) = self.replica.day_view(day) {
+                gaps.extend(v.gaps(self.replica.view()));
+            }
+        }
+        Ok(gaps)
+    }
+
+    /// Imports roster rows, each all or nothing, committed together in one
+    /// transaction before returning. Rows are given as raw fields by column
+    /// key (see `roster::COLUMNS`) and are checked here whatever the client
+    /// checked.
+    pub fn import(&mut self, rows: &[(u64, Vec<(&'static str, String)>)], now_ms: i64) -> Result<ImportReport, OfficeError> {
+        let mut report = ImportReport::default();
+        let ctx = self.ctx(now_ms);
+        for (line, fields) in rows {
+            let get = |key: &str| {
+                fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty())
+            };
+            let header = |key: &str| key.to_string();
+            let row: RosterRow = match roster::check_row(*line, &get, &header) {
+                Ok(r) => r,
+                Err(errs) => {
+                    report.errors.extend(errs);
+                    continue;
+                }
+            };
+            let mut new_id = |k: Kind| random_id(k, None);
+            let edits = roster::plan_row(self.replica.view(), &row, self.cfg.secret.as_ref(), &mut new_id);
+            if edits.is_empty() {
+                report.rows_unchanged += 1;
+                continue;
+            }
+            match self.replica.apply(&edits, &ctx, "import") {
+                Ok(_) => {
+                    let created = edits.iter().filter(|e| matches!(e, Edit::Create(_))).count() as u32;
+                    report.records_created += created;
+                    if edits.iter().any(|e| matches!(e, Edit::Create(Record::Resident(_)))) {
+                        report.rows_created += 1;
+                    } else {
+                        report.rows_updated += 1;
+                    }
+                }
+                Err(e) => report.errors.push(RowError { line: row.line, column: String::new(), reason: e.to_string() }),
+            }
+        }
+        let action = format!("import {} rows", rows.len());
+        self.persist(&action, now_ms)?;
+        Ok(report)
+    }
+
+    /// The loaded documents with heads and stored sizes.
+    pub fn doc_infos(&mut self) -> Result<Vec<DocInfo>, OfficeError> {
+        let mut out = Vec::new();
+        for id in self.replica.doc_ids() {
+            let heads = self.replica.heads(&id).unwrap_or_default().iter().map(|h| h.to_string()).collect();
+            let stats = self.store.doc_stats(&id)?;
+            out.push(DocInfo { id, heads, stats });
+        }
+        Ok(out)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn record_count(&self, kind: Kind) -> usize {
+        self.replica.record_count(kind)
+    }
+
+    /// Folds the WAL into the main file; called on shutdown.
+    pub fn checkpoint(&self) -> Result<(), OfficeError> {
+        Ok(self.store.checkpoint()?)
+    }
+}

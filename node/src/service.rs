@@ -1,0 +1,413 @@
+//! The office API over gRPC: wire types in, `TryFrom` to core types (an
+//! error names the field), the work done on the blocking pool against the
+//! shared `Office`, core types back out. One `From<OfficeError> for Status`.
+
+use std::sync::{Arc, Mutex};
+
+use gridsync_core::queries::Tree;
+use gridsync_core::{CoreError, Date, Day, FieldError, GapReason, Kind, Record};
+use gridsync_proto::office::v1 as pb;
+use pb::office_server::Office as OfficeApi;
+use tonic::{Request, Response, Status};
+
+use crate::office::{Office, OfficeError};
+use crate::store::StoreError;
+
+/// The shared office. A `std::sync::Mutex` is right here: it is only ever
+/// locked inside `spawn_blocking`, never across an `.await`, and the work
+/// under it (Automerge, SQLite) is blocking anyway.
+#[derive(Clone)]
+pub struct OfficeHandle(Arc<Mutex<Office>>);
+
+impl OfficeHandle {
+    pub fn new(office: Office) -> Self {
+        Self(Arc::new(Mutex::new(office)))
+    }
+
+    /// Runs `f` on the blocking pool with the office locked.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Office) -> Result<T, Status> + Send + 'static,
+    {
+        let inner = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut office = inner
+                .lock()
+                .map_err(|_| Status::internal("the office state was left inconsistent by an earlier failure; restart the node"))?;
+            f(&mut office)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("the request failed inside the node: {e}")))?
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl From<OfficeError> for Status {
+    fn from(e: OfficeError) -> Self {
+        match e {
+            OfficeError::Core(CoreError::Invalid(errs)) => invalid(&errs),
+            OfficeError::Core(e @ CoreError::NotFound { .. }) => Status::not_found(e.to_string()),
+            OfficeError::Core(e @ CoreError::AlreadyExists { .. }) => Status::already_exists(e.to_string()),
+            OfficeError::Core(e @ CoreError::Precondition(_)) => Status::failed_precondition(e.to_string()),
+            OfficeError::Core(e) => Status::internal(e.to_string()),
+            OfficeError::Store(e @ StoreError::TooNew { .. }) => Status::failed_precondition(e.to_string()),
+            OfficeError::Store(e) => Status::unavailable(format!("the write was not stored: {e}")),
+        }
+    }
+}
+
+fn invalid(errs: &[FieldError]) -> Status {
+    Status::invalid_argument(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+}
+
+fn field_err(e: FieldError) -> Status {
+    invalid(&[e])
+}
+
+fn parse_kind(s: &str) -> Result<Kind, Status> {
+    Kind::parse(s.trim()).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "kind: {s:?} is not a record kind; use one of {}",
+            Kind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+fn parse_id(field: &str, s: &str) -> Result<String, Status> {
+    gridsync_core::ids::check_record_id(field, s).map_err(field_err)?;
+    Ok(s.to_string())
+}
+
+fn parse_day(field: &str, s: &str, office: &Office, now: i64) -> Result<Day, Status> {
+    if s.trim().is_empty() {
+        Ok(office.today(now))
+    } else {
+        Date::parse(field, s).map(|d| d.0).map_err(field_err)
+    }
+}
+
+fn record_in(r: Option<pb::Record>) -> Result<Record, Status> {
+    let r = r.ok_or_else(|| Status::invalid_argument("record: is required"))?;
+    Record::try_from(r).map_err(field_err)
+}
+
+fn reply(r: Record) -> Response<pb::RecordReply> {
+    Response::new(pb::RecordReply { record: Some(r.into()) })
+}
+
+/// The office API service.
+#[derive(Clone)]
+pub struct OfficeService {
+    office: OfficeHandle,
+}
+
+impl OfficeService {
+    pub fn new(office: OfficeHandle) -> Self {
+        Self { office }
+    }
+}
+
+fn tree_out(t: Tree) -> pb::Tree {
+    pb::Tree {
+        community: t.community.map(Into::into),
+        households: t.households,
+        residents: t.residents,
+        unplaced_households: t.unplaced_households,
+        compounds: t
+            .compounds
+            .into_iter()
+            .map(|c| pb::TreeCompound {
+                id: c.id,
+                name: c.name,
+                households: c.households,
+                residents: c.residents,
+                buildings: c
+                    .buildings
+                    .into_iter()
+                    .map(|b| pb::TreeBuilding {
+                        id: b.id,
+                        name: b.name,
+                        households: b.households,
+                        residents: b.residents,
+                        groups: b
+                            .groups
+                            .into_iter()
+                            .map(|g| pb::TreeGroup {
+                                contract_group_id: g.contract_group_id,
+                                member_name: g.member_name,
+                                households: g
+                                    .households
+                                    .into_iter()
+                                    .map(|h| pb::TreeHousehold { id: h.id, label: h.label, head_name: h.head_name, residents: h.residents })
+                                    .collect(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn gap_code(r: &GapReason) -> &'static str {
+    match r {
+        GapReason::Unreadable(_) => "unreadable",
+        GapReason::MissingReference { .. } => "missing_reference",
+        GapReason::NoContractGroup => "no_contract_group",
+        GapReason::CompoundMismatch { .. } => "compound_mismatch",
+    }
+}
+
+/// The most rows one import request may carry.
+pub const MAX_IMPORT_ROWS: usize = 2000;
+/// The largest page of `ListRecords`.
+pub const MAX_PAGE: u32 = 5000;
+
+#[tonic::async_trait]
+impl OfficeApi for OfficeService {
+    async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> Result<Response<pb::NodeStatus>, Status> {
+        let now = now_ms();
+        self.office
+            .run(move |o| {
+                let docs = o
+                    .doc_infos()?
+                    .into_iter()
+                    .map(|d| pb::DocStatus {
+                        doc_id: d.id.to_string(),
+                        heads: d.heads,
+                        snapshot_bytes: d.stats.snapshot_bytes,
+                        chunk_count: d.stats.chunk_count,
+                        chunk_bytes: d.stats.chunk_bytes,
+                    })
+                    .collect();
+                let today = o.today(now);
+                let gaps = o.gaps(today)?.len() as u64;
+                let cfg = o.config();
+                Ok(Response::new(pb::NodeStatus {
+                    community_id: cfg.community.to_string(),
+                    community_name: o.view().community.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
+                    time_zone: cfg.tz.name().to_string(),
+                    today: today.format("%Y-%m-%d").to_string(),
+                    counts: Kind::ALL
+                        .iter()
+                        .filter(|k| k.doc_class() != gridsync_core::DocClass::Activity)
+                        .map(|k| pb::KindCount { kind: k.name().into(), count: o.record_count(*k) as u64 })
+                        .collect(),
+                    docs,
+                    gaps,
+                    store_bytes: o.store().file_bytes(),
+                    schema_version: crate::store::STORE_VERSION,
+                    version: env!("CARGO_PKG_VERSION").into(),
+                }))
+            })
+            .await
+    }
+
+    async fn create_record(&self, req: Request<pb::CreateRecordRequest>) -> Result<Response<pb::RecordReply>, Status> {
+        let rec = record_in(req.into_inner().record)?;
+        let now = now_ms();
+        self.office.run(move |o| Ok(reply(o.create(rec, now)?))).await
+    }
+
+    async fn update_record(&self, req: Request<pb::UpdateRecordRequest>) -> Result<Response<pb::RecordReply>, Status> {
+        let rec = record_in(req.into_inner().record)?;
+        let field = format!("{}.id", rec.kind());
+        parse_id(&field, rec.id())?;
+        let now = now_ms();
+        self.office.run(move |o| Ok(reply(o.update(rec, now)?))).await
+    }
+
+    async fn remove_record(&self, req: Request<pb::RemoveRecordRequest>) -> Result<Response<pb::RecordReply>, Status> {
+        let req = req.into_inner();
+        let kind = parse_kind(&req.kind)?;
+        let id = parse_id("id", &req.id)?;
+        let now = now_ms();
+        self.office.run(move |o| Ok(reply(o.remove(kind, &id, now)?))).await
+    }
+
+    async fn get_record(&self, req: Request<pb::GetRecordRequest>) -> Result<Response<pb::RecordReply>, Status> {
+        let req = req.into_inner();
+        let kind = parse_kind(&req.kind)?;
+        let id = parse_id("id", &req.id)?;
+        self.office
+            .run(move |o| match o.get(kind, &id)? {
+                Some(r) => Ok(reply(r)),
+                None => Err(Status::not_found(format!("no {kind} with id {id:?}"))),
+            })
+            .await
+    }
+
+    async fn list_records(&self, req: Request<pb::ListRecordsRequest>) -> Result<Response<pb::ListRecordsReply>, Status> {
+        let req = req.into_inner();
+        let kind = parse_kind(&req.kind)?;
+        if req.limit > MAX_PAGE {
+            return Err(Status::invalid_argument(format!("limit: {} is more than {MAX_PAGE}", req.limit)));
+        }
+        let limit = if req.limit == 0 { 500 } else { req.limit } as usize;
+        let now = now_ms();
+        self.office
+            .run(move |o| {
+                let day = parse_day("day", &req.day, o, now)?;
+                let recs = o.list(kind, day, &req.after_id, limit)?;
+                let next = if recs.len() == limit { recs.last().map(|r| r.id().to_string()).unwrap_or_default() } else { String::new() };
+                Ok(Response::new(pb::ListRecordsReply { records: recs.into_iter().map(Into::into).collect(), next_after_id: next }))
+            })
+            .await
+    }
+
+    async fn get_tree(&self, _: Request<pb::GetTreeRequest>) -> Result<Response<pb::Tree>, Status> {
+        self.office.run(|o| Ok(Response::new(tree_out(o.tree())))).await
+    }
+
+    async fn get_household(&self, req: Request<pb::GetHouseholdRequest>) -> Result<Response<pb::HouseholdDetail>, Status> {
+        let id = parse_id("id", &req.into_inner().id)?;
+        self.office
+            .run(move |o| {
+                let d = o.household(&id).ok_or_else(|| Status::not_found(format!("no household with id {id:?}")))?;
+                Ok(Response::new(pb::HouseholdDetail {
+                    household: Some(d.household.into()),
+                    residents: d.residents.into_iter().map(Into::into).collect(),
+                    compound_name: d.compound_name,
+                    building_name: d.building_name,
+                    member: d.member.map(Into::into),
+                }))
+            })
+            .await
+    }
+
+    async fn get_worklist(&self, req: Request<pb::GetWorklistRequest>) -> Result<Response<pb::Worklist>, Status> {
+        let req = req.into_inner();
+        let group = parse_id("contract_group_id", &req.contract_group_id)?;
+        let now = now_ms();
+        self.office
+            .run(move |o| {
+                let day = parse_day("day", &req.day, o, now)?;
+                let w = o
+                    .worklist(&group, day)?
+                    .ok_or_else(|| Status::not_found(format!("no contract_group with id {group:?}")))?;
+                Ok(Response::new(pb::Worklist {
+                    contract_group_id: w.contract_group_id,
+                    day: w.day.format("%Y-%m-%d").to_string(),
+                    screened: w.screened,
+                    items: w
+                        .items
+                        .into_iter()
+                        .map(|i| pb::WorkItem {
+                            household_id: i.household_id,
+                            label: i.label,
+                            building_name: i.building_name,
+                            head_name: i.head_name,
+                            residents: i.residents,
+                            visit_ids: i.visit_ids,
+                        })
+                        .collect(),
+                }))
+            })
+            .await
+    }
+
+    async fn list_overdue_care(&self, req: Request<pb::ListOverdueCareRequest>) -> Result<Response<pb::ListOverdueCareReply>, Status> {
+        let req = req.into_inner();
+        let now = now_ms();
+        self.office
+            .run(move |o| {
+                let as_of = parse_day("as_of", &req.as_of, o, now)?;
+                let items = o
+                    .overdue_care(as_of)
+                    .into_iter()
+                    .map(|c| pb::OverdueCare {
+                        relationship: Some(c.relationship.into()),
+                        resident_name: c.resident_name,
+                        due_on: c.due_on.format("%Y-%m-%d").to_string(),
+                        days_overdue: c.days_overdue,
+                    })
+                    .collect();
+                Ok(Response::new(pb::ListOverdueCareReply { items }))
+            })
+            .await
+    }
+
+    async fn list_open_tickets(&self, _: Request<pb::ListOpenTicketsRequest>) -> Result<Response<pb::ListOpenTicketsReply>, Status> {
+        let now = now_ms();
+        self.office
+            .run(move |o| {
+                let items = o
+                    .open_tickets(now)
+                    .into_iter()
+                    .map(|(t, age)| pb::OpenTicket { ticket: Some(t.into()), age_ms: age })
+                    .collect();
+                Ok(Response::new(pb::ListOpenTicketsReply { items }))
+            })
+            .await
+    }
+
+    async fn list_gaps(&self, req: Request<pb::ListGapsRequest>) -> Result<Response<pb::ListGapsReply>, Status> {
+        let req = req.into_inner();
+        let now = now_ms();
+        self.office
+            .run(move |o| {
+                let day = parse_day("day", &req.day, o, now)?;
+                let gaps = o
+                    .gaps(day)?
+                    .into_iter()
+                    .map(|g| pb::Gap { kind: g.kind.into(), id: g.id.clone(), code: gap_code(&g.reason).into(), message: g.to_string() })
+                    .collect();
+                Ok(Response::new(pb::ListGapsReply { gaps }))
+            })
+            .await
+    }
+
+    async fn import_roster(&self, req: Request<pb::ImportRosterRequest>) -> Result<Response<pb::ImportRosterReply>, Status> {
+        let rows = req.into_inner().rows;
+        if rows.len() > MAX_IMPORT_ROWS {
+            return Err(Status::invalid_argument(format!(
+                "rows: {} rows in one request; send at most {MAX_IMPORT_ROWS} per request",
+                rows.len()
+            )));
+        }
+        let rows: Vec<(u64, Vec<(&'static str, String)>)> = rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r.line,
+                    vec![
+                        ("compound", r.compound),
+                        ("building", r.building),
+                        ("unit", r.unit),
+                        ("door", r.door),
+                        ("head_name", r.head_name),
+                        ("household_phone", r.household_phone),
+                        ("name", r.name),
+                        ("id_number", r.id_number),
+                        ("gender", r.gender),
+                        ("birth_date", r.birth_date),
+                        ("relation", r.relation),
+                        ("phone", r.phone),
+                        ("lives_alone", r.lives_alone),
+                        ("contract_member", r.contract_member),
+                    ],
+                )
+            })
+            .collect();
+        let now = now_ms();
+        self.office
+            .run(move |o| {
+                let rep = o.import(&rows, now)?;
+                Ok(Response::new(pb::ImportRosterReply {
+                    rows_created: rep.rows_created,
+                    rows_updated: rep.rows_updated,
+                    rows_unchanged: rep.rows_unchanged,
+                    records_created: rep.records_created,
+                    errors: rep.errors.into_iter().map(|e| pb::RowError { line: e.line, column: e.column, reason: e.reason }).collect(),
+                }))
+            })
+            .await
+    }
+}

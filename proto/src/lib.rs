@@ -1,0 +1,34 @@
+//! # gridsync-proto
+//!
+//! The wire types and gRPC services of gridsync: the messages of every
+//! community record kind (`gridsync.office.v1`) and the office service,
+//! generated at build time from the `.proto` files under `proto/` with protox
+//! (pure Rust; no system `protoc` is needed) and tonic-prost-build.
+//!
+//! ## What it refuses to do
+//!
+//! It holds no business logic: no validation beyond the shape of a message
+//! (a required enum left unspecified, a date that is not `YYYY-MM-DD`), no
+//! IO and no state. The rules on what a record may contain live in
+//! `gridsync-core`, and the serving lives in `gridsync-node`.
+//!
+//! ## Code map
+//!
+//! - [`office::v1`]: the generated messages, clients and servers.
+//! - [`convert`]: conversions between the generated messages and the core's
+//!   records (`TryFrom<pb::X> for core::X`, `From<core::X> for pb::X`).
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
+
+/// `gridsync.office.v1`: the community office API.
+pub mod office {
+    pub mod v1 {
+        tonic::include_proto!("gridsync.office.v1");
+    }
+}
+
+pub mod convert;
+
+/// The encoded `FileDescriptorSet` of every `.proto` file of this crate,
+/// with source info (comments), for `tonic-reflection`.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/gridsync_descriptor.bin"));
