@@ -38,7 +38,10 @@ fn run() -> Result<(), Box<dyn Error>> {
 
     let fds = protox::compile(&files, [&proto_dir])?;
     fs::write(out_dir.join("gridsync_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Serialize lets gridctl print any reply as JSON.
+    tonic_prost_build::configure()
+        .type_attribute(".gridsync", "#[derive(serde::Serialize)]")
+        .compile_fds(fds)?;
     Ok(())
 }
 

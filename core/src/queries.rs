@@ -61,7 +61,7 @@ fn label(h: &Household) -> String {
     if h.unit.is_empty() { h.door.clone() } else { format!("{}-{}", h.unit, h.door) }
 }
 
-/// The tree of the community. Households whose building or compound is
+/// The tree of the community, compounds and buildings in name order. Households whose building or compound is
 /// missing are counted in `unplaced_households` rather than dropped silently.
 pub fn tree(v: &CommunityView) -> Tree {
     let mut residents_per_household: BTreeMap<&str, u32> = BTreeMap::new();
@@ -89,10 +89,14 @@ pub fn tree(v: &CommunityView) -> Tree {
     };
     let mut compounds = Vec::new();
     let (mut total_h, mut total_r) = (0, 0);
-    for c in v.compounds.values() {
+    let mut compound_list: Vec<&Compound> = v.compounds.values().collect();
+    compound_list.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    let mut building_list: Vec<&Building> = v.buildings.values().collect();
+    building_list.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    for c in compound_list {
         let mut buildings = Vec::new();
         let (mut ch, mut cr) = (0, 0);
-        for b in v.buildings.values().filter(|b| b.compound_id == c.id) {
+        for b in building_list.iter().filter(|b| b.compound_id == c.id) {
             let mut groups = Vec::new();
             let (mut bh, mut br) = (0, 0);
             if let Some(gs) = by_building.get(b.id.as_str()) {

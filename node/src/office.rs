@@ -65,6 +65,9 @@ pub struct Office {
     actor: String,
 }
 
+/// Chunk bytes below which size alone never triggers a compaction.
+const COMPACT_MIN_BYTES: u64 = 256 * 1024;
+
 fn random_id(kind: Kind, day: Option<Day>) -> String {
     kind.new_id(rand::random::<[u8; 8]>(), day)
 }
@@ -205,7 +208,10 @@ impl Office {
 
     fn maybe_compact(&mut self, id: &DocId, now_ms: i64) -> Result<(), OfficeError> {
         let stats = self.store.doc_stats(id)?;
-        if stats.chunk_count < self.cfg.compact_after_chunks {
+        // Chunks are uncompressed changes; a snapshot is compressed and loads
+        // faster. Compact when they are many, or large next to the snapshot.
+        let large = stats.chunk_bytes > (4 * stats.snapshot_bytes).max(COMPACT_MIN_BYTES);
+        if stats.chunk_count < self.cfg.compact_after_chunks && !large {
             return Ok(());
         }
         if let Some(snapshot) = self.replica.save_doc(id) {

@@ -1,0 +1,165 @@
+//! The store: a restart keeps exactly what was acknowledged; an older store
+//! is migrated; a newer one, or another community's, is refused; a refused
+//! edit leaves the file as it was.
+
+use gridsync_core::*;
+use gridsync_node::office::{Office, OfficeConfig};
+use gridsync_node::store::{STORE_VERSION, Store, StoreError};
+
+const NOW: i64 = 1_796_000_000_000;
+
+fn cfg(dir: &std::path::Path, compact_after: u64) -> OfficeConfig {
+    OfficeConfig {
+        community: CommunityId::parse("tongbai").unwrap(),
+        community_name: "桐柏路社区".into(),
+        community_kind: CommunityKind::Community,
+        db_path: dir.join("gridsync-node.sqlite3"),
+        tz: chrono_tz::Asia::Shanghai,
+        secret: Some(PersonKeySecret::new(vec![3u8; 32]).unwrap()),
+        compact_after_chunks: compact_after,
+    }
+}
+
+fn compound(name: &str) -> Record {
+    Record::Compound(Compound { id: String::new(), name: name.into(), address: None })
+}
+
+/// Everything the view holds, as comparable text.
+fn snapshot(o: &mut Office) -> String {
+    let mut out = String::new();
+    for k in Kind::ALL {
+        for r in o.list(*k, o.today(NOW), "", usize::MAX).unwrap() {
+            out.push_str(&serde_json::to_string(&r).unwrap());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn restart_keeps_exactly_what_was_acknowledged_across_compactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut acked = Vec::new();
+    let before;
+    {
+        // Compact every 4 chunks so restarts read snapshots and chunks both.
+        let mut o = Office::open(cfg(dir.path(), 4), NOW).unwrap();
+        for i in 0..23 {
+            let r = o.create(compound(&format!("院{i}")), NOW + i).unwrap();
+            acked.push(r.id().to_string());
+        }
+        let b = o.create(Record::Building(Building { id: String::new(), compound_id: acked[0].clone(), name: "1号楼".into() }), NOW).unwrap();
+        o.remove(Kind::Compound, &acked[22], NOW).unwrap();
+        acked.pop();
+        let visit = o.create(
+            Record::Inspection(Inspection {
+                id: String::new(),
+                household_id: "hh_x".into(),
+                method: InspectionMethod::Phone,
+                inspected_at_ms: NOW - 1000,
+                inspector: "x".into(),
+                knew_member: true,
+                notes: None,
+            }),
+            NOW,
+        );
+        assert!(visit.is_err(), "an inspection of a household that does not exist is refused");
+        assert!(o.store().doc_stats(&DocId::Registry(CommunityId::parse("tongbai").unwrap())).unwrap().snapshot_bytes > 0, "compaction ran");
+        before = (snapshot(&mut o), b.id().to_string());
+    }
+    let mut o = Office::open(cfg(dir.path(), 4), NOW).unwrap();
+    assert_eq!(snapshot(&mut o), before.0);
+    for id in &acked {
+        assert!(o.get(Kind::Compound, id).unwrap().is_some(), "acknowledged compound {id} lost");
+    }
+    assert!(o.get(Kind::Building, &before.1).unwrap().is_some());
+    assert_eq!(o.view().compounds.len(), 22);
+    assert_eq!(o.view().community.as_ref().map(|c| c.name.as_str()), Some("桐柏路社区"));
+}
+
+#[test]
+fn a_refused_edit_changes_nothing_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Office::open(cfg(dir.path(), 256), NOW).unwrap();
+    o.create(compound("院"), NOW).unwrap();
+    let audits = o.store().audit_count().unwrap();
+    let stats = o.store().doc_stats(&DocId::Registry(CommunityId::parse("tongbai").unwrap())).unwrap();
+    let e = o.create(Record::Building(Building { id: String::new(), compound_id: "cp_nowhere".into(), name: "x".into() }), NOW);
+    assert!(e.is_err());
+    assert_eq!(o.store().audit_count().unwrap(), audits);
+    let after = o.store().doc_stats(&DocId::Registry(CommunityId::parse("tongbai").unwrap())).unwrap();
+    assert_eq!((after.chunk_count, after.chunk_bytes), (stats.chunk_count, stats.chunk_bytes));
+}
+
+#[test]
+fn an_older_store_is_migrated_and_keeps_its_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    // Write a community with the current code, then turn the file back into
+    // a version-1 store (no audit table, no chunk accounting).
+    {
+        let mut o = Office::open(cfg(dir.path(), 256), NOW).unwrap();
+        o.create(compound("老院"), NOW).unwrap();
+    }
+    let path = dir.path().join("gridsync-node.sqlite3");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE audit;
+             CREATE TABLE documents_v1 (doc_id TEXT PRIMARY KEY, snapshot BLOB, updated_at_ms INTEGER NOT NULL);
+             INSERT INTO documents_v1 SELECT doc_id, snapshot, updated_at_ms FROM documents;
+             DROP TABLE documents;
+             ALTER TABLE documents_v1 RENAME TO documents;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let mut o = Office::open(cfg(dir.path(), 256), NOW).unwrap();
+    assert_eq!(o.store().schema_version().unwrap(), STORE_VERSION);
+    assert_eq!(o.view().compounds.values().map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["老院"]);
+    let stats = o.store().doc_stats(&DocId::Registry(CommunityId::parse("tongbai").unwrap())).unwrap();
+    assert!(stats.chunk_count > 0 && stats.chunk_bytes > 0, "chunk accounting was rebuilt: {stats:?}");
+    o.create(compound("新院"), NOW).unwrap();
+    assert_eq!(o.store().audit_count().unwrap(), 1);
+}
+
+#[test]
+fn a_fresh_version_one_store_migrates_to_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gridsync-node.sqlite3");
+    drop(Store::create_at_version(&path, 1).unwrap());
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), STORE_VERSION);
+    assert_eq!(s.audit_count().unwrap(), 0);
+}
+
+#[test]
+fn a_newer_store_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut o = Office::open(cfg(dir.path(), 256), NOW).unwrap();
+        o.create(compound("院"), NOW).unwrap();
+    }
+    let path = dir.path().join("gridsync-node.sqlite3");
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", STORE_VERSION + 1).unwrap();
+    let bytes_before = std::fs::read(&path).unwrap();
+    match Office::open(cfg(dir.path(), 256), NOW) {
+        Err(gridsync_node::office::OfficeError::Store(StoreError::TooNew { found, supported, .. })) => {
+            assert_eq!((found, supported), (STORE_VERSION + 1, STORE_VERSION));
+        }
+        Err(e) => panic!("expected TooNew, got {e}"),
+        Ok(_) => panic!("a newer store was opened"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), bytes_before, "the refused store was modified");
+    let msg = Store::open(&path).err().unwrap().to_string();
+    assert!(msg.contains("newer"), "{msg}");
+}
+
+#[test]
+fn another_communitys_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Office::open(cfg(dir.path(), 256), NOW).unwrap());
+    let mut other = cfg(dir.path(), 256);
+    other.community = CommunityId::parse("jianshe").unwrap();
+    let e = Office::open(other, NOW).err().unwrap().to_string();
+    assert!(e.contains("tongbai") && e.contains("jianshe"), "{e}");
+}
