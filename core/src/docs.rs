@@ -59,7 +59,11 @@ pub fn genesis(doc_id: &DocId, actor: ActorId) -> AutoCommit {
     for name in collections(doc_id) {
         let _ = doc.put_object(ROOT, name, ObjType::Map);
     }
-    doc.commit_with(CommitOptions::default().with_message("genesis").with_time(0));
+    doc.commit_with(
+        CommitOptions::default()
+            .with_message("genesis")
+            .with_time(0),
+    );
     doc.set_actor(actor);
     doc
 }
@@ -116,7 +120,8 @@ fn collection_obj_or_create(doc: &mut AutoCommit, name: &str) -> Result<ObjId, C
     if let Some(obj) = collection_obj(doc, name) {
         return Ok(obj);
     }
-    doc.put_object(ROOT, name, ObjType::Map).map_err(|e| CoreError::doc(name, e))
+    doc.put_object(ROOT, name, ObjType::Map)
+        .map_err(|e| CoreError::doc(name, e))
 }
 
 /// Writes `value` at `collection[id]`, changing only what differs.
@@ -133,8 +138,13 @@ pub fn put_in<T: Reconcile>(
 /// Removes `collection[id]`; removing what is not there is not an error.
 pub fn delete_in(doc: &mut AutoCommit, collection: &str, id: &str) -> Result<(), CoreError> {
     if let Some(obj) = collection_obj(doc, collection) {
-        if doc.get(&obj, id).map_err(|e| CoreError::doc(collection, e))?.is_some() {
-            doc.delete(&obj, id).map_err(|e| CoreError::doc(collection, e))?;
+        if doc
+            .get(&obj, id)
+            .map_err(|e| CoreError::doc(collection, e))?
+            .is_some()
+        {
+            doc.delete(&obj, id)
+                .map_err(|e| CoreError::doc(collection, e))?;
         }
     }
     Ok(())
@@ -146,10 +156,14 @@ pub fn read_one<T: Hydrate>(
     collection: &str,
     id: &str,
 ) -> Result<Option<T>, String> {
-    let Some(obj) = collection_obj(doc, collection) else { return Ok(None) };
+    let Some(obj) = collection_obj(doc, collection) else {
+        return Ok(None);
+    };
     match doc.get(&obj, id) {
         Ok(None) => Ok(None),
-        Ok(Some(_)) => hydrate_prop::<_, T, _, _>(doc, &obj, id).map(Some).map_err(|e| e.to_string()),
+        Ok(Some(_)) => hydrate_prop::<_, T, _, _>(doc, &obj, id)
+            .map(Some)
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -164,9 +178,26 @@ macro_rules! keyed {
 }
 use crate::model::*;
 keyed!(
-    Compound, Building, ContractGroup, Household, Resident, PartyMember, Staff, VolunteerTeam,
-    Volunteer, Isolation, CareRelationship, Ticket, Returnee, Notice, ScreeningVisit, CareVisit,
-    Inspection, RiskRegion, TaskForce, StreetNotice
+    Compound,
+    Building,
+    ContractGroup,
+    Household,
+    Resident,
+    PartyMember,
+    Staff,
+    VolunteerTeam,
+    Volunteer,
+    Isolation,
+    CareRelationship,
+    Ticket,
+    Returnee,
+    Notice,
+    ScreeningVisit,
+    CareVisit,
+    Inspection,
+    RiskRegion,
+    TaskForce,
+    StreetNotice
 );
 
 /// Reads a whole collection, never failing: a record that does not hydrate
@@ -210,12 +241,18 @@ pub fn read_all<T: Hydrate + Keyed>(
 pub fn read_root<T: Hydrate>(doc: &AutoCommit, prop: &str) -> Result<Option<T>, String> {
     match doc.get(ROOT, prop) {
         Ok(None) => Ok(None),
-        Ok(Some(_)) => hydrate_prop::<_, T, _, _>(doc, ROOT, prop).map(Some).map_err(|e| e.to_string()),
+        Ok(Some(_)) => hydrate_prop::<_, T, _, _>(doc, ROOT, prop)
+            .map(Some)
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     }
 }
 
-pub fn put_root<T: Reconcile>(doc: &mut AutoCommit, prop: &str, value: &T) -> Result<(), CoreError> {
+pub fn put_root<T: Reconcile>(
+    doc: &mut AutoCommit,
+    prop: &str,
+    value: &T,
+) -> Result<(), CoreError> {
     reconcile_prop(doc, ROOT, prop, value).map_err(|e| CoreError::doc(prop, e))
 }
 

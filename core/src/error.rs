@@ -14,7 +14,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { field: field.into(), reason: reason.into() }
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// The same error with `prefix.` put before the field name.
@@ -50,8 +53,14 @@ pub enum CoreError {
     #[error("document {doc}: {message}")]
     Document { doc: String, message: String },
     /// A stored document's schema is newer than this program understands.
-    #[error("document {doc} has schema version {found}, newer than {supported} which this version of gridsync reads; upgrade gridsync")]
-    SchemaTooNew { doc: String, found: u64, supported: u64 },
+    #[error(
+        "document {doc} has schema version {found}, newer than {supported} which this version of gridsync reads; upgrade gridsync"
+    )]
+    SchemaTooNew {
+        doc: String,
+        found: u64,
+        supported: u64,
+    },
 }
 
 impl CoreError {
@@ -59,7 +68,10 @@ impl CoreError {
         CoreError::Invalid(vec![FieldError::new(field, reason)])
     }
     pub fn doc(doc: impl fmt::Display, e: impl fmt::Display) -> Self {
-        CoreError::Document { doc: doc.to_string(), message: e.to_string() }
+        CoreError::Document {
+            doc: doc.to_string(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -70,5 +82,9 @@ impl From<FieldError> for CoreError {
 }
 
 fn join(errors: &[FieldError]) -> String {
-    errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -21,7 +21,10 @@ fn check_id(field: &str, s: &str) -> Result<(), FieldError> {
     if s.len() > MAX_ID_LEN {
         return Err(FieldError::new(
             field,
-            format!("is {} characters long; at most {MAX_ID_LEN} are allowed", s.len()),
+            format!(
+                "is {} characters long; at most {MAX_ID_LEN} are allowed",
+                s.len()
+            ),
         ));
     }
     if let Some(c) = s
@@ -137,7 +140,14 @@ impl fmt::Display for DocId {
 impl FromStr for DocId {
     type Err = FieldError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || FieldError::new("doc_id", format!("{s:?} is not a document id (registry/<community>, cases/<community>, activity/<community>/<YYYY-MM-DD> or street)"));
+        let bad = || {
+            FieldError::new(
+                "doc_id",
+                format!(
+                    "{s:?} is not a document id (registry/<community>, cases/<community>, activity/<community>/<YYYY-MM-DD> or street)"
+                ),
+            )
+        };
         let parts: Vec<&str> = s.split('/').collect();
         match parts.as_slice() {
             ["street"] => Ok(DocId::Street),

@@ -328,7 +328,9 @@ pub struct Returnee {
     pub visit_id: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Reconcile, Hydrate, Serialize, Deserialize,
+)]
 pub enum NoticeChannel {
     Loudspeaker,
     CompoundChat,
@@ -349,7 +351,9 @@ pub struct Notice {
 
 // ---- the street document (read-only at a node) ----
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Reconcile, Hydrate, Serialize, Deserialize,
+)]
 pub enum RiskLevel {
     Low,
     Medium,

@@ -58,7 +58,11 @@ pub struct Tree {
 }
 
 fn label(h: &Household) -> String {
-    if h.unit.is_empty() { h.door.clone() } else { format!("{}-{}", h.unit, h.door) }
+    if h.unit.is_empty() {
+        h.door.clone()
+    } else {
+        format!("{}-{}", h.unit, h.door)
+    }
 }
 
 /// The tree of the community, compounds and buildings in name order. Households whose building or compound is
@@ -66,18 +70,26 @@ fn label(h: &Household) -> String {
 pub fn tree(v: &CommunityView) -> Tree {
     let mut residents_per_household: BTreeMap<&str, u32> = BTreeMap::new();
     for r in v.residents.values() {
-        *residents_per_household.entry(r.household_id.as_str()).or_default() += 1;
+        *residents_per_household
+            .entry(r.household_id.as_str())
+            .or_default() += 1;
     }
     // building id -> group key -> households
     let mut by_building: BTreeMap<&str, BTreeMap<Option<&str>, Vec<&Household>>> = BTreeMap::new();
     let mut unplaced = 0;
     for h in v.households.values() {
         match v.buildings.get(&h.building_id) {
-            Some(b) if b.compound_id == h.compound_id && v.compounds.contains_key(&b.compound_id) => {
+            Some(b)
+                if b.compound_id == h.compound_id && v.compounds.contains_key(&b.compound_id) =>
+            {
                 by_building
                     .entry(h.building_id.as_str())
                     .or_default()
-                    .entry(h.contract_group_id.as_deref().filter(|g| v.contract_groups.contains_key(*g)))
+                    .entry(
+                        h.contract_group_id
+                            .as_deref()
+                            .filter(|g| v.contract_groups.contains_key(*g)),
+                    )
                     .or_default()
                     .push(h);
             }
@@ -85,7 +97,10 @@ pub fn tree(v: &CommunityView) -> Tree {
         }
     }
     let member_name = |g: &str| {
-        v.contract_groups.get(g).and_then(|g| v.party_members.get(&g.party_member_id)).map(|m| m.name.clone())
+        v.contract_groups
+            .get(g)
+            .and_then(|g| v.party_members.get(&g.party_member_id))
+            .map(|m| m.name.clone())
     };
     let mut compounds = Vec::new();
     let (mut total_h, mut total_r) = (0, 0);
@@ -104,10 +119,18 @@ pub fn tree(v: &CommunityView) -> Tree {
                     let households: Vec<TreeHousehold> = hs
                         .iter()
                         .map(|h| {
-                            let n = residents_per_household.get(h.id.as_str()).copied().unwrap_or(0);
+                            let n = residents_per_household
+                                .get(h.id.as_str())
+                                .copied()
+                                .unwrap_or(0);
                             bh += 1;
                             br += n;
-                            TreeHousehold { id: h.id.clone(), label: label(h), head_name: h.head_name.clone(), residents: n }
+                            TreeHousehold {
+                                id: h.id.clone(),
+                                label: label(h),
+                                head_name: h.head_name.clone(),
+                                residents: n,
+                            }
                         })
                         .collect();
                     groups.push(TreeGroup {
@@ -119,13 +142,31 @@ pub fn tree(v: &CommunityView) -> Tree {
             }
             ch += bh;
             cr += br;
-            buildings.push(TreeBuilding { id: b.id.clone(), name: b.name.clone(), households: bh, residents: br, groups });
+            buildings.push(TreeBuilding {
+                id: b.id.clone(),
+                name: b.name.clone(),
+                households: bh,
+                residents: br,
+                groups,
+            });
         }
         total_h += ch;
         total_r += cr;
-        compounds.push(TreeCompound { id: c.id.clone(), name: c.name.clone(), households: ch, residents: cr, buildings });
+        compounds.push(TreeCompound {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            households: ch,
+            residents: cr,
+            buildings,
+        });
     }
-    Tree { community: v.community.clone(), households: total_h, residents: total_r, compounds, unplaced_households: unplaced }
+    Tree {
+        community: v.community.clone(),
+        households: total_h,
+        residents: total_r,
+        compounds,
+        unplaced_households: unplaced,
+    }
 }
 
 /// One household with its residents and its contracting member.
@@ -177,12 +218,20 @@ pub struct Worklist {
 
 /// The screening worklist of a contract group on `day`. `day_view` is the
 /// day's activity (none if nothing was recorded that day).
-pub fn worklist(v: &CommunityView, group_id: &str, day: Day, day_view: Option<&DayView>) -> Option<Worklist> {
+pub fn worklist(
+    v: &CommunityView,
+    group_id: &str,
+    day: Day,
+    day_view: Option<&DayView>,
+) -> Option<Worklist> {
     v.contract_groups.get(group_id)?;
     let mut visits: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     if let Some(dv) = day_view {
         for s in dv.screening_visits.values() {
-            visits.entry(s.household_id.as_str()).or_default().push(s.id.clone());
+            visits
+                .entry(s.household_id.as_str())
+                .or_default()
+                .push(s.id.clone());
         }
     }
     let mut items: Vec<WorkItem> = v
@@ -192,7 +241,11 @@ pub fn worklist(v: &CommunityView, group_id: &str, day: Day, day_view: Option<&D
         .map(|h| WorkItem {
             household_id: h.id.clone(),
             label: label(h),
-            building_name: v.buildings.get(&h.building_id).map(|b| b.name.clone()).unwrap_or_default(),
+            building_name: v
+                .buildings
+                .get(&h.building_id)
+                .map(|b| b.name.clone())
+                .unwrap_or_default(),
             head_name: h.head_name.clone(),
             residents: v.residents_of(&h.id).count() as u32,
             visit_ids: visits.get(h.id.as_str()).cloned().unwrap_or_default(),
@@ -200,7 +253,12 @@ pub fn worklist(v: &CommunityView, group_id: &str, day: Day, day_view: Option<&D
         .collect();
     items.sort_by(|a, b| (&a.building_name, &a.label).cmp(&(&b.building_name, &b.label)));
     let screened = items.iter().filter(|i| !i.visit_ids.is_empty()).count() as u32;
-    Some(Worklist { contract_group_id: group_id.to_string(), day, items, screened })
+    Some(Worklist {
+        contract_group_id: group_id.to_string(),
+        day,
+        items,
+        screened,
+    })
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -231,7 +289,11 @@ pub fn overdue_care(v: &CommunityView, as_of: Day) -> Vec<OverdueCare> {
             })
         })
         .collect();
-    out.sort_by(|a, b| b.days_overdue.cmp(&a.days_overdue).then(a.relationship.id.cmp(&b.relationship.id)));
+    out.sort_by(|a, b| {
+        b.days_overdue
+            .cmp(&a.days_overdue)
+            .then(a.relationship.id.cmp(&b.relationship.id))
+    });
     out
 }
 
@@ -243,6 +305,10 @@ pub fn open_tickets(v: &CommunityView, now_ms: i64) -> Vec<(Ticket, i64)> {
         .filter(|t| t.resolved_at_ms.is_none())
         .map(|t| (t.clone(), (now_ms - t.received_at_ms).max(0)))
         .collect();
-    out.sort_by(|a, b| a.0.received_at_ms.cmp(&b.0.received_at_ms).then(a.0.id.cmp(&b.0.id)));
+    out.sort_by(|a, b| {
+        a.0.received_at_ms
+            .cmp(&b.0.received_at_ms)
+            .then(a.0.id.cmp(&b.0.id))
+    });
     out
 }

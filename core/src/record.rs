@@ -98,7 +98,10 @@ record_kinds! {
 impl Kind {
     /// Kinds stored in documents of `class`.
     pub fn of_class(class: DocClass) -> impl Iterator<Item = Kind> {
-        Kind::ALL.iter().copied().filter(move |k| k.doc_class() == class)
+        Kind::ALL
+            .iter()
+            .copied()
+            .filter(move |k| k.doc_class() == class)
     }
 
     /// A new id of this kind from 8 random bytes given by the caller (the

@@ -20,7 +20,9 @@ use chrono_tz::Tz;
 
 use crate::docs::{self, check_header, delete_in, genesis, put_root};
 use crate::error::CoreError;
-use crate::ids::{CommunityId, Day, DocId, PersonKey, PersonKeySecret, day_compact, day_of_activity_id};
+use crate::ids::{
+    CommunityId, Day, DocId, PersonKey, PersonKeySecret, day_compact, day_of_activity_id,
+};
 use crate::model::*;
 use crate::record::{DocClass, Kind, Record};
 use crate::validate;
@@ -34,7 +36,10 @@ pub enum Edit {
     Create(Record),
     /// Replace an existing record's fields with these.
     Update(Record),
-    Remove { kind: Kind, id: String },
+    Remove {
+        kind: Kind,
+        id: String,
+    },
 }
 
 /// What an edit needs from outside: the time and the street's time zone.
@@ -70,7 +75,16 @@ impl CommunityReplica {
         let registry = genesis(&DocId::Registry(community.clone()), actor.clone());
         let cases = genesis(&DocId::Cases(community.clone()), actor.clone());
         let view = CommunityView::read(&registry, &cases);
-        Self { community, actor, secret, registry, cases, days: BTreeMap::new(), view, saved: HashMap::new() }
+        Self {
+            community,
+            actor,
+            secret,
+            registry,
+            cases,
+            days: BTreeMap::new(),
+            view,
+            saved: HashMap::new(),
+        }
     }
 
     /// A community from stored documents, which count as saved.
@@ -89,7 +103,16 @@ impl CommunityReplica {
         saved.insert(DocId::Registry(community.clone()), registry.get_heads());
         saved.insert(DocId::Cases(community.clone()), cases.get_heads());
         let view = CommunityView::read(&registry, &cases);
-        Ok(Self { community, actor, secret, registry, cases, days: BTreeMap::new(), view, saved })
+        Ok(Self {
+            community,
+            actor,
+            secret,
+            registry,
+            cases,
+            days: BTreeMap::new(),
+            view,
+            saved,
+        })
     }
 
     pub fn community(&self) -> &CommunityId {
@@ -113,7 +136,10 @@ impl CommunityReplica {
 
     /// Starts the activity document of a day that has none stored yet.
     pub fn start_day(&mut self, day: Day) {
-        let doc = genesis(&DocId::Activity(self.community.clone(), day), self.actor.clone());
+        let doc = genesis(
+            &DocId::Activity(self.community.clone(), day),
+            self.actor.clone(),
+        );
         let view = DayView::read(day, &doc);
         self.days.insert(day, (doc, view));
     }
@@ -159,8 +185,15 @@ impl CommunityReplica {
 
     /// Ids of the loaded documents.
     pub fn doc_ids(&self) -> Vec<DocId> {
-        let mut out = vec![DocId::Registry(self.community.clone()), DocId::Cases(self.community.clone())];
-        out.extend(self.days.keys().map(|d| DocId::Activity(self.community.clone(), *d)));
+        let mut out = vec![
+            DocId::Registry(self.community.clone()),
+            DocId::Cases(self.community.clone()),
+        ];
+        out.extend(
+            self.days
+                .keys()
+                .map(|d| DocId::Activity(self.community.clone(), *d)),
+        );
         out
     }
 
@@ -173,7 +206,10 @@ impl CommunityReplica {
                 let kind = r.kind();
                 let ms = r.activity_instant_ms().unwrap_or_default();
                 let instant_day = day_of_instant(ms, tz).ok_or_else(|| {
-                    CoreError::invalid(format!("{kind}.instant"), format!("{ms} is not a representable instant"))
+                    CoreError::invalid(
+                        format!("{kind}.instant"),
+                        format!("{ms} is not a representable instant"),
+                    )
                 })?;
                 if r.id().is_empty() {
                     return Ok(Some(instant_day));
@@ -189,16 +225,29 @@ impl CommunityReplica {
                 }
                 Ok(Some(id_day))
             }
-            Edit::Remove { kind, id } if kind.doc_class() == DocClass::Activity => Ok(Some(activity_day_of_id(*kind, id)?)),
+            Edit::Remove { kind, id } if kind.doc_class() == DocClass::Activity => {
+                Ok(Some(activity_day_of_id(*kind, id)?))
+            }
             _ => Ok(None),
         }
     }
 
     /// Sets the community's own name and kind.
-    pub fn set_community(&mut self, info: &CommunityInfo, ctx: &EditContext) -> Result<(), CoreError> {
+    pub fn set_community(
+        &mut self,
+        info: &CommunityInfo,
+        ctx: &EditContext,
+    ) -> Result<(), CoreError> {
         validate::name("community.name", &info.name)?;
         if info.id != self.community.as_str() {
-            return Err(CoreError::invalid("community.id", format!("is {:?}, but this replica is community {:?}", info.id, self.community.as_str())));
+            return Err(CoreError::invalid(
+                "community.id",
+                format!(
+                    "is {:?}, but this replica is community {:?}",
+                    info.id,
+                    self.community.as_str()
+                ),
+            ));
         }
         put_root(&mut self.registry, "community", info)?;
         self.registry.commit_with(commit_opts("set community", ctx));
@@ -209,7 +258,12 @@ impl CommunityReplica {
     /// Applies a group of edits, all or nothing, as one change per document
     /// touched. Returns the records as stored (for removes, the record that
     /// was removed).
-    pub fn apply(&mut self, edits: &[Edit], ctx: &EditContext, message: &str) -> Result<Vec<Record>, CoreError> {
+    pub fn apply(
+        &mut self,
+        edits: &[Edit],
+        ctx: &EditContext,
+        message: &str,
+    ) -> Result<Vec<Record>, CoreError> {
         let mut touched: BTreeSet<(Option<Day>, Kind, String)> = BTreeSet::new();
         let mut docs_touched: BTreeSet<Option<(DocClass, Option<Day>)>> = BTreeSet::new();
         let mut out = Vec::with_capacity(edits.len());
@@ -282,23 +336,35 @@ impl CommunityReplica {
         }
     }
 
-    fn put(&mut self, rec: &Record, day: Option<Day>, touched: &mut BTreeSet<(Option<Day>, Kind, String)>) -> Result<(), CoreError> {
+    fn put(
+        &mut self,
+        rec: &Record,
+        day: Option<Day>,
+        touched: &mut BTreeSet<(Option<Day>, Kind, String)>,
+    ) -> Result<(), CoreError> {
         let kind = rec.kind();
         let id = rec.id().to_string();
-        let doc = self
-            .doc_for(kind.doc_class(), day)
-            .ok_or_else(|| CoreError::Precondition(format!("the activity document of {day:?} is not loaded")))?;
+        let doc = self.doc_for(kind.doc_class(), day).ok_or_else(|| {
+            CoreError::Precondition(format!("the activity document of {day:?} is not loaded"))
+        })?;
         rec.put_into(doc, &id)?;
         touched.insert((day, kind, id.clone()));
         self.refresh(kind, day, &id);
         Ok(())
     }
 
-    fn apply_one(&mut self, edit: &Edit, ctx: &EditContext, touched: &mut BTreeSet<(Option<Day>, Kind, String)>) -> Result<Record, CoreError> {
+    fn apply_one(
+        &mut self,
+        edit: &Edit,
+        ctx: &EditContext,
+        touched: &mut BTreeSet<(Option<Day>, Kind, String)>,
+    ) -> Result<Record, CoreError> {
         let day = Self::day_needed(edit, ctx.tz)?;
         if let Some(d) = day {
             if !self.days.contains_key(&d) {
-                return Err(CoreError::Precondition(format!("the activity document of {d} is not loaded")));
+                return Err(CoreError::Precondition(format!(
+                    "the activity document of {d} is not loaded"
+                )));
             }
         }
         match edit {
@@ -313,10 +379,16 @@ impl CommunityReplica {
                 validate::fields(&rec, ctx.now_ms).map_err(CoreError::Invalid)?;
                 let exists = self.get(kind, rec.id()).is_some();
                 if creating && exists {
-                    return Err(CoreError::AlreadyExists { kind: kind.name(), id: rec.id().to_string() });
+                    return Err(CoreError::AlreadyExists {
+                        kind: kind.name(),
+                        id: rec.id().to_string(),
+                    });
                 }
                 if !creating && !exists {
-                    return Err(CoreError::NotFound { kind: kind.name(), id: rec.id().to_string() });
+                    return Err(CoreError::NotFound {
+                        kind: kind.name(),
+                        id: rec.id().to_string(),
+                    });
                 }
                 validate::references(&rec, &self.view, day).map_err(CoreError::Invalid)?;
                 self.put(&rec, day, touched)?;
@@ -325,7 +397,10 @@ impl CommunityReplica {
             }
             Edit::Remove { kind, id } => {
                 let Some(old) = self.get(*kind, id) else {
-                    return Err(CoreError::NotFound { kind: kind.name(), id: id.clone() });
+                    return Err(CoreError::NotFound {
+                        kind: kind.name(),
+                        id: id.clone(),
+                    });
                 };
                 let deps = validate::dependents(*kind, id, &self.view);
                 if !deps.is_empty() {
@@ -363,14 +438,22 @@ impl CommunityReplica {
     /// Long-lived cases kept up to date by activity: a returnee found by a
     /// screening visit becomes a `Returnee` case; a care visit moves its
     /// relationship's `last_visit` forward (never back).
-    fn side_effects(&mut self, rec: &Record, day: Option<Day>, touched: &mut BTreeSet<(Option<Day>, Kind, String)>) -> Result<(), CoreError> {
+    fn side_effects(
+        &mut self,
+        rec: &Record,
+        day: Option<Day>,
+        touched: &mut BTreeSet<(Option<Day>, Kind, String)>,
+    ) -> Result<(), CoreError> {
         match rec {
             Record::ScreeningVisit(v) => {
                 for (rid, entry) in &v.residents {
                     if entry.status != ScreeningStatus::Returned {
                         continue;
                     }
-                    let (Some(on), Some(from)) = (entry.returned_on, entry.returned_from.clone()) else { continue };
+                    let (Some(on), Some(from)) = (entry.returned_on, entry.returned_from.clone())
+                    else {
+                        continue;
+                    };
                     let returnee = Returnee {
                         id: returnee_id(rid, on.0),
                         resident_id: rid.clone(),
@@ -382,7 +465,13 @@ impl CommunityReplica {
                 }
             }
             Record::CareVisit(v) => {
-                if let (Some(rel), Some(d)) = (self.view.care_relationships.get(&v.relationship_id).cloned(), day) {
+                if let (Some(rel), Some(d)) = (
+                    self.view
+                        .care_relationships
+                        .get(&v.relationship_id)
+                        .cloned(),
+                    day,
+                ) {
                     if rel.last_visit.is_none_or(|l| l.0 < d) && rel.since.0 <= d {
                         let mut rel = rel;
                         rel.last_visit = Some(Date(d));
@@ -402,7 +491,9 @@ impl CommunityReplica {
         let mut out = Vec::new();
         for id in self.doc_ids() {
             let saved = self.saved.get(&id).cloned().unwrap_or_default();
-            let Some(doc) = self.doc_mut(&id) else { continue };
+            let Some(doc) = self.doc_mut(&id) else {
+                continue;
+            };
             let heads = doc.get_heads();
             if heads == saved {
                 continue;
@@ -446,9 +537,13 @@ impl CommunityReplica {
             )));
         }
         let id = DocId::Registry(self.community.clone());
-        self.registry.merge(&mut other.registry).map_err(|e| CoreError::doc(&id, e))?;
+        self.registry
+            .merge(&mut other.registry)
+            .map_err(|e| CoreError::doc(&id, e))?;
         let id = DocId::Cases(self.community.clone());
-        self.cases.merge(&mut other.cases).map_err(|e| CoreError::doc(&id, e))?;
+        self.cases
+            .merge(&mut other.cases)
+            .map_err(|e| CoreError::doc(&id, e))?;
         for (day, (doc, _)) in other.days.iter_mut() {
             if !self.days.contains_key(day) {
                 self.start_day(*day);
@@ -476,25 +571,39 @@ impl CommunityReplica {
 pub fn returnee_id(resident_id: &str, on: Day) -> String {
     use sha2::{Digest, Sha256};
     let h = Sha256::digest(resident_id.as_bytes());
-    format!("{}_{}_{}", Kind::Returnee.id_prefix(), day_compact(on), hex::encode(&h[..8]))
+    format!(
+        "{}_{}_{}",
+        Kind::Returnee.id_prefix(),
+        day_compact(on),
+        hex::encode(&h[..8])
+    )
 }
 
 fn activity_day_of_id(kind: Kind, id: &str) -> Result<Day, CoreError> {
     day_of_activity_id(id).ok_or_else(|| {
         CoreError::invalid(
             format!("{kind}.id"),
-            format!("{id:?} is not an id of a {kind} (they look like {}_20261129_…)", kind.id_prefix()),
+            format!(
+                "{id:?} is not an id of a {kind} (they look like {}_20261129_…)",
+                kind.id_prefix()
+            ),
         )
     })
 }
 
 fn commit_opts(message: &str, ctx: &EditContext) -> CommitOptions {
-    CommitOptions::default().with_message(message.to_string()).with_time(ctx.now_ms.div_euclid(1000))
+    CommitOptions::default()
+        .with_message(message.to_string())
+        .with_time(ctx.now_ms.div_euclid(1000))
 }
 
 /// Loads a document from stored parts: a snapshot (or nothing) followed by
 /// incremental chunks in order.
-pub fn load_doc<'a>(snapshot: Option<&[u8]>, chunks: impl IntoIterator<Item = &'a [u8]>, id: &DocId) -> Result<AutoCommit, CoreError> {
+pub fn load_doc<'a>(
+    snapshot: Option<&[u8]>,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+    id: &DocId,
+) -> Result<AutoCommit, CoreError> {
     let mut doc = match snapshot {
         Some(s) if !s.is_empty() => AutoCommit::load(s).map_err(|e| CoreError::doc(id, e))?,
         _ => AutoCommit::new(),

@@ -29,20 +29,90 @@ pub struct Column {
 
 /// The roster's columns. Order in the file does not matter.
 pub const COLUMNS: &[Column] = &[
-    Column { key: "compound", headers: &["楼院", "小区", "compound"], required: true, meaning: "compound (楼院) name" },
-    Column { key: "building", headers: &["楼栋", "楼号", "building"], required: true, meaning: "building name within the compound" },
-    Column { key: "unit", headers: &["单元", "unit"], required: false, meaning: "unit (单元); empty if none" },
-    Column { key: "door", headers: &["门牌号", "房号", "door"], required: true, meaning: "door number" },
-    Column { key: "head_name", headers: &["户主姓名", "户主", "head_name"], required: true, meaning: "head of household" },
-    Column { key: "household_phone", headers: &["联系电话", "household_phone"], required: false, meaning: "the household's contact phone" },
-    Column { key: "name", headers: &["姓名", "name"], required: true, meaning: "the resident's name" },
-    Column { key: "id_number", headers: &["身份证号", "身份证号码", "id_number"], required: false, meaning: "18-character resident ID number" },
-    Column { key: "gender", headers: &["性别", "gender"], required: false, meaning: "男/女 or male/female" },
-    Column { key: "birth_date", headers: &["出生日期", "birth_date"], required: false, meaning: "YYYY-MM-DD; taken from the ID number when empty" },
-    Column { key: "relation", headers: &["与户主关系", "relation"], required: false, meaning: "relation to the head (本人, 配偶, 子女…)" },
-    Column { key: "phone", headers: &["本人电话", "手机号", "phone"], required: false, meaning: "the resident's own phone" },
-    Column { key: "lives_alone", headers: &["独居", "是否独居", "lives_alone"], required: false, meaning: "是/否, yes/no" },
-    Column { key: "contract_member", headers: &["联包党员", "contract_member"], required: false, meaning: "name of the contracting party member" },
+    Column {
+        key: "compound",
+        headers: &["楼院", "小区", "compound"],
+        required: true,
+        meaning: "compound (楼院) name",
+    },
+    Column {
+        key: "building",
+        headers: &["楼栋", "楼号", "building"],
+        required: true,
+        meaning: "building name within the compound",
+    },
+    Column {
+        key: "unit",
+        headers: &["单元", "unit"],
+        required: false,
+        meaning: "unit (单元); empty if none",
+    },
+    Column {
+        key: "door",
+        headers: &["门牌号", "房号", "door"],
+        required: true,
+        meaning: "door number",
+    },
+    Column {
+        key: "head_name",
+        headers: &["户主姓名", "户主", "head_name"],
+        required: true,
+        meaning: "head of household",
+    },
+    Column {
+        key: "household_phone",
+        headers: &["联系电话", "household_phone"],
+        required: false,
+        meaning: "the household's contact phone",
+    },
+    Column {
+        key: "name",
+        headers: &["姓名", "name"],
+        required: true,
+        meaning: "the resident's name",
+    },
+    Column {
+        key: "id_number",
+        headers: &["身份证号", "身份证号码", "id_number"],
+        required: false,
+        meaning: "18-character resident ID number",
+    },
+    Column {
+        key: "gender",
+        headers: &["性别", "gender"],
+        required: false,
+        meaning: "男/女 or male/female",
+    },
+    Column {
+        key: "birth_date",
+        headers: &["出生日期", "birth_date"],
+        required: false,
+        meaning: "YYYY-MM-DD; taken from the ID number when empty",
+    },
+    Column {
+        key: "relation",
+        headers: &["与户主关系", "relation"],
+        required: false,
+        meaning: "relation to the head (本人, 配偶, 子女…)",
+    },
+    Column {
+        key: "phone",
+        headers: &["本人电话", "手机号", "phone"],
+        required: false,
+        meaning: "the resident's own phone",
+    },
+    Column {
+        key: "lives_alone",
+        headers: &["独居", "是否独居", "lives_alone"],
+        required: false,
+        meaning: "是/否, yes/no",
+    },
+    Column {
+        key: "contract_member",
+        headers: &["联包党员", "contract_member"],
+        required: false,
+        meaning: "name of the contracting party member",
+    },
 ];
 
 /// One good row of a roster.
@@ -81,7 +151,11 @@ impl std::fmt::Display for RowError {
         if self.column.is_empty() {
             write!(f, "line {}: {}", self.line, self.reason)
         } else {
-            write!(f, "line {}, column {}: {}", self.line, self.column, self.reason)
+            write!(
+                f,
+                "line {}, column {}: {}",
+                self.line, self.column, self.reason
+            )
         }
     }
 }
@@ -97,7 +171,11 @@ pub struct ParsedRoster {
 pub const MAX_ROWS: usize = 200_000;
 
 fn file_error(reason: impl Into<String>) -> RowError {
-    RowError { line: 1, column: String::new(), reason: reason.into() }
+    RowError {
+        line: 1,
+        column: String::new(),
+        reason: reason.into(),
+    }
 }
 
 /// Parses a roster. A problem with the file as a whole (not UTF-8, a
@@ -111,16 +189,26 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, RowError> {
         ))
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(text.as_bytes());
-    let headers = rdr.headers().map_err(|e| file_error(format!("cannot read the header row: {e}")))?.clone();
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| file_error(format!("cannot read the header row: {e}")))?
+        .clone();
     // column index in the file -> column key
     let mut index: Vec<Option<&'static Column>> = Vec::new();
     let mut seen: Vec<&'static str> = Vec::new();
     for h in headers.iter() {
         let h = h.trim();
-        let col = COLUMNS.iter().find(|c| c.headers.iter().any(|x| x.eq_ignore_ascii_case(h)));
+        let col = COLUMNS
+            .iter()
+            .find(|c| c.headers.iter().any(|x| x.eq_ignore_ascii_case(h)));
         match col {
-            Some(c) if seen.contains(&c.key) => return Err(file_error(format!("column {h:?} appears twice"))),
+            Some(c) if seen.contains(&c.key) => {
+                return Err(file_error(format!("column {h:?} appears twice")));
+            }
             Some(c) => {
                 seen.push(c.key);
                 index.push(Some(c));
@@ -129,15 +217,25 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, RowError> {
             None => {
                 return Err(file_error(format!(
                     "unknown column {h:?}; the columns are: {}",
-                    COLUMNS.iter().map(|c| c.headers.join("/")).collect::<Vec<_>>().join(", ")
+                    COLUMNS
+                        .iter()
+                        .map(|c| c.headers.join("/"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
         }
     }
-    let missing: Vec<String> =
-        COLUMNS.iter().filter(|c| c.required && !seen.contains(&c.key)).map(|c| c.headers.join("/")).collect();
+    let missing: Vec<String> = COLUMNS
+        .iter()
+        .filter(|c| c.required && !seen.contains(&c.key))
+        .map(|c| c.headers.join("/"))
+        .collect();
     if !missing.is_empty() {
-        return Err(file_error(format!("missing required column(s): {}", missing.join(", "))));
+        return Err(file_error(format!(
+            "missing required column(s): {}",
+            missing.join(", ")
+        )));
     }
     let header_of = |key: &str| -> String {
         headers
@@ -152,12 +250,18 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, RowError> {
     for (n, rec) in rdr.records().enumerate() {
         let line = n as u64 + 2;
         if n >= MAX_ROWS {
-            return Err(file_error(format!("the file has more than {MAX_ROWS} rows; split it")));
+            return Err(file_error(format!(
+                "the file has more than {MAX_ROWS} rows; split it"
+            )));
         }
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                out.errors.push(RowError { line, column: String::new(), reason: format!("not a CSV row: {e}") });
+                out.errors.push(RowError {
+                    line,
+                    column: String::new(),
+                    reason: format!("not a CSV row: {e}"),
+                });
                 continue;
             }
         };
@@ -198,7 +302,13 @@ pub fn check_row(
     header_of: &dyn Fn(&str) -> String,
 ) -> Result<RosterRow, Vec<RowError>> {
     let mut errs: Vec<RowError> = Vec::new();
-    let mut err = |key: &str, reason: String| errs.push(RowError { line, column: header_of(key), reason });
+    let mut err = |key: &str, reason: String| {
+        errs.push(RowError {
+            line,
+            column: header_of(key),
+            reason,
+        })
+    };
     let required = |key: &str, err: &mut dyn FnMut(&str, String)| -> String {
         match get(key) {
             Some(v) => {
@@ -252,10 +362,17 @@ pub fn check_row(
         None => None,
         Some("男" | "男性") => Some(Gender::Male),
         Some("女" | "女性") => Some(Gender::Female),
-        Some(g) if g.eq_ignore_ascii_case("male") || g.eq_ignore_ascii_case("m") => Some(Gender::Male),
-        Some(g) if g.eq_ignore_ascii_case("female") || g.eq_ignore_ascii_case("f") => Some(Gender::Female),
+        Some(g) if g.eq_ignore_ascii_case("male") || g.eq_ignore_ascii_case("m") => {
+            Some(Gender::Male)
+        }
+        Some(g) if g.eq_ignore_ascii_case("female") || g.eq_ignore_ascii_case("f") => {
+            Some(Gender::Female)
+        }
         Some(g) => {
-            err("gender", format!("{g:?} is not a gender (男/女, male/female)"));
+            err(
+                "gender",
+                format!("{g:?} is not a gender (男/女, male/female)"),
+            );
             None
         }
     };
@@ -263,7 +380,10 @@ pub fn check_row(
         Some(v) => match Date::parse("birth_date", &v) {
             Ok(d) => {
                 if born_from_id.is_some_and(|b| b != d.0) {
-                    err("birth_date", format!("{d} does not match the ID number's birth date"));
+                    err(
+                        "birth_date",
+                        format!("{d} does not match the ID number's birth date"),
+                    );
                 }
                 Some(d)
             }
@@ -276,8 +396,20 @@ pub fn check_row(
     };
     let lives_alone = match get("lives_alone").as_deref() {
         None => false,
-        Some(v) if ["是", "y", "yes", "true", "1"].iter().any(|x| x.eq_ignore_ascii_case(v)) => true,
-        Some(v) if ["否", "n", "no", "false", "0"].iter().any(|x| x.eq_ignore_ascii_case(v)) => false,
+        Some(v)
+            if ["是", "y", "yes", "true", "1"]
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(v)) =>
+        {
+            true
+        }
+        Some(v)
+            if ["否", "n", "no", "false", "0"]
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(v)) =>
+        {
+            false
+        }
         Some(v) => {
             err("lives_alone", format!("{v:?} is not yes or no (是/否)"));
             false
@@ -332,11 +464,19 @@ pub fn plan_row(
         Some(c) => c.id.clone(),
         None => {
             let id = new_id(Kind::Compound);
-            edits.push(Edit::Create(Record::Compound(Compound { id: id.clone(), name: row.compound.clone(), address: None })));
+            edits.push(Edit::Create(Record::Compound(Compound {
+                id: id.clone(),
+                name: row.compound.clone(),
+                address: None,
+            })));
             id
         }
     };
-    let building_id = match v.buildings.values().find(|b| b.compound_id == compound_id && b.name == row.building) {
+    let building_id = match v
+        .buildings
+        .values()
+        .find(|b| b.compound_id == compound_id && b.name == row.building)
+    {
         Some(b) => b.id.clone(),
         None => {
             let id = new_id(Kind::Building);
@@ -365,7 +505,11 @@ pub fn plan_row(
                 id
             }
         };
-        match v.contract_groups.values().find(|g| g.party_member_id == member_id) {
+        match v
+            .contract_groups
+            .values()
+            .find(|g| g.party_member_id == member_id)
+        {
             Some(g) => g.id.clone(),
             None => {
                 let id = new_id(Kind::ContractGroup);
@@ -378,8 +522,10 @@ pub fn plan_row(
             }
         }
     });
-    let existing_household =
-        v.households.values().find(|h| h.building_id == building_id && h.unit == row.unit && h.door == row.door);
+    let existing_household = v
+        .households
+        .values()
+        .find(|h| h.building_id == building_id && h.unit == row.unit && h.door == row.door);
     let household_id = match existing_household {
         Some(h) => {
             let mut want = h.clone();
@@ -422,19 +568,34 @@ pub fn plan_row(
             v.residents.values().find(|r| {
                 r.household_id == household_id
                     && r.name == row.name
-                    && (row.id_number.is_none() || r.id_number.is_none() || r.id_number == row.id_number)
+                    && (row.id_number.is_none()
+                        || r.id_number.is_none()
+                        || r.id_number == row.id_number)
             })
         });
     let want = Resident {
         id: existing_resident.map(|r| r.id.clone()).unwrap_or_default(),
         household_id: household_id.clone(),
         name: row.name.clone(),
-        id_number: row.id_number.clone().or_else(|| existing_resident.and_then(|r| r.id_number.clone())),
+        id_number: row
+            .id_number
+            .clone()
+            .or_else(|| existing_resident.and_then(|r| r.id_number.clone())),
         person_key: key.or_else(|| existing_resident.and_then(|r| r.person_key.clone())),
-        gender: row.gender.or_else(|| existing_resident.and_then(|r| r.gender)),
-        birth_date: row.birth_date.or_else(|| existing_resident.and_then(|r| r.birth_date)),
-        phone: row.phone.clone().or_else(|| existing_resident.and_then(|r| r.phone.clone())),
-        relation: row.relation.clone().or_else(|| existing_resident.and_then(|r| r.relation.clone())),
+        gender: row
+            .gender
+            .or_else(|| existing_resident.and_then(|r| r.gender)),
+        birth_date: row
+            .birth_date
+            .or_else(|| existing_resident.and_then(|r| r.birth_date)),
+        phone: row
+            .phone
+            .clone()
+            .or_else(|| existing_resident.and_then(|r| r.phone.clone())),
+        relation: row
+            .relation
+            .clone()
+            .or_else(|| existing_resident.and_then(|r| r.relation.clone())),
         lives_alone: row.lives_alone,
     };
     match existing_resident {
@@ -478,16 +639,42 @@ mod tests {
         let p = parse(csv.as_bytes()).unwrap();
         assert_eq!(p.rows.len(), 1);
         assert_eq!(p.rows[0].door, "101");
-        let got: Vec<(u64, &str)> = p.errors.iter().map(|e| (e.line, e.column.as_str())).collect();
-        assert_eq!(got, vec![(3, "身份证号"), (4, "联系电话"), (5, "楼栋"), (6, "")]);
-        assert!(p.errors[0].reason.contains("check digit"), "{}", p.errors[0].reason);
+        let got: Vec<(u64, &str)> = p
+            .errors
+            .iter()
+            .map(|e| (e.line, e.column.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(3, "身份证号"), (4, "联系电话"), (5, "楼栋"), (6, "")]
+        );
+        assert!(
+            p.errors[0].reason.contains("check digit"),
+            "{}",
+            p.errors[0].reason
+        );
     }
 
     #[test]
     fn file_level_problems_are_errors() {
         assert!(parse(b"\xff\xfe\x00").unwrap_err().reason.contains("UTF-8"));
-        assert!(parse("楼院,楼栋\n".as_bytes()).unwrap_err().reason.contains("missing required"));
-        assert!(parse("楼院,楼栋,门牌号,户主姓名,姓名,shoe size\n".as_bytes()).unwrap_err().reason.contains("shoe size"));
-        assert!(parse("楼院,楼院,楼栋,门牌号,户主姓名,姓名\n".as_bytes()).unwrap_err().reason.contains("twice"));
+        assert!(
+            parse("楼院,楼栋\n".as_bytes())
+                .unwrap_err()
+                .reason
+                .contains("missing required")
+        );
+        assert!(
+            parse("楼院,楼栋,门牌号,户主姓名,姓名,shoe size\n".as_bytes())
+                .unwrap_err()
+                .reason
+                .contains("shoe size")
+        );
+        assert!(
+            parse("楼院,楼院,楼栋,门牌号,户主姓名,姓名\n".as_bytes())
+                .unwrap_err()
+                .reason
+                .contains("twice")
+        );
     }
 }

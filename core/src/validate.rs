@@ -33,7 +33,11 @@ impl Errors {
         }
     }
     pub fn into_result(self) -> Result<(), Vec<FieldError>> {
-        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
     }
 }
 
@@ -47,7 +51,10 @@ pub fn name(field: &str, s: &str) -> Result<(), FieldError> {
 pub fn text_len(field: &str, s: &str, max: usize) -> Result<(), FieldError> {
     let n = s.chars().count();
     if n > max {
-        return Err(FieldError::new(field, format!("is {n} characters long; at most {max} are allowed")));
+        return Err(FieldError::new(
+            field,
+            format!("is {n} characters long; at most {max} are allowed"),
+        ));
     }
     if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(FieldError::new(field, "contains control characters"));
@@ -78,7 +85,9 @@ pub fn phone(field: &str, s: &str) -> Result<(), FieldError> {
     } else {
         Err(FieldError::new(
             field,
-            format!("{t:?} is not a phone number (11-digit mobile like 13800138000, or landline with area code like 0371-12345678)"),
+            format!(
+                "{t:?} is not a phone number (11-digit mobile like 13800138000, or landline with area code like 0371-12345678)"
+            ),
         ))
     }
 }
@@ -96,21 +105,42 @@ pub fn id_number(field: &str, s: &str) -> Result<NaiveDate, FieldError> {
     let t = s.trim().to_ascii_uppercase();
     let b = t.as_bytes();
     if b.len() != 18 {
-        return Err(FieldError::new(field, format!("has {} characters; a resident ID number has 18", t.chars().count())));
+        return Err(FieldError::new(
+            field,
+            format!(
+                "has {} characters; a resident ID number has 18",
+                t.chars().count()
+            ),
+        ));
     }
     if !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
-        return Err(FieldError::new(field, "must be 17 digits followed by a digit or X"));
+        return Err(FieldError::new(
+            field,
+            "must be 17 digits followed by a digit or X",
+        ));
     }
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = b[..17].iter().zip(W).map(|(d, w)| (d - b'0') as u32 * w).sum();
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(W)
+        .map(|(d, w)| (d - b'0') as u32 * w)
+        .sum();
     if C[(sum % 11) as usize] != b[17] {
-        return Err(FieldError::new(field, "check digit does not match; the number was probably mistyped"));
+        return Err(FieldError::new(
+            field,
+            "check digit does not match; the number was probably mistyped",
+        ));
     }
-    let birth = std::str::from_utf8(&b[6..14]).ok().and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok());
+    let birth = std::str::from_utf8(&b[6..14])
+        .ok()
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok());
     match birth {
         Some(d) if d.year() >= 1890 => Ok(d),
-        _ => Err(FieldError::new(field, "does not contain a valid birth date (digits 7–14)")),
+        _ => Err(FieldError::new(
+            field,
+            "does not contain a valid birth date (digits 7–14)",
+        )),
     }
 }
 
@@ -125,17 +155,29 @@ fn opt_id_ref(field: &str, s: &Option<String>) -> Result<(), FieldError> {
     }
 }
 
-fn not_before(e: &mut Errors, field: &str, later: Option<Date>, earlier_field: &str, earlier: Option<Date>) {
+fn not_before(
+    e: &mut Errors,
+    field: &str,
+    later: Option<Date>,
+    earlier_field: &str,
+    earlier: Option<Date>,
+) {
     if let (Some(l), Some(a)) = (later, earlier) {
         if l < a {
-            e.push(field.to_string(), format!("{l} is before {earlier_field} {a}"));
+            e.push(
+                field.to_string(),
+                format!("{l} is before {earlier_field} {a}"),
+            );
         }
     }
 }
 
 fn instant(field: &str, ms: i64, now_ms: i64) -> Result<(), FieldError> {
     if ms < MIN_INSTANT_MS {
-        return Err(FieldError::new(field, format!("{ms} is before the year 2000; instants are Unix milliseconds")));
+        return Err(FieldError::new(
+            field,
+            format!("{ms} is before the year 2000; instants are Unix milliseconds"),
+        ));
     }
     if ms > now_ms.saturating_add(MAX_FUTURE_MS) {
         return Err(FieldError::new(field, "is more than a day in the future"));
@@ -151,8 +193,18 @@ pub fn fields(rec: &Record, now_ms: i64) -> Result<(), Vec<FieldError>> {
     let mut e = Errors::default();
     if !rec.id().is_empty() {
         e.check(check_record_id(&f("id"), rec.id()));
-        if rec.id().len() <= MAX_ID_LEN && !rec.id().starts_with(&format!("{}_", rec.kind().id_prefix())) {
-            e.push(f("id"), format!("ids of a {k} start with {:?}", format!("{}_", rec.kind().id_prefix())));
+        if rec.id().len() <= MAX_ID_LEN
+            && !rec
+                .id()
+                .starts_with(&format!("{}_", rec.kind().id_prefix()))
+        {
+            e.push(
+                f("id"),
+                format!(
+                    "ids of a {k} start with {:?}",
+                    format!("{}_", rec.kind().id_prefix())
+                ),
+            );
         }
     }
     match rec {
@@ -187,7 +239,10 @@ pub fn fields(rec: &Record, now_ms: i64) -> Result<(), Vec<FieldError>> {
                     Ok(born) => {
                         if let Some(b) = r.birth_date {
                             if b.0 != born {
-                                e.push(f("birth_date"), format!("{b} does not match the ID number's birth date"));
+                                e.push(
+                                    f("birth_date"),
+                                    format!("{b} does not match the ID number's birth date"),
+                                );
                             }
                         }
                     }
@@ -196,7 +251,10 @@ pub fn fields(rec: &Record, now_ms: i64) -> Result<(), Vec<FieldError>> {
             }
             if let Some(pk) = &r.person_key {
                 if !pk.starts_with("pk_") || pk.len() != 35 {
-                    e.push(f("person_key"), "is not a person key; it is derived from the ID number by the node");
+                    e.push(
+                        f("person_key"),
+                        "is not a person key; it is derived from the ID number by the node",
+                    );
                 }
             }
         }
@@ -206,7 +264,10 @@ pub fn fields(rec: &Record, now_ms: i64) -> Result<(), Vec<FieldError>> {
             e.check(opt_id_ref(&f("resident_id"), &r.resident_id));
             e.check(opt_text(&f("workplace"), &r.workplace, MAX_NAME));
             if r.kind == PartyMemberKind::InService && r.workplace.is_none() {
-                e.push(f("workplace"), "is required for an in-service member (在职党员): where do they work?");
+                e.push(
+                    f("workplace"),
+                    "is required for an in-service member (在职党员): where do they work?",
+                );
             }
         }
         Record::Staff(r) => {
@@ -222,7 +283,13 @@ pub fn fields(rec: &Record, now_ms: i64) -> Result<(), Vec<FieldError>> {
                     e.push(f("term_end"), "is required for a seconded cadre");
                 }
             }
-            not_before(&mut e, &f("term_end"), r.term_end, "term_start", r.term_start);
+            not_before(
+                &mut e,
+                &f("term_end"),
+                r.term_end,
+                "term_start",
+                r.term_start,
+            );
         }
         Record::VolunteerTeam(r) => {
             e.check(name(&f("name"), &r.name));
@@ -236,25 +303,52 @@ pub fn fields(rec: &Record, now_ms: i64) -> Result<(), Vec<FieldError>> {
         }
         Record::Isolation(r) => {
             e.check(id_ref(&f("resident_id"), &r.resident_id));
-            not_before(&mut e, &f("planned_end"), Some(r.planned_end), "start", Some(r.start));
-            not_before(&mut e, &f("released_on"), r.released_on, "start", Some(r.start));
+            not_before(
+                &mut e,
+                &f("planned_end"),
+                Some(r.planned_end),
+                "start",
+                Some(r.start),
+            );
+            not_before(
+                &mut e,
+                &f("released_on"),
+                r.released_on,
+                "start",
+                Some(r.start),
+            );
             e.check(opt_text(&f("reason"), &r.reason, MAX_NAME));
         }
         Record::CareRelationship(r) => {
             e.check(id_ref(&f("resident_id"), &r.resident_id));
             e.check(name(&f("visitor"), &r.visitor));
             if !(1..=365).contains(&r.every_days) {
-                e.push(f("every_days"), format!("{} is not between 1 and 365", r.every_days));
+                e.push(
+                    f("every_days"),
+                    format!("{} is not between 1 and 365", r.every_days),
+                );
             }
-            not_before(&mut e, &f("last_visit"), r.last_visit, "since", Some(r.since));
+            not_before(
+                &mut e,
+                &f("last_visit"),
+                r.last_visit,
+                "since",
+                Some(r.since),
+            );
             not_before(&mut e, &f("ended_on"), r.ended_on, "since", Some(r.since));
         }
         Record::Ticket(r) => {
             e.check(instant(&f("received_at_ms"), r.received_at_ms, now_ms));
             e.check(name(&f("category"), &r.category));
-            e.check(name(&f("summary"), &r.summary).and_then(|_| text_len(&f("summary"), &r.summary, MAX_TEXT)));
+            e.check(
+                name(&f("summary"), &r.summary)
+                    .and_then(|_| text_len(&f("summary"), &r.summary, MAX_TEXT)),
+            );
             e.check(opt_phone(&f("caller_phone"), &r.caller_phone));
-            e.check(opt_id_ref(&f("assigned_compound_id"), &r.assigned_compound_id));
+            e.check(opt_id_ref(
+                &f("assigned_compound_id"),
+                &r.assigned_compound_id,
+            ));
             e.check(opt_id_ref(&f("assigned_staff_id"), &r.assigned_staff_id));
             e.check(opt_text(&f("resolution"), &r.resolution, MAX_TEXT));
             match (r.resolved_at_ms, &r.resolution) {
@@ -264,10 +358,16 @@ pub fn fields(rec: &Record, now_ms: i64) -> Result<(), Vec<FieldError>> {
                         e.push(f("resolved_at_ms"), "is before received_at_ms");
                     }
                     if res.as_deref().is_none_or(|s| s.trim().is_empty()) {
-                        e.push(f("resolution"), "is required once the ticket is resolved: what was done?");
+                        e.push(
+                            f("resolution"),
+                            "is required once the ticket is resolved: what was done?",
+                        );
                     }
                 }
-                (None, Some(_)) => e.push(f("resolved_at_ms"), "is required when a resolution is given"),
+                (None, Some(_)) => e.push(
+                    f("resolved_at_ms"),
+                    "is required when a resolution is given",
+                ),
                 (None, None) => {}
             }
         }
@@ -278,11 +378,16 @@ pub fn fields(rec: &Record, now_ms: i64) -> Result<(), Vec<FieldError>> {
         }
         Record::Notice(r) => {
             e.check(name(&f("title"), &r.title));
-            e.check(name(&f("body"), &r.body).and_then(|_| text_len(&f("body"), &r.body, MAX_TEXT)));
+            e.check(
+                name(&f("body"), &r.body).and_then(|_| text_len(&f("body"), &r.body, MAX_TEXT)),
+            );
             e.check(instant(&f("published_at_ms"), r.published_at_ms, now_ms));
             e.check(opt_id_ref(&f("compound_id"), &r.compound_id));
             if r.channels.is_empty() {
-                e.push(f("channels"), "must name at least one channel (loudspeaker, compound chat, member group)");
+                e.push(
+                    f("channels"),
+                    "must name at least one channel (loudspeaker, compound chat, member group)",
+                );
             }
             let mut seen = r.channels.clone();
             seen.sort();
@@ -304,16 +409,29 @@ pub fn fields(rec: &Record, now_ms: i64) -> Result<(), Vec<FieldError>> {
                 e.check(id_ref(&ef, rid));
                 match entry.status {
                     ScreeningStatus::Returned => {
-                        if entry.returned_from.as_deref().is_none_or(|s| s.trim().is_empty()) {
-                            e.push(format!("{ef}.returned_from"), "is required for a returnee: which region?");
+                        if entry
+                            .returned_from
+                            .as_deref()
+                            .is_none_or(|s| s.trim().is_empty())
+                        {
+                            e.push(
+                                format!("{ef}.returned_from"),
+                                "is required for a returnee: which region?",
+                            );
                         }
                         if entry.returned_on.is_none() {
-                            e.push(format!("{ef}.returned_on"), "is required for a returnee: which day?");
+                            e.push(
+                                format!("{ef}.returned_on"),
+                                "is required for a returnee: which day?",
+                            );
                         }
                     }
                     _ => {
                         if entry.returned_from.is_some() || entry.returned_on.is_some() {
-                            e.push(format!("{ef}.status"), "is not RETURNED but a return region or date is given");
+                            e.push(
+                                format!("{ef}.status"),
+                                "is not RETURNED but a return region or date is given",
+                            );
                         }
                     }
                 }
@@ -342,26 +460,41 @@ pub fn fields(rec: &Record, now_ms: i64) -> Result<(), Vec<FieldError>> {
 /// now, and the structure must hold (a household's building is in the
 /// household's compound; a screened resident lives in the screened household).
 /// `day` is the day an activity record falls on.
-pub fn references(rec: &Record, v: &CommunityView, day: Option<Day>) -> Result<(), Vec<FieldError>> {
+pub fn references(
+    rec: &Record,
+    v: &CommunityView,
+    day: Option<Day>,
+) -> Result<(), Vec<FieldError>> {
     let k = rec.kind().name();
     let f = |name: &str| format!("{k}.{name}");
     let mut e = Errors::default();
     let exists = |e: &mut Errors, field: &str, target: Kind, id: &str| {
         if !v.contains(target, id) {
-            e.push(f(field), format!("names {target} {id:?}, which does not exist"));
+            e.push(
+                f(field),
+                format!("names {target} {id:?}, which does not exist"),
+            );
         }
     };
     match rec {
         Record::Compound(_) | Record::VolunteerTeam(_) => {}
         Record::Building(r) => exists(&mut e, "compound_id", Kind::Compound, &r.compound_id),
-        Record::ContractGroup(r) => exists(&mut e, "party_member_id", Kind::PartyMember, &r.party_member_id),
+        Record::ContractGroup(r) => exists(
+            &mut e,
+            "party_member_id",
+            Kind::PartyMember,
+            &r.party_member_id,
+        ),
         Record::Household(r) => {
             exists(&mut e, "compound_id", Kind::Compound, &r.compound_id);
             match v.buildings.get(&r.building_id) {
                 None => exists(&mut e, "building_id", Kind::Building, &r.building_id),
                 Some(b) if b.compound_id != r.compound_id => e.push(
                     f("building_id"),
-                    format!("building {:?} is in compound {:?}, not in the household's compound {:?}", b.id, b.compound_id, r.compound_id),
+                    format!(
+                        "building {:?} is in compound {:?}, not in the household's compound {:?}",
+                        b.id, b.compound_id, r.compound_id
+                    ),
                 ),
                 Some(_) => {}
             }
@@ -372,8 +505,18 @@ pub fn references(rec: &Record, v: &CommunityView, day: Option<Day>) -> Result<(
         Record::Resident(r) => {
             exists(&mut e, "household_id", Kind::Household, &r.household_id);
             if let Some(pk) = &r.person_key {
-                if let Some(other) = v.residents.values().find(|o| o.person_key.as_ref() == Some(pk) && o.id != r.id) {
-                    e.push(f("id_number"), format!("belongs to resident {:?} already registered in this community", other.id));
+                if let Some(other) = v
+                    .residents
+                    .values()
+                    .find(|o| o.person_key.as_ref() == Some(pk) && o.id != r.id)
+                {
+                    e.push(
+                        f("id_number"),
+                        format!(
+                            "belongs to resident {:?} already registered in this community",
+                            other.id
+                        ),
+                    );
                 }
             }
         }
@@ -393,7 +536,9 @@ pub fn references(rec: &Record, v: &CommunityView, day: Option<Day>) -> Result<(
             }
         }
         Record::Isolation(r) => exists(&mut e, "resident_id", Kind::Resident, &r.resident_id),
-        Record::CareRelationship(r) => exists(&mut e, "resident_id", Kind::Resident, &r.resident_id),
+        Record::CareRelationship(r) => {
+            exists(&mut e, "resident_id", Kind::Resident, &r.resident_id)
+        }
         Record::Returnee(r) => exists(&mut e, "resident_id", Kind::Resident, &r.resident_id),
         Record::Ticket(r) => {
             if let Some(x) = &r.assigned_compound_id {
@@ -412,21 +557,35 @@ pub fn references(rec: &Record, v: &CommunityView, day: Option<Day>) -> Result<(
             exists(&mut e, "household_id", Kind::Household, &r.household_id);
             for (rid, entry) in &r.residents {
                 match v.residents.get(rid) {
-                    None => e.push(f(&format!("residents[{rid}]")), "names a resident who does not exist"),
+                    None => e.push(
+                        f(&format!("residents[{rid}]")),
+                        "names a resident who does not exist",
+                    ),
                     Some(res) if res.household_id != r.household_id => e.push(
                         f(&format!("residents[{rid}]")),
-                        format!("lives in household {:?}, not in the visited one", res.household_id),
+                        format!(
+                            "lives in household {:?}, not in the visited one",
+                            res.household_id
+                        ),
                     ),
                     Some(_) => {}
                 }
                 if let (Some(on), Some(d)) = (entry.returned_on, day) {
                     if on.0 > d {
-                        e.push(f(&format!("residents[{rid}].returned_on")), format!("{on} is after the visit day {d}"));
+                        e.push(
+                            f(&format!("residents[{rid}].returned_on")),
+                            format!("{on} is after the visit day {d}"),
+                        );
                     }
                 }
             }
         }
-        Record::CareVisit(r) => exists(&mut e, "relationship_id", Kind::CareRelationship, &r.relationship_id),
+        Record::CareVisit(r) => exists(
+            &mut e,
+            "relationship_id",
+            Kind::CareRelationship,
+            &r.relationship_id,
+        ),
         Record::Inspection(r) => exists(&mut e, "household_id", Kind::Household, &r.household_id),
     }
     e.into_result()
@@ -443,22 +602,76 @@ pub fn dependents(kind: Kind, id: &str, v: &CommunityView) -> Vec<String> {
     };
     match kind {
         Kind::Compound => {
-            count("building(s)", v.buildings.values().filter(|b| b.compound_id == id).count());
-            count("household(s)", v.households.values().filter(|h| h.compound_id == id).count());
+            count(
+                "building(s)",
+                v.buildings.values().filter(|b| b.compound_id == id).count(),
+            );
+            count(
+                "household(s)",
+                v.households
+                    .values()
+                    .filter(|h| h.compound_id == id)
+                    .count(),
+            );
         }
-        Kind::Building => count("household(s)", v.households.values().filter(|h| h.building_id == id).count()),
+        Kind::Building => count(
+            "household(s)",
+            v.households
+                .values()
+                .filter(|h| h.building_id == id)
+                .count(),
+        ),
         Kind::ContractGroup => count(
             "household(s)",
-            v.households.values().filter(|h| h.contract_group_id.as_deref() == Some(id)).count(),
+            v.households
+                .values()
+                .filter(|h| h.contract_group_id.as_deref() == Some(id))
+                .count(),
         ),
-        Kind::Household => count("resident(s)", v.residents.values().filter(|r| r.household_id == id).count()),
+        Kind::Household => count(
+            "resident(s)",
+            v.residents
+                .values()
+                .filter(|r| r.household_id == id)
+                .count(),
+        ),
         Kind::Resident => {
-            count("isolation(s)", v.isolations.values().filter(|x| x.resident_id == id).count());
-            count("care relationship(s)", v.care_relationships.values().filter(|x| x.resident_id == id).count());
-            count("party member record(s)", v.party_members.values().filter(|x| x.resident_id.as_deref() == Some(id)).count());
+            count(
+                "isolation(s)",
+                v.isolations
+                    .values()
+                    .filter(|x| x.resident_id == id)
+                    .count(),
+            );
+            count(
+                "care relationship(s)",
+                v.care_relationships
+                    .values()
+                    .filter(|x| x.resident_id == id)
+                    .count(),
+            );
+            count(
+                "party member record(s)",
+                v.party_members
+                    .values()
+                    .filter(|x| x.resident_id.as_deref() == Some(id))
+                    .count(),
+            );
         }
-        Kind::PartyMember => count("contract group(s)", v.contract_groups.values().filter(|g| g.party_member_id == id).count()),
-        Kind::VolunteerTeam => count("volunteer(s)", v.volunteers.values().filter(|x| x.team_id.as_deref() == Some(id)).count()),
+        Kind::PartyMember => count(
+            "contract group(s)",
+            v.contract_groups
+                .values()
+                .filter(|g| g.party_member_id == id)
+                .count(),
+        ),
+        Kind::VolunteerTeam => count(
+            "volunteer(s)",
+            v.volunteers
+                .values()
+                .filter(|x| x.team_id.as_deref() == Some(id))
+                .count(),
+        ),
         _ => {}
     }
     out

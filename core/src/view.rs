@@ -23,7 +23,11 @@ pub enum GapReason {
     /// The record could not be read (wrong field types, say).
     Unreadable(String),
     /// A field names a record that does not exist.
-    MissingReference { field: &'static str, target: &'static str, target_id: String },
+    MissingReference {
+        field: &'static str,
+        target: &'static str,
+        target_id: String,
+    },
     /// A household with no contract group (网格不漏户).
     NoContractGroup,
     /// A household whose building belongs to another compound than its own.
@@ -43,11 +47,21 @@ impl std::fmt::Display for Gap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.reason {
             GapReason::Unreadable(e) => write!(f, "{} {}: unreadable: {e}", self.kind, self.id),
-            GapReason::MissingReference { field, target, target_id } => {
-                write!(f, "{} {}: {field} names {target} {target_id:?}, which does not exist", self.kind, self.id)
+            GapReason::MissingReference {
+                field,
+                target,
+                target_id,
+            } => {
+                write!(
+                    f,
+                    "{} {}: {field} names {target} {target_id:?}, which does not exist",
+                    self.kind, self.id
+                )
             }
             GapReason::NoContractGroup => write!(f, "{} {}: no contract group", self.kind, self.id),
-            GapReason::CompoundMismatch { building_compound_id } => write!(
+            GapReason::CompoundMismatch {
+                building_compound_id,
+            } => write!(
                 f,
                 "{} {}: its building is in compound {building_compound_id:?}, not its own",
                 self.kind, self.id
@@ -157,7 +171,11 @@ impl CommunityView {
         let community = match read_root::<CommunityInfo>(registry, "community") {
             Ok(c) => c,
             Err(e) => {
-                g.push(Gap { kind: "community", id: String::new(), reason: GapReason::Unreadable(e) });
+                g.push(Gap {
+                    kind: "community",
+                    id: String::new(),
+                    reason: GapReason::Unreadable(e),
+                });
                 None
             }
         };
@@ -205,48 +223,89 @@ impl CommunityView {
     /// compound. Sorted, so that the same documents give the same list.
     pub fn gaps(&self) -> Vec<Gap> {
         let mut out = self.unreadable.clone();
-        let mut missing = |kind: Kind, id: &str, field: &'static str, target: Kind, target_id: &str| {
-            out.push(Gap {
-                kind: kind.name(),
-                id: id.to_string(),
-                reason: GapReason::MissingReference { field, target: target.name(), target_id: target_id.to_string() },
-            });
-        };
+        let mut missing =
+            |kind: Kind, id: &str, field: &'static str, target: Kind, target_id: &str| {
+                out.push(Gap {
+                    kind: kind.name(),
+                    id: id.to_string(),
+                    reason: GapReason::MissingReference {
+                        field,
+                        target: target.name(),
+                        target_id: target_id.to_string(),
+                    },
+                });
+            };
         for b in self.buildings.values() {
             if !self.compounds.contains_key(&b.compound_id) {
-                missing(Kind::Building, &b.id, "compound_id", Kind::Compound, &b.compound_id);
+                missing(
+                    Kind::Building,
+                    &b.id,
+                    "compound_id",
+                    Kind::Compound,
+                    &b.compound_id,
+                );
             }
         }
         for g in self.contract_groups.values() {
             if !self.party_members.contains_key(&g.party_member_id) {
-                missing(Kind::ContractGroup, &g.id, "party_member_id", Kind::PartyMember, &g.party_member_id);
+                missing(
+                    Kind::ContractGroup,
+                    &g.id,
+                    "party_member_id",
+                    Kind::PartyMember,
+                    &g.party_member_id,
+                );
             }
         }
         // Pushed after the loop: `missing` holds `out` mutably until then.
         let mut structural: Vec<(String, GapReason)> = Vec::new();
         for h in self.households.values() {
             if !self.compounds.contains_key(&h.compound_id) {
-                missing(Kind::Household, &h.id, "compound_id", Kind::Compound, &h.compound_id);
+                missing(
+                    Kind::Household,
+                    &h.id,
+                    "compound_id",
+                    Kind::Compound,
+                    &h.compound_id,
+                );
             }
             match self.buildings.get(&h.building_id) {
-                None => missing(Kind::Household, &h.id, "building_id", Kind::Building, &h.building_id),
+                None => missing(
+                    Kind::Household,
+                    &h.id,
+                    "building_id",
+                    Kind::Building,
+                    &h.building_id,
+                ),
                 Some(b) if b.compound_id != h.compound_id => structural.push((
                     h.id.clone(),
-                    GapReason::CompoundMismatch { building_compound_id: b.compound_id.clone() },
+                    GapReason::CompoundMismatch {
+                        building_compound_id: b.compound_id.clone(),
+                    },
                 )),
                 Some(_) => {}
             }
             match &h.contract_group_id {
-                Some(g) if !self.contract_groups.contains_key(g) => {
-                    missing(Kind::Household, &h.id, "contract_group_id", Kind::ContractGroup, g)
-                }
+                Some(g) if !self.contract_groups.contains_key(g) => missing(
+                    Kind::Household,
+                    &h.id,
+                    "contract_group_id",
+                    Kind::ContractGroup,
+                    g,
+                ),
                 Some(_) => {}
                 None => structural.push((h.id.clone(), GapReason::NoContractGroup)),
             }
         }
         for r in self.residents.values() {
             if !self.households.contains_key(&r.household_id) {
-                missing(Kind::Resident, &r.id, "household_id", Kind::Household, &r.household_id);
+                missing(
+                    Kind::Resident,
+                    &r.id,
+                    "household_id",
+                    Kind::Household,
+                    &r.household_id,
+                );
             }
         }
         for m in self.party_members.values() {
@@ -272,23 +331,47 @@ impl CommunityView {
         }
         for i in self.isolations.values() {
             if !self.residents.contains_key(&i.resident_id) {
-                missing(Kind::Isolation, &i.id, "resident_id", Kind::Resident, &i.resident_id);
+                missing(
+                    Kind::Isolation,
+                    &i.id,
+                    "resident_id",
+                    Kind::Resident,
+                    &i.resident_id,
+                );
             }
         }
         for c in self.care_relationships.values() {
             if !self.residents.contains_key(&c.resident_id) {
-                missing(Kind::CareRelationship, &c.id, "resident_id", Kind::Resident, &c.resident_id);
+                missing(
+                    Kind::CareRelationship,
+                    &c.id,
+                    "resident_id",
+                    Kind::Resident,
+                    &c.resident_id,
+                );
             }
         }
         for r in self.returnees.values() {
             if !self.residents.contains_key(&r.resident_id) {
-                missing(Kind::Returnee, &r.id, "resident_id", Kind::Resident, &r.resident_id);
+                missing(
+                    Kind::Returnee,
+                    &r.id,
+                    "resident_id",
+                    Kind::Resident,
+                    &r.resident_id,
+                );
             }
         }
         for t in self.tickets.values() {
             if let Some(c) = &t.assigned_compound_id {
                 if !self.compounds.contains_key(c) {
-                    missing(Kind::Ticket, &t.id, "assigned_compound_id", Kind::Compound, c);
+                    missing(
+                        Kind::Ticket,
+                        &t.id,
+                        "assigned_compound_id",
+                        Kind::Compound,
+                        c,
+                    );
                 }
             }
             if let Some(s) = &t.assigned_staff_id {
@@ -305,15 +388,30 @@ impl CommunityView {
             }
         }
         for (id, reason) in structural {
-            out.push(Gap { kind: Kind::Household.name(), id, reason });
+            out.push(Gap {
+                kind: Kind::Household.name(),
+                id,
+                reason,
+            });
         }
-        out.sort_by(|a, b| (a.kind, &a.id, format!("{:?}", a.reason)).cmp(&(b.kind, &b.id, format!("{:?}", b.reason))));
+        out.sort_by(|a, b| {
+            (a.kind, &a.id, format!("{:?}", a.reason)).cmp(&(
+                b.kind,
+                &b.id,
+                format!("{:?}", b.reason),
+            ))
+        });
         out
     }
 
     /// Residents of a household, in id order.
-    pub fn residents_of<'a>(&'a self, household_id: &'a str) -> impl Iterator<Item = &'a Resident> + 'a {
-        self.residents.values().filter(move |r| r.household_id == household_id)
+    pub fn residents_of<'a>(
+        &'a self,
+        household_id: &'a str,
+    ) -> impl Iterator<Item = &'a Resident> + 'a {
+        self.residents
+            .values()
+            .filter(move |r| r.household_id == household_id)
     }
 }
 
@@ -336,10 +434,31 @@ view_struct!(DayView {
 impl DayView {
     pub fn read(day: Day, doc: &AutoCommit) -> Self {
         let mut g = Vec::new();
-        let screening_visits = read_all(doc, Kind::ScreeningVisit.name(), Kind::ScreeningVisit.collection(), &mut g);
-        let care_visits = read_all(doc, Kind::CareVisit.name(), Kind::CareVisit.collection(), &mut g);
-        let inspections = read_all(doc, Kind::Inspection.name(), Kind::Inspection.collection(), &mut g);
-        Self { day, screening_visits, care_visits, inspections, unreadable: g }
+        let screening_visits = read_all(
+            doc,
+            Kind::ScreeningVisit.name(),
+            Kind::ScreeningVisit.collection(),
+            &mut g,
+        );
+        let care_visits = read_all(
+            doc,
+            Kind::CareVisit.name(),
+            Kind::CareVisit.collection(),
+            &mut g,
+        );
+        let inspections = read_all(
+            doc,
+            Kind::Inspection.name(),
+            Kind::Inspection.collection(),
+            &mut g,
+        );
+        Self {
+            day,
+            screening_visits,
+            care_visits,
+            inspections,
+            unreadable: g,
+        }
     }
 
     /// Gaps of this day relative to the community: visits of households or
@@ -348,22 +467,49 @@ impl DayView {
         let mut out = self.unreadable.clone();
         for v in self.screening_visits.values() {
             if !community.households.contains_key(&v.household_id) {
-                out.push(gap_ref(Kind::ScreeningVisit, &v.id, "household_id", Kind::Household, &v.household_id));
+                out.push(gap_ref(
+                    Kind::ScreeningVisit,
+                    &v.id,
+                    "household_id",
+                    Kind::Household,
+                    &v.household_id,
+                ));
             }
             for rid in v.residents.keys() {
                 if !community.residents.contains_key(rid) {
-                    out.push(gap_ref(Kind::ScreeningVisit, &v.id, "residents", Kind::Resident, rid));
+                    out.push(gap_ref(
+                        Kind::ScreeningVisit,
+                        &v.id,
+                        "residents",
+                        Kind::Resident,
+                        rid,
+                    ));
                 }
             }
         }
         for v in self.care_visits.values() {
-            if !community.care_relationships.contains_key(&v.relationship_id) {
-                out.push(gap_ref(Kind::CareVisit, &v.id, "relationship_id", Kind::CareRelationship, &v.relationship_id));
+            if !community
+                .care_relationships
+                .contains_key(&v.relationship_id)
+            {
+                out.push(gap_ref(
+                    Kind::CareVisit,
+                    &v.id,
+                    "relationship_id",
+                    Kind::CareRelationship,
+                    &v.relationship_id,
+                ));
             }
         }
         for v in self.inspections.values() {
             if !community.households.contains_key(&v.household_id) {
-                out.push(gap_ref(Kind::Inspection, &v.id, "household_id", Kind::Household, &v.household_id));
+                out.push(gap_ref(
+                    Kind::Inspection,
+                    &v.id,
+                    "household_id",
+                    Kind::Household,
+                    &v.household_id,
+                ));
             }
         }
         out
@@ -374,6 +520,10 @@ fn gap_ref(kind: Kind, id: &str, field: &'static str, target: Kind, target_id: &
     Gap {
         kind: kind.name(),
         id: id.to_string(),
-        reason: GapReason::MissingReference { field, target: target.name(), target_id: target_id.to_string() },
+        reason: GapReason::MissingReference {
+            field,
+            target: target.name(),
+            target_id: target_id.to_string(),
+        },
     }
 }

@@ -38,34 +38,93 @@ fn converge(a: &mut CommunityReplica, b: &mut CommunityReplica) {
 fn removed_building_and_new_household_in_it_merge_into_a_gap() {
     let mut a = fixture();
     let mut b = fork(&mut a, 2);
-    a.apply(&[Edit::Create(building("bd_tmp", "cp_a"))], &ctx(), "t").unwrap();
+    a.apply(&[Edit::Create(building("bd_tmp", "cp_a"))], &ctx(), "t")
+        .unwrap();
     b.merge(&mut a).unwrap();
     // A removes the building while B adds a household to it.
-    a.apply(&[Edit::Remove { kind: Kind::Building, id: "bd_tmp".into() }], &ctx(), "t").unwrap();
-    b.apply(&[Edit::Create(Record::Household(household("hh_late", "cp_a", "bd_tmp", Some("cg_1"))))], &ctx(), "t").unwrap();
+    a.apply(
+        &[Edit::Remove {
+            kind: Kind::Building,
+            id: "bd_tmp".into(),
+        }],
+        &ctx(),
+        "t",
+    )
+    .unwrap();
+    b.apply(
+        &[Edit::Create(Record::Household(household(
+            "hh_late",
+            "cp_a",
+            "bd_tmp",
+            Some("cg_1"),
+        )))],
+        &ctx(),
+        "t",
+    )
+    .unwrap();
     converge(&mut a, &mut b);
     let gaps = a.view().gaps();
     assert!(
         gaps.iter().any(|g| g.id == "hh_late"
-            && g.reason == GapReason::MissingReference { field: "building_id", target: "building", target_id: "bd_tmp".into() }),
+            && g.reason
+                == GapReason::MissingReference {
+                    field: "building_id",
+                    target: "building",
+                    target_id: "bd_tmp".into()
+                }),
         "{gaps:?}"
     );
     let tree = queries::tree(a.view());
     assert_eq!(tree.unplaced_households, 1);
-    assert_eq!(tree.households + tree.unplaced_households, a.view().households.len() as u32);
+    assert_eq!(
+        tree.households + tree.unplaced_households,
+        a.view().households.len() as u32
+    );
 }
 
 #[test]
 fn removed_household_and_new_resident_in_it_merge_into_a_gap() {
     let mut a = fixture();
     let mut b = fork(&mut a, 2);
-    a.apply(&[Edit::Remove { kind: Kind::CareRelationship, id: "cr_1".into() }], &ctx(), "t").unwrap();
-    a.apply(&[Edit::Remove { kind: Kind::Resident, id: "rs_1".into() }], &ctx(), "t").unwrap();
-    a.apply(&[Edit::Remove { kind: Kind::Household, id: "hh_1".into() }], &ctx(), "t").unwrap();
-    b.apply(&[Edit::Create(Record::Resident(resident("rs_2", "hh_1")))], &ctx(), "t").unwrap();
+    a.apply(
+        &[Edit::Remove {
+            kind: Kind::CareRelationship,
+            id: "cr_1".into(),
+        }],
+        &ctx(),
+        "t",
+    )
+    .unwrap();
+    a.apply(
+        &[Edit::Remove {
+            kind: Kind::Resident,
+            id: "rs_1".into(),
+        }],
+        &ctx(),
+        "t",
+    )
+    .unwrap();
+    a.apply(
+        &[Edit::Remove {
+            kind: Kind::Household,
+            id: "hh_1".into(),
+        }],
+        &ctx(),
+        "t",
+    )
+    .unwrap();
+    b.apply(
+        &[Edit::Create(Record::Resident(resident("rs_2", "hh_1")))],
+        &ctx(),
+        "t",
+    )
+    .unwrap();
     converge(&mut a, &mut b);
     let gaps = a.view().gaps();
-    assert!(gaps.iter().any(|g| g.kind == "resident" && g.id == "rs_2"), "{gaps:?}");
+    assert!(
+        gaps.iter().any(|g| g.kind == "resident" && g.id == "rs_2"),
+        "{gaps:?}"
+    );
 }
 
 #[test]
@@ -74,10 +133,12 @@ fn concurrent_edits_of_different_fields_both_survive() {
     let mut b = fork(&mut a, 2);
     let mut h = a.view().households["hh_1"].clone();
     h.head_name = "甲改".into();
-    a.apply(&[Edit::Update(Record::Household(h.clone()))], &ctx(), "t").unwrap();
+    a.apply(&[Edit::Update(Record::Household(h.clone()))], &ctx(), "t")
+        .unwrap();
     let mut h2 = b.view().households["hh_1"].clone();
     h2.phone = Some("13900139000".into());
-    b.apply(&[Edit::Update(Record::Household(h2))], &ctx(), "t").unwrap();
+    b.apply(&[Edit::Update(Record::Household(h2))], &ctx(), "t")
+        .unwrap();
     converge(&mut a, &mut b);
     let got = &a.view().households["hh_1"];
     assert_eq!(got.head_name, "甲改");
@@ -119,8 +180,16 @@ fn a_field_of_the_wrong_type_is_a_gap_not_a_panic() {
     }
     a.reread();
     let gaps = a.view().gaps();
-    assert!(gaps.iter().any(|g| g.id == "hh_1" && matches!(g.reason, GapReason::Unreadable(_))), "{gaps:?}");
-    assert!(gaps.iter().any(|g| g.kind == "volunteer" && matches!(g.reason, GapReason::Unreadable(_))), "{gaps:?}");
+    assert!(
+        gaps.iter()
+            .any(|g| g.id == "hh_1" && matches!(g.reason, GapReason::Unreadable(_))),
+        "{gaps:?}"
+    );
+    assert!(
+        gaps.iter()
+            .any(|g| g.kind == "volunteer" && matches!(g.reason, GapReason::Unreadable(_))),
+        "{gaps:?}"
+    );
     // The resident of the unreadable household is now a gap too.
     assert!(gaps.iter().any(|g| g.id == "rs_1"), "{gaps:?}");
     let _ = queries::tree(a.view());
@@ -136,15 +205,41 @@ fn opt_text() -> impl Strategy<Value = Option<String>> {
     prop::option::of(text())
 }
 fn date() -> impl Strategy<Value = Date> {
-    (1900i32..2100, 1u32..=12, 1u32..=28).prop_map(|(y, m, d)| Date(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap()))
+    (1900i32..2100, 1u32..=12, 1u32..=28)
+        .prop_map(|(y, m, d)| Date(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap()))
 }
 
 fn any_record() -> impl Strategy<Value = Record> {
     prop_oneof![
-        (text(), text(), text(), text(), text(), opt_text(), opt_text()).prop_map(|(id, b, u, dr, hn, ph, g)| {
-            Record::Household(Household { id, compound_id: "cp".into(), building_id: b, unit: u, door: dr, head_name: hn, phone: ph, contract_group_id: g })
-        }),
-        (text(), text(), opt_text(), prop::option::of(date()), any::<bool>(), prop::option::of(prop_oneof![Just(Gender::Male), Just(Gender::Female)]))
+        (
+            text(),
+            text(),
+            text(),
+            text(),
+            text(),
+            opt_text(),
+            opt_text()
+        )
+            .prop_map(|(id, b, u, dr, hn, ph, g)| {
+                Record::Household(Household {
+                    id,
+                    compound_id: "cp".into(),
+                    building_id: b,
+                    unit: u,
+                    door: dr,
+                    head_name: hn,
+                    phone: ph,
+                    contract_group_id: g,
+                })
+            }),
+        (
+            text(),
+            text(),
+            opt_text(),
+            prop::option::of(date()),
+            any::<bool>(),
+            prop::option::of(prop_oneof![Just(Gender::Male), Just(Gender::Female)])
+        )
             .prop_map(|(id, n, num, b, alone, g)| Record::Resident(Resident {
                 id,
                 household_id: "hh".into(),
@@ -157,41 +252,91 @@ fn any_record() -> impl Strategy<Value = Record> {
                 relation: None,
                 lives_alone: alone
             })),
-        (text(), any::<i64>(), text(), prop::option::of(any::<i64>()), opt_text()).prop_map(|(id, at, s, r, res)| {
-            Record::Ticket(Ticket {
-                id,
-                received_at_ms: at,
-                channel: TicketChannel::ChatGroup,
-                category: "c".into(),
-                summary: s,
-                caller_phone: None,
-                assigned_compound_id: None,
-                assigned_staff_id: None,
-                resolved_at_ms: r,
-                resolution: res,
-            })
-        }),
-        (text(), prop::collection::btree_map("[a-z]{1,4}", (prop_oneof![Just(ScreeningStatus::Present), Just(ScreeningStatus::Returned)], opt_text(), prop::option::of(date())), 0..4))
+        (
+            text(),
+            any::<i64>(),
+            text(),
+            prop::option::of(any::<i64>()),
+            opt_text()
+        )
+            .prop_map(|(id, at, s, r, res)| {
+                Record::Ticket(Ticket {
+                    id,
+                    received_at_ms: at,
+                    channel: TicketChannel::ChatGroup,
+                    category: "c".into(),
+                    summary: s,
+                    caller_phone: None,
+                    assigned_compound_id: None,
+                    assigned_staff_id: None,
+                    resolved_at_ms: r,
+                    resolution: res,
+                })
+            }),
+        (
+            text(),
+            prop::collection::btree_map(
+                "[a-z]{1,4}",
+                (
+                    prop_oneof![
+                        Just(ScreeningStatus::Present),
+                        Just(ScreeningStatus::Returned)
+                    ],
+                    opt_text(),
+                    prop::option::of(date())
+                ),
+                0..4
+            )
+        )
             .prop_map(|(id, m)| Record::ScreeningVisit(ScreeningVisit {
                 id,
                 household_id: "hh".into(),
                 visited_at_ms: 0,
                 visitor: "v".into(),
-                residents: m.into_iter().map(|(k, (s, f, o))| (k, ScreeningEntry { status: s, returned_from: f, returned_on: o })).collect(),
+                residents: m
+                    .into_iter()
+                    .map(|(k, (s, f, o))| (
+                        k,
+                        ScreeningEntry {
+                            status: s,
+                            returned_from: f,
+                            returned_on: o
+                        }
+                    ))
+                    .collect(),
                 notes: None
             })),
-        (text(), prop::collection::vec(prop_oneof![Just(NoticeChannel::Loudspeaker), Just(NoticeChannel::MemberGroup)], 0..4), opt_text())
-            .prop_map(|(id, ch, c)| Record::Notice(Notice { id, title: "t".into(), body: "b".into(), channels: ch, published_at_ms: 1, compound_id: c })),
-        (text(), prop::option::of(date()), prop::option::of(date())).prop_map(|(id, a, b)| Record::Staff(Staff {
-            id,
-            name: "n".into(),
-            role: StaffRole::SentDown,
-            phone: None,
-            grid_compound_id: None,
-            department: None,
-            term_start: a,
-            term_end: b
-        })),
+        (
+            text(),
+            prop::collection::vec(
+                prop_oneof![
+                    Just(NoticeChannel::Loudspeaker),
+                    Just(NoticeChannel::MemberGroup)
+                ],
+                0..4
+            ),
+            opt_text()
+        )
+            .prop_map(|(id, ch, c)| Record::Notice(Notice {
+                id,
+                title: "t".into(),
+                body: "b".into(),
+                channels: ch,
+                published_at_ms: 1,
+                compound_id: c
+            })),
+        (text(), prop::option::of(date()), prop::option::of(date())).prop_map(|(id, a, b)| {
+            Record::Staff(Staff {
+                id,
+                name: "n".into(),
+                role: StaffRole::SentDown,
+                phone: None,
+                grid_compound_id: None,
+                department: None,
+                term_start: a,
+                term_end: b,
+            })
+        }),
     ]
 }
 

@@ -8,16 +8,19 @@ use tonic::transport::{Channel, Endpoint};
 
 /// Connects to a node's office API at `addr` (`127.0.0.1:7400` or a URL).
 pub async fn connect(addr: &str) -> Result<OfficeClient<Channel>, String> {
-    let url = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
+    let url = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
     let endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| format!("{addr:?} is not an address like 127.0.0.1:7400: {e}"))?
         .connect_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10));
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| format!("cannot reach the node at {url}: {e}; is gridsync-node running there?"))?;
+    let channel = endpoint.connect().await.map_err(|e| {
+        format!("cannot reach the node at {url}: {e}; is gridsync-node running there?")
+    })?;
     Ok(OfficeClient::new(channel)
         .max_decoding_message_size(64 * 1024 * 1024)
         .max_encoding_message_size(8 * 1024 * 1024))
@@ -38,7 +41,11 @@ pub fn mask_phone(s: &str) -> String {
 pub fn mask_id_number(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
     let keep = chars.len().min(4);
-    format!("{}{}", "*".repeat(chars.len() - keep), chars[chars.len() - keep..].iter().collect::<String>())
+    format!(
+        "{}{}",
+        "*".repeat(chars.len() - keep),
+        chars[chars.len() - keep..].iter().collect::<String>()
+    )
 }
 
 #[cfg(test)]

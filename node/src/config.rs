@@ -40,7 +40,11 @@ pub struct FileConfig {
 
 /// gridsync-node: a community office's node.
 #[derive(Clone, Debug, Parser, Default)]
-#[command(name = "gridsync-node", version, about = "gridsync community office node: grid data in Automerge, durable in SQLite, served over gRPC")]
+#[command(
+    name = "gridsync-node",
+    version,
+    about = "gridsync community office node: grid data in Automerge, durable in SQLite, served over gRPC"
+)]
 pub struct Flags {
     /// TOML config file; its values are overridden by GRIDSYNC_* variables and by flags.
     #[arg(long, env = "GRIDSYNC_CONFIG")]
@@ -101,31 +105,42 @@ impl NodeConfig {
         let community_id = pick(flags.community_id, file.community_id)
             .ok_or_else(|| anyhow::anyhow!("community_id is required (--community-id, GRIDSYNC_COMMUNITY_ID or community_id in the config file)"))?;
         let community = CommunityId::parse(&community_id).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let community_name = pick(flags.community_name, file.community_name).unwrap_or_else(|| community_id.clone());
-        gridsync_core::validate::name("community_name", &community_name).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let community_kind = match pick(flags.community_kind, file.community_kind).as_deref().unwrap_or("community") {
+        let community_name =
+            pick(flags.community_name, file.community_name).unwrap_or_else(|| community_id.clone());
+        gridsync_core::validate::name("community_name", &community_name)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let community_kind = match pick(flags.community_kind, file.community_kind)
+            .as_deref()
+            .unwrap_or("community")
+        {
             "community" => CommunityKind::Community,
             "village" => CommunityKind::Village,
-            other => anyhow::bail!("community_kind: {other:?} is neither \"community\" nor \"village\""),
+            other => {
+                anyhow::bail!("community_kind: {other:?} is neither \"community\" nor \"village\"")
+            }
         };
         let data_dir = pick(flags.data_dir, file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
         let listen_s = pick(flags.listen, file.listen).unwrap_or_else(|| "127.0.0.1:7400".into());
-        let listen: SocketAddr = listen_s
-            .parse()
-            .map_err(|e| anyhow::anyhow!("listen: {listen_s:?} is not an address like 127.0.0.1:7400 ({e})"))?;
+        let listen: SocketAddr = listen_s.parse().map_err(|e| {
+            anyhow::anyhow!("listen: {listen_s:?} is not an address like 127.0.0.1:7400 ({e})")
+        })?;
         let tz_s = pick(flags.time_zone, file.time_zone).unwrap_or_else(|| "Asia/Shanghai".into());
-        let tz: chrono_tz::Tz = tz_s
-            .parse()
-            .map_err(|_| anyhow::anyhow!("time_zone: {tz_s:?} is not an IANA time zone like Asia/Shanghai"))?;
+        let tz: chrono_tz::Tz = tz_s.parse().map_err(|_| {
+            anyhow::anyhow!("time_zone: {tz_s:?} is not an IANA time zone like Asia/Shanghai")
+        })?;
         let secret = match pick(flags.person_key_secret, file.person_key_secret) {
             Some(s) => Some(PersonKeySecret::from_hex(&s).map_err(|e| anyhow::anyhow!("{e}"))?),
             None => None,
         };
-        let compact_after_chunks = pick(flags.compact_after_chunks, file.compact_after_chunks).unwrap_or(256);
+        let compact_after_chunks =
+            pick(flags.compact_after_chunks, file.compact_after_chunks).unwrap_or(256);
         if compact_after_chunks == 0 {
             anyhow::bail!("compact_after_chunks must be at least 1");
         }
-        let json_logs = match pick(flags.log_format, file.log_format).as_deref().unwrap_or("text") {
+        let json_logs = match pick(flags.log_format, file.log_format)
+            .as_deref()
+            .unwrap_or("text")
+        {
             "text" => false,
             "json" => true,
             other => anyhow::bail!("log_format: {other:?} is neither \"text\" nor \"json\""),
@@ -142,7 +157,8 @@ impl NodeConfig {
             },
             data_dir,
             listen,
-            shutdown_grace_secs: pick(flags.shutdown_grace_secs, file.shutdown_grace_secs).unwrap_or(10),
+            shutdown_grace_secs: pick(flags.shutdown_grace_secs, file.shutdown_grace_secs)
+                .unwrap_or(10),
             json_logs,
             addr_file: flags.addr_file,
         })
@@ -163,8 +179,18 @@ mod tests {
     fn flags_win_over_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("node.toml");
-        std::fs::write(&p, "community_id = \"fromfile\"\nlisten = \"127.0.0.1:9\"\ntime_zone = \"UTC\"\n").unwrap();
-        let c = NodeConfig::resolve(flags(&["--config", p.to_str().unwrap(), "--listen", "127.0.0.1:0"])).unwrap();
+        std::fs::write(
+            &p,
+            "community_id = \"fromfile\"\nlisten = \"127.0.0.1:9\"\ntime_zone = \"UTC\"\n",
+        )
+        .unwrap();
+        let c = NodeConfig::resolve(flags(&[
+            "--config",
+            p.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ]))
+        .unwrap();
         assert_eq!(c.office.community.as_str(), "fromfile");
         assert_eq!(c.listen.port(), 0);
         assert_eq!(c.office.tz, chrono_tz::UTC);
@@ -175,14 +201,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("node.toml");
         std::fs::write(&p, "community_id = \"x\"\nlisten_on = 1\n").unwrap();
-        let e = NodeConfig::resolve(flags(&["--config", p.to_str().unwrap()])).unwrap_err().to_string();
+        let e = NodeConfig::resolve(flags(&["--config", p.to_str().unwrap()]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listen_on"), "{e}");
         for (args, needle) in [
             (vec!["--community-id", "A B"], "community_id"),
-            (vec!["--community-id", "a", "--time-zone", "Mars/Base"], "time_zone"),
+            (
+                vec!["--community-id", "a", "--time-zone", "Mars/Base"],
+                "time_zone",
+            ),
             (vec!["--community-id", "a", "--listen", "nowhere"], "listen"),
-            (vec!["--community-id", "a", "--person-key-secret", "abc"], "person_key_secret"),
-            (vec!["--community-id", "a", "--community-kind", "town"], "community_kind"),
+            (
+                vec!["--community-id", "a", "--person-key-secret", "abc"],
+                "person_key_secret",
+            ),
+            (
+                vec!["--community-id", "a", "--community-kind", "town"],
+                "community_kind",
+            ),
             (vec![], "community_id is required"),
         ] {
             let e = NodeConfig::resolve(flags(&args)).unwrap_err().to_string();

@@ -7,20 +7,43 @@ use gridsync_core::{Date, Gender};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "高", "罗"];
-const GIVEN: &[&str] = &["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "桂兰", "建国", "淑珍", "志强"];
-const ROADS: &[&str] = &["桐柏路", "建设路", "伏牛路", "中原路", "淮河路", "汝河路", "嵩山路", "陇海路"];
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "林", "高", "罗",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+    "超", "秀英", "桂兰", "建国", "淑珍", "志强",
+];
+const ROADS: &[&str] = &[
+    "桐柏路",
+    "建设路",
+    "伏牛路",
+    "中原路",
+    "淮河路",
+    "汝河路",
+    "嵩山路",
+    "陇海路",
+];
 
 /// The ID number check character (GB 11643) of 17 digits.
 pub fn id_check_char(first17: &str) -> char {
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = first17.bytes().zip(W).map(|(d, w)| (d.wrapping_sub(b'0')) as u32 * w).sum();
+    let sum: u32 = first17
+        .bytes()
+        .zip(W)
+        .map(|(d, w)| (d.wrapping_sub(b'0')) as u32 * w)
+        .sum();
     C[(sum % 11) as usize] as char
 }
 
 fn name(rng: &mut StdRng) -> String {
-    format!("{}{}", SURNAMES[rng.random_range(0..SURNAMES.len())], GIVEN[rng.random_range(0..GIVEN.len())])
+    format!(
+        "{}{}",
+        SURNAMES[rng.random_range(0..SURNAMES.len())],
+        GIVEN[rng.random_range(0..GIVEN.len())]
+    )
 }
 
 /// Roster rows of a community of about `households` households with one to
@@ -35,7 +58,11 @@ pub fn community_roster(seed: u64, households: usize) -> Vec<RosterRow> {
     let mut member = String::new();
     let mut seq: u32 = 0;
     for h in 0..households {
-        let compound = format!("{}{}号院", ROADS[(h / per_compound) % ROADS.len()], 10 + (h / per_compound) * 3);
+        let compound = format!(
+            "{}{}号院",
+            ROADS[(h / per_compound) % ROADS.len()],
+            10 + (h / per_compound) * 3
+        );
         let building = format!("{}号楼", (h % per_compound) / per_building + 1);
         let unit = format!("{}", (h % per_building) / 8 + 1);
         let door = format!("{}{:02}", (h % 8) / 2 + 1, h % 2 + 1);
@@ -44,14 +71,31 @@ pub fn community_roster(seed: u64, households: usize) -> Vec<RosterRow> {
         }
         let n = [1, 2, 2, 3, 3, 3, 4, 4, 5][rng.random_range(0..9)];
         let head = name(&mut rng);
-        let phone = format!("13{}{:08}", rng.random_range(3..10), rng.random_range(0..100_000_000u32));
+        let phone = format!(
+            "13{}{:08}",
+            rng.random_range(3..10),
+            rng.random_range(0..100_000_000u32)
+        );
         for r in 0..n {
             line += 1;
             seq += 1;
-            let year = if r == 0 { rng.random_range(1940..1995) } else { rng.random_range(1950..2020) };
-            let birth = chrono::NaiveDate::from_ymd_opt(year, rng.random_range(1..13), rng.random_range(1..29)).unwrap_or_default();
+            let year = if r == 0 {
+                rng.random_range(1940..1995)
+            } else {
+                rng.random_range(1950..2020)
+            };
+            let birth = chrono::NaiveDate::from_ymd_opt(
+                year,
+                rng.random_range(1..13),
+                rng.random_range(1..29),
+            )
+            .unwrap_or_default();
             let female = rng.random_bool(0.5);
-            let first17 = format!("410102{}{:03}", birth.format("%Y%m%d"), (seq % 500) * 2 + if female { 0 } else { 1 });
+            let first17 = format!(
+                "410102{}{:03}",
+                birth.format("%Y%m%d"),
+                (seq % 500) * 2 + if female { 0 } else { 1 }
+            );
             let id_number = format!("{first17}{}", id_check_char(&first17));
             rows.push(RosterRow {
                 line,
@@ -65,11 +109,22 @@ pub fn community_roster(seed: u64, households: usize) -> Vec<RosterRow> {
                 id_number: Some(id_number),
                 gender: Some(if female { Gender::Female } else { Gender::Male }),
                 birth_date: Some(Date(birth)),
-                relation: Some(if r == 0 { "本人" } else { ["配偶", "子女", "父母", "孙子女"][rng.random_range(0..4)] }.to_string()),
+                relation: Some(
+                    if r == 0 {
+                        "本人"
+                    } else {
+                        ["配偶", "子女", "父母", "孙子女"][rng.random_range(0..4)]
+                    }
+                    .to_string(),
+                ),
                 phone: None,
                 lives_alone: n == 1 && year < 1960,
                 // Every 17th household has no contracting member yet: a gap to show.
-                contract_member: if h % 17 == 16 { None } else { Some(member.clone()) },
+                contract_member: if h % 17 == 16 {
+                    None
+                } else {
+                    Some(member.clone())
+                },
             });
         }
     }
@@ -88,25 +143,45 @@ pub fn raw_fields(r: &RosterRow) -> Vec<(&'static str, String)> {
         ("household_phone", o(&r.household_phone)),
         ("name", r.name.clone()),
         ("id_number", o(&r.id_number)),
-        ("gender", match r.gender {
-            Some(Gender::Female) => "女".into(),
-            Some(Gender::Male) => "男".into(),
-            None => String::new(),
-        }),
-        ("birth_date", r.birth_date.map(|d| d.to_string()).unwrap_or_default()),
+        (
+            "gender",
+            match r.gender {
+                Some(Gender::Female) => "女".into(),
+                Some(Gender::Male) => "男".into(),
+                None => String::new(),
+            },
+        ),
+        (
+            "birth_date",
+            r.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+        ),
         ("relation", o(&r.relation)),
         ("phone", o(&r.phone)),
-        ("lives_alone", if r.lives_alone { "是".into() } else { "否".into() }),
+        (
+            "lives_alone",
+            if r.lives_alone {
+                "是".into()
+            } else {
+                "否".into()
+            },
+        ),
         ("contract_member", o(&r.contract_member)),
     ]
 }
 
 /// The rows as a CSV roster with Chinese headers, as an office would keep it.
 pub fn to_csv(rows: &[RosterRow]) -> String {
-    let mut out = String::from("楼院,楼栋,单元,门牌号,户主姓名,联系电话,姓名,身份证号,性别,出生日期,与户主关系,本人电话,独居,联包党员\n");
+    let mut out = String::from(
+        "楼院,楼栋,单元,门牌号,户主姓名,联系电话,姓名,身份证号,性别,出生日期,与户主关系,本人电话,独居,联包党员\n",
+    );
     for r in rows {
         let f = raw_fields(r);
-        out.push_str(&f.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &f.iter()
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push('\n');
     }
     out
@@ -122,7 +197,11 @@ mod tests {
         assert_eq!(a, community_roster(7, 50));
         assert_ne!(a, community_roster(8, 50));
         let parsed = gridsync_core::roster::parse(to_csv(&a).as_bytes()).unwrap();
-        assert!(parsed.errors.is_empty(), "{:?}", &parsed.errors[..parsed.errors.len().min(3)]);
+        assert!(
+            parsed.errors.is_empty(),
+            "{:?}",
+            &parsed.errors[..parsed.errors.len().min(3)]
+        );
         assert_eq!(parsed.rows, a);
     }
 }

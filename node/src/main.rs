@@ -23,7 +23,10 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(cfg.json_logs);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("gridsync-node: cannot start the runtime: {e}");
@@ -43,7 +46,11 @@ fn main() -> ExitCode {
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GRIDSYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if json {
         builder.json().init();
     } else {
@@ -55,7 +62,9 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
     if cfg.office.secret.is_none() {
-        tracing::warn!("no person_key_secret configured: residents get no person key, so the street cannot find people registered twice");
+        tracing::warn!(
+            "no person_key_secret configured: residents get no person key, so the street cannot find people registered twice"
+        );
     }
     let started = std::time::Instant::now();
     let office_cfg = cfg.office.clone();
@@ -77,11 +86,18 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     if let Some(path) = &cfg.addr_file {
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, addr.to_string()).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::write(&tmp, addr.to_string())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     }
     tracing::info!(%addr, "office API listening (gRPC, health, reflection)");
-    serve(handle.clone(), listener, shutdown_signal(), Duration::from_secs(cfg.shutdown_grace_secs)).await?;
+    serve(
+        handle.clone(),
+        listener,
+        shutdown_signal(),
+        Duration::from_secs(cfg.shutdown_grace_secs),
+    )
+    .await?;
     handle
         .run(|o| o.checkpoint().map_err(tonic::Status::from))
         .await

@@ -81,7 +81,12 @@ impl Office {
         let actor_bytes: [u8; 16] = rand::random();
         let actor = hex::encode(actor_bytes);
         let replica = Self::load_replica(&cfg, &store, ActorId::from(&actor_bytes[..]))?;
-        let mut office = Office { cfg, store, replica, actor };
+        let mut office = Office {
+            cfg,
+            store,
+            replica,
+            actor,
+        };
         let info = CommunityInfo {
             id: office.cfg.community.as_str().to_string(),
             name: office.cfg.community_name.clone(),
@@ -97,20 +102,34 @@ impl Office {
         Ok(office)
     }
 
-    fn load_replica(cfg: &OfficeConfig, store: &Store, actor: ActorId) -> Result<CommunityReplica, OfficeError> {
+    fn load_replica(
+        cfg: &OfficeConfig,
+        store: &Store,
+        actor: ActorId,
+    ) -> Result<CommunityReplica, OfficeError> {
         let reg_id = DocId::Registry(cfg.community.clone());
         let cases_id = DocId::Cases(cfg.community.clone());
         let reg = store.load_doc(&reg_id)?;
         let cases = store.load_doc(&cases_id)?;
         let genesis_actor = actor.clone();
-        let load = |id: &DocId, stored: Option<crate::store::StoredDoc>| -> Result<automerge::AutoCommit, OfficeError> {
+        let load = |id: &DocId,
+                    stored: Option<crate::store::StoredDoc>|
+         -> Result<automerge::AutoCommit, OfficeError> {
             match stored {
-                Some(s) => Ok(load_doc(s.snapshot.as_deref(), s.chunks.iter().map(Vec::as_slice), id)?),
+                Some(s) => Ok(load_doc(
+                    s.snapshot.as_deref(),
+                    s.chunks.iter().map(Vec::as_slice),
+                    id,
+                )?),
                 None => Ok(gridsync_core::docs::genesis(id, genesis_actor.clone())),
             }
         };
         if reg.is_none() && cases.is_none() {
-            return Ok(CommunityReplica::new(cfg.community.clone(), actor, cfg.secret.clone()));
+            return Ok(CommunityReplica::new(
+                cfg.community.clone(),
+                actor,
+                cfg.secret.clone(),
+            ));
         }
         let (fresh_reg, fresh_cases) = (reg.is_none(), cases.is_none());
         let mut replica = CommunityReplica::from_docs(
@@ -145,7 +164,10 @@ impl Office {
     }
 
     pub fn ctx(&self, now_ms: i64) -> EditContext {
-        EditContext { now_ms, tz: self.cfg.tz }
+        EditContext {
+            now_ms,
+            tz: self.cfg.tz,
+        }
     }
 
     pub fn today(&self, now_ms: i64) -> Day {
@@ -168,7 +190,11 @@ impl Office {
         let id = DocId::Activity(self.cfg.community.clone(), day);
         match self.store.load_doc(&id)? {
             Some(s) => {
-                let doc = load_doc(s.snapshot.as_deref(), s.chunks.iter().map(Vec::as_slice), &id)?;
+                let doc = load_doc(
+                    s.snapshot.as_deref(),
+                    s.chunks.iter().map(Vec::as_slice),
+                    &id,
+                )?;
                 self.replica.attach_day(day, doc)?;
                 Ok(true)
             }
@@ -190,8 +216,15 @@ impl Office {
         if unsaved.is_empty() {
             return Ok(());
         }
-        let chunks: Vec<(DocId, Vec<u8>)> = unsaved.iter().map(|(id, b, _)| (id.clone(), b.clone())).collect();
-        let audit = Audit { at_ms: now_ms, actor: &self.actor, action };
+        let chunks: Vec<(DocId, Vec<u8>)> = unsaved
+            .iter()
+            .map(|(id, b, _)| (id.clone(), b.clone()))
+            .collect();
+        let audit = Audit {
+            at_ms: now_ms,
+            actor: &self.actor,
+            action,
+        };
         if let Err(e) = self.store.commit(&chunks, &audit) {
             tracing::error!(error = %e, "commit failed; reloading the community from the store");
             if let Err(e2) = self.reload() {
@@ -233,7 +266,12 @@ impl Office {
     }
 
     /// Applies an edit group and commits it. Returns when durable.
-    pub fn apply(&mut self, edits: &[Edit], now_ms: i64, action: &str) -> Result<Vec<Record>, OfficeError> {
+    pub fn apply(
+        &mut self,
+        edits: &[Edit],
+        now_ms: i64,
+        action: &str,
+    ) -> Result<Vec<Record>, OfficeError> {
         for e in edits {
             if let Some(d) = CommunityReplica::day_needed(e, self.cfg.tz)? {
                 self.ensure_day(d)?;
@@ -264,7 +302,16 @@ impl Office {
 
     pub fn remove(&mut self, kind: Kind, id: &str, now_ms: i64) -> Result<Record, OfficeError> {
         let action = format!("remove {kind} {id}");
-        Ok(self.apply(&[Edit::Remove { kind, id: id.to_string() }], now_ms, &action)?.remove(0))
+        Ok(self
+            .apply(
+                &[Edit::Remove {
+                    kind,
+                    id: id.to_string(),
+                }],
+                now_ms,
+                &action,
+            )?
+            .remove(0))
     }
 
     pub fn get(&mut self, kind: Kind, id: &str) -> Result<Option<Record>, OfficeError> {
@@ -283,16 +330,29 @@ impl Office {
 
     /// Records of `kind` in id order after `after`, at most `limit`. For
     /// activity kinds, those of `day`.
-    pub fn list(&mut self, kind: Kind, day: Day, after: &str, limit: usize) -> Result<Vec<Record>, OfficeError> {
+    pub fn list(
+        &mut self,
+        kind: Kind,
+        day: Day,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<Record>, OfficeError> {
         let all = if kind.doc_class() == DocClass::Activity {
             if !self.load_day(day)? {
                 return Ok(Vec::new());
             }
-            self.replica.day_view(day).map(|v| v.list(kind)).unwrap_or_default()
+            self.replica
+                .day_view(day)
+                .map(|v| v.list(kind))
+                .unwrap_or_default()
         } else {
             self.replica.view().list(kind)
         };
-        Ok(all.into_iter().filter(|r| r.id() > after).take(limit).collect())
+        Ok(all
+            .into_iter()
+            .filter(|r| r.id() > after)
+            .take(limit)
+            .collect())
     }
 
     pub fn tree(&self) -> Tree {
@@ -305,7 +365,12 @@ impl Office {
 
     pub fn worklist(&mut self, group: &str, day: Day) -> Result<Option<Worklist>, OfficeError> {
         self.load_day(day)?;
-        Ok(queries::worklist(self.replica.view(), group, day, self.replica.day_view(day)))
+        Ok(queries::worklist(
+            self.replica.view(),
+            group,
+            day,
+            self.replica.day_view(day),
+        ))
     }
 
     pub fn overdue_care(&self, as_of: Day) -> Vec<OverdueCare> {
@@ -330,12 +395,20 @@ impl Office {
     /// transaction before returning. Rows are given as raw fields by column
     /// key (see `roster::COLUMNS`) and are checked here whatever the client
     /// checked.
-    pub fn import(&mut self, rows: &[(u64, Vec<(&'static str, String)>)], now_ms: i64) -> Result<ImportReport, OfficeError> {
+    pub fn import(
+        &mut self,
+        rows: &[(u64, Vec<(&'static str, String)>)],
+        now_ms: i64,
+    ) -> Result<ImportReport, OfficeError> {
         let mut report = ImportReport::default();
         let ctx = self.ctx(now_ms);
         for (line, fields) in rows {
             let get = |key: &str| {
-                fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty())
+                fields
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
             };
             let header = |key: &str| key.to_string();
             let row: RosterRow = match roster::check_row(*line, &get, &header) {
@@ -346,22 +419,37 @@ impl Office {
                 }
             };
             let mut new_id = |k: Kind| random_id(k, None);
-            let edits = roster::plan_row(self.replica.view(), &row, self.cfg.secret.as_ref(), &mut new_id);
+            let edits = roster::plan_row(
+                self.replica.view(),
+                &row,
+                self.cfg.secret.as_ref(),
+                &mut new_id,
+            );
             if edits.is_empty() {
                 report.rows_unchanged += 1;
                 continue;
             }
             match self.replica.apply(&edits, &ctx, "import") {
                 Ok(_) => {
-                    let created = edits.iter().filter(|e| matches!(e, Edit::Create(_))).count() as u32;
+                    let created = edits
+                        .iter()
+                        .filter(|e| matches!(e, Edit::Create(_)))
+                        .count() as u32;
                     report.records_created += created;
-                    if edits.iter().any(|e| matches!(e, Edit::Create(Record::Resident(_)))) {
+                    if edits
+                        .iter()
+                        .any(|e| matches!(e, Edit::Create(Record::Resident(_))))
+                    {
                         report.rows_created += 1;
                     } else {
                         report.rows_updated += 1;
                     }
                 }
-                Err(e) => report.errors.push(RowError { line: row.line, column: String::new(), reason: e.to_string() }),
+                Err(e) => report.errors.push(RowError {
+                    line: row.line,
+                    column: String::new(),
+                    reason: e.to_string(),
+                }),
             }
         }
         let action = format!("import {} rows", rows.len());
@@ -373,7 +461,13 @@ impl Office {
     pub fn doc_infos(&mut self) -> Result<Vec<DocInfo>, OfficeError> {
         let mut out = Vec::new();
         for id in self.replica.doc_ids() {
-            let heads = self.replica.heads(&id).unwrap_or_default().iter().map(|h| h.to_string()).collect();
+            let heads = self
+                .replica
+                .heads(&id)
+                .unwrap_or_default()
+                .iter()
+                .map(|h| h.to_string())
+                .collect();
             let stats = self.store.doc_stats(&id)?;
             out.push(DocInfo { id, heads, stats });
         }

@@ -34,7 +34,9 @@ pub async fn serve(
     grace: Duration,
 ) -> Result<(), ServeError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<OfficeServer<OfficeService>>().await;
+    health_reporter
+        .set_serving::<OfficeServer<OfficeService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(gridsync_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -59,8 +61,13 @@ pub async fn serve(
         res = &mut server => return Ok(res??),
         () = shutdown => {}
     }
-    tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new requests, finishing those in flight");
-    health_reporter.set_not_serving::<OfficeServer<OfficeService>>().await;
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: no new requests, finishing those in flight"
+    );
+    health_reporter
+        .set_not_serving::<OfficeServer<OfficeService>>()
+        .await;
     let _ = stop_tx.send(());
     match tokio::time::timeout(grace, &mut server).await {
         Ok(res) => res??,

@@ -54,17 +54,28 @@ impl From<OfficeError> for Status {
         match e {
             OfficeError::Core(CoreError::Invalid(errs)) => invalid(&errs),
             OfficeError::Core(e @ CoreError::NotFound { .. }) => Status::not_found(e.to_string()),
-            OfficeError::Core(e @ CoreError::AlreadyExists { .. }) => Status::already_exists(e.to_string()),
-            OfficeError::Core(e @ CoreError::Precondition(_)) => Status::failed_precondition(e.to_string()),
+            OfficeError::Core(e @ CoreError::AlreadyExists { .. }) => {
+                Status::already_exists(e.to_string())
+            }
+            OfficeError::Core(e @ CoreError::Precondition(_)) => {
+                Status::failed_precondition(e.to_string())
+            }
             OfficeError::Core(e) => Status::internal(e.to_string()),
-            OfficeError::Store(e @ StoreError::TooNew { .. }) => Status::failed_precondition(e.to_string()),
+            OfficeError::Store(e @ StoreError::TooNew { .. }) => {
+                Status::failed_precondition(e.to_string())
+            }
             OfficeError::Store(e) => Status::unavailable(format!("the write was not stored: {e}")),
         }
     }
 }
 
 fn invalid(errs: &[FieldError]) -> Status {
-    Status::invalid_argument(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+    Status::invalid_argument(
+        errs.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }
 
 fn field_err(e: FieldError) -> Status {
@@ -75,7 +86,11 @@ fn parse_kind(s: &str) -> Result<Kind, Status> {
     Kind::parse(s.trim()).ok_or_else(|| {
         Status::invalid_argument(format!(
             "kind: {s:?} is not a record kind; use one of {}",
-            Kind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+            Kind::ALL
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })
 }
@@ -99,7 +114,9 @@ fn record_in(r: Option<pb::Record>) -> Result<Record, Status> {
 }
 
 fn reply(r: Record) -> Response<pb::RecordReply> {
-    Response::new(pb::RecordReply { record: Some(r.into()) })
+    Response::new(pb::RecordReply {
+        record: Some(r.into()),
+    })
 }
 
 /// The office API service.
@@ -145,7 +162,12 @@ fn tree_out(t: Tree) -> pb::Tree {
                                 households: g
                                     .households
                                     .into_iter()
-                                    .map(|h| pb::TreeHousehold { id: h.id, label: h.label, head_name: h.head_name, residents: h.residents })
+                                    .map(|h| pb::TreeHousehold {
+                                        id: h.id,
+                                        label: h.label,
+                                        head_name: h.head_name,
+                                        residents: h.residents,
+                                    })
                                     .collect(),
                             })
                             .collect(),
@@ -172,7 +194,10 @@ pub const MAX_PAGE: u32 = 5000;
 
 #[tonic::async_trait]
 impl OfficeApi for OfficeService {
-    async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> Result<Response<pb::NodeStatus>, Status> {
+    async fn get_status(
+        &self,
+        _: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::NodeStatus>, Status> {
         let now = now_ms();
         self.office
             .run(move |o| {
@@ -192,13 +217,21 @@ impl OfficeApi for OfficeService {
                 let cfg = o.config();
                 Ok(Response::new(pb::NodeStatus {
                     community_id: cfg.community.to_string(),
-                    community_name: o.view().community.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
+                    community_name: o
+                        .view()
+                        .community
+                        .as_ref()
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
                     time_zone: cfg.tz.name().to_string(),
                     today: today.format("%Y-%m-%d").to_string(),
                     counts: Kind::ALL
                         .iter()
                         .filter(|k| k.doc_class() != gridsync_core::DocClass::Activity)
-                        .map(|k| pb::KindCount { kind: k.name().into(), count: o.record_count(*k) as u64 })
+                        .map(|k| pb::KindCount {
+                            kind: k.name().into(),
+                            count: o.record_count(*k) as u64,
+                        })
                         .collect(),
                     docs,
                     gaps,
@@ -210,29 +243,47 @@ impl OfficeApi for OfficeService {
             .await
     }
 
-    async fn create_record(&self, req: Request<pb::CreateRecordRequest>) -> Result<Response<pb::RecordReply>, Status> {
+    async fn create_record(
+        &self,
+        req: Request<pb::CreateRecordRequest>,
+    ) -> Result<Response<pb::RecordReply>, Status> {
         let rec = record_in(req.into_inner().record)?;
         let now = now_ms();
-        self.office.run(move |o| Ok(reply(o.create(rec, now)?))).await
+        self.office
+            .run(move |o| Ok(reply(o.create(rec, now)?)))
+            .await
     }
 
-    async fn update_record(&self, req: Request<pb::UpdateRecordRequest>) -> Result<Response<pb::RecordReply>, Status> {
+    async fn update_record(
+        &self,
+        req: Request<pb::UpdateRecordRequest>,
+    ) -> Result<Response<pb::RecordReply>, Status> {
         let rec = record_in(req.into_inner().record)?;
         let field = format!("{}.id", rec.kind());
         parse_id(&field, rec.id())?;
         let now = now_ms();
-        self.office.run(move |o| Ok(reply(o.update(rec, now)?))).await
+        self.office
+            .run(move |o| Ok(reply(o.update(rec, now)?)))
+            .await
     }
 
-    async fn remove_record(&self, req: Request<pb::RemoveRecordRequest>) -> Result<Response<pb::RecordReply>, Status> {
+    async fn remove_record(
+        &self,
+        req: Request<pb::RemoveRecordRequest>,
+    ) -> Result<Response<pb::RecordReply>, Status> {
         let req = req.into_inner();
         let kind = parse_kind(&req.kind)?;
         let id = parse_id("id", &req.id)?;
         let now = now_ms();
-        self.office.run(move |o| Ok(reply(o.remove(kind, &id, now)?))).await
+        self.office
+            .run(move |o| Ok(reply(o.remove(kind, &id, now)?)))
+            .await
     }
 
-    async fn get_record(&self, req: Request<pb::GetRecordRequest>) -> Result<Response<pb::RecordReply>, Status> {
+    async fn get_record(
+        &self,
+        req: Request<pb::GetRecordRequest>,
+    ) -> Result<Response<pb::RecordReply>, Status> {
         let req = req.into_inner();
         let kind = parse_kind(&req.kind)?;
         let id = parse_id("id", &req.id)?;
@@ -244,11 +295,17 @@ impl OfficeApi for OfficeService {
             .await
     }
 
-    async fn list_records(&self, req: Request<pb::ListRecordsRequest>) -> Result<Response<pb::ListRecordsReply>, Status> {
+    async fn list_records(
+        &self,
+        req: Request<pb::ListRecordsRequest>,
+    ) -> Result<Response<pb::ListRecordsReply>, Status> {
         let req = req.into_inner();
         let kind = parse_kind(&req.kind)?;
         if req.limit > MAX_PAGE {
-            return Err(Status::invalid_argument(format!("limit: {} is more than {MAX_PAGE}", req.limit)));
+            return Err(Status::invalid_argument(format!(
+                "limit: {} is more than {MAX_PAGE}",
+                req.limit
+            )));
         }
         let limit = if req.limit == 0 { 500 } else { req.limit } as usize;
         let now = now_ms();
@@ -256,21 +313,35 @@ impl OfficeApi for OfficeService {
             .run(move |o| {
                 let day = parse_day("day", &req.day, o, now)?;
                 let recs = o.list(kind, day, &req.after_id, limit)?;
-                let next = if recs.len() == limit { recs.last().map(|r| r.id().to_string()).unwrap_or_default() } else { String::new() };
-                Ok(Response::new(pb::ListRecordsReply { records: recs.into_iter().map(Into::into).collect(), next_after_id: next }))
+                let next = if recs.len() == limit {
+                    recs.last().map(|r| r.id().to_string()).unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                Ok(Response::new(pb::ListRecordsReply {
+                    records: recs.into_iter().map(Into::into).collect(),
+                    next_after_id: next,
+                }))
             })
             .await
     }
 
     async fn get_tree(&self, _: Request<pb::GetTreeRequest>) -> Result<Response<pb::Tree>, Status> {
-        self.office.run(|o| Ok(Response::new(tree_out(o.tree())))).await
+        self.office
+            .run(|o| Ok(Response::new(tree_out(o.tree()))))
+            .await
     }
 
-    async fn get_household(&self, req: Request<pb::GetHouseholdRequest>) -> Result<Response<pb::HouseholdDetail>, Status> {
+    async fn get_household(
+        &self,
+        req: Request<pb::GetHouseholdRequest>,
+    ) -> Result<Response<pb::HouseholdDetail>, Status> {
         let id = parse_id("id", &req.into_inner().id)?;
         self.office
             .run(move |o| {
-                let d = o.household(&id).ok_or_else(|| Status::not_found(format!("no household with id {id:?}")))?;
+                let d = o
+                    .household(&id)
+                    .ok_or_else(|| Status::not_found(format!("no household with id {id:?}")))?;
                 Ok(Response::new(pb::HouseholdDetail {
                     household: Some(d.household.into()),
                     residents: d.residents.into_iter().map(Into::into).collect(),
@@ -282,16 +353,19 @@ impl OfficeApi for OfficeService {
             .await
     }
 
-    async fn get_worklist(&self, req: Request<pb::GetWorklistRequest>) -> Result<Response<pb::Worklist>, Status> {
+    async fn get_worklist(
+        &self,
+        req: Request<pb::GetWorklistRequest>,
+    ) -> Result<Response<pb::Worklist>, Status> {
         let req = req.into_inner();
         let group = parse_id("contract_group_id", &req.contract_group_id)?;
         let now = now_ms();
         self.office
             .run(move |o| {
                 let day = parse_day("day", &req.day, o, now)?;
-                let w = o
-                    .worklist(&group, day)?
-                    .ok_or_else(|| Status::not_found(format!("no contract_group with id {group:?}")))?;
+                let w = o.worklist(&group, day)?.ok_or_else(|| {
+                    Status::not_found(format!("no contract_group with id {group:?}"))
+                })?;
                 Ok(Response::new(pb::Worklist {
                     contract_group_id: w.contract_group_id,
                     day: w.day.format("%Y-%m-%d").to_string(),
@@ -313,7 +387,10 @@ impl OfficeApi for OfficeService {
             .await
     }
 
-    async fn list_overdue_care(&self, req: Request<pb::ListOverdueCareRequest>) -> Result<Response<pb::ListOverdueCareReply>, Status> {
+    async fn list_overdue_care(
+        &self,
+        req: Request<pb::ListOverdueCareRequest>,
+    ) -> Result<Response<pb::ListOverdueCareReply>, Status> {
         let req = req.into_inner();
         let now = now_ms();
         self.office
@@ -334,21 +411,30 @@ impl OfficeApi for OfficeService {
             .await
     }
 
-    async fn list_open_tickets(&self, _: Request<pb::ListOpenTicketsRequest>) -> Result<Response<pb::ListOpenTicketsReply>, Status> {
+    async fn list_open_tickets(
+        &self,
+        _: Request<pb::ListOpenTicketsRequest>,
+    ) -> Result<Response<pb::ListOpenTicketsReply>, Status> {
         let now = now_ms();
         self.office
             .run(move |o| {
                 let items = o
                     .open_tickets(now)
                     .into_iter()
-                    .map(|(t, age)| pb::OpenTicket { ticket: Some(t.into()), age_ms: age })
+                    .map(|(t, age)| pb::OpenTicket {
+                        ticket: Some(t.into()),
+                        age_ms: age,
+                    })
                     .collect();
                 Ok(Response::new(pb::ListOpenTicketsReply { items }))
             })
             .await
     }
 
-    async fn list_gaps(&self, req: Request<pb::ListGapsRequest>) -> Result<Response<pb::ListGapsReply>, Status> {
+    async fn list_gaps(
+        &self,
+        req: Request<pb::ListGapsRequest>,
+    ) -> Result<Response<pb::ListGapsReply>, Status> {
         let req = req.into_inner();
         let now = now_ms();
         self.office
@@ -357,14 +443,22 @@ impl OfficeApi for OfficeService {
                 let gaps = o
                     .gaps(day)?
                     .into_iter()
-                    .map(|g| pb::Gap { kind: g.kind.into(), id: g.id.clone(), code: gap_code(&g.reason).into(), message: g.to_string() })
+                    .map(|g| pb::Gap {
+                        kind: g.kind.into(),
+                        id: g.id.clone(),
+                        code: gap_code(&g.reason).into(),
+                        message: g.to_string(),
+                    })
                     .collect();
                 Ok(Response::new(pb::ListGapsReply { gaps }))
             })
             .await
     }
 
-    async fn import_roster(&self, req: Request<pb::ImportRosterRequest>) -> Result<Response<pb::ImportRosterReply>, Status> {
+    async fn import_roster(
+        &self,
+        req: Request<pb::ImportRosterRequest>,
+    ) -> Result<Response<pb::ImportRosterReply>, Status> {
         let rows = req.into_inner().rows;
         if rows.len() > MAX_IMPORT_ROWS {
             return Err(Status::invalid_argument(format!(
@@ -405,7 +499,15 @@ impl OfficeApi for OfficeService {
                     rows_updated: rep.rows_updated,
                     rows_unchanged: rep.rows_unchanged,
                     records_created: rep.records_created,
-                    errors: rep.errors.into_iter().map(|e| pb::RowError { line: e.line, column: e.column, reason: e.reason }).collect(),
+                    errors: rep
+                        .errors
+                        .into_iter()
+                        .map(|e| pb::RowError {
+                            line: e.line,
+                            column: e.column,
+                            reason: e.reason,
+                        })
+                        .collect(),
                 }))
             })
             .await

@@ -60,13 +60,25 @@ pub enum StoreError {
     #[error(
         "store {path} has schema version {found}, newer than {supported} which this gridsync-node writes; run a newer gridsync-node or restore a backup made by this version"
     )]
-    TooNew { path: PathBuf, found: u32, supported: u32 },
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error(
         "store {path} belongs to community {stored:?}, but this node is configured for {configured:?}; point data_dir at that community's store"
     )]
-    WrongCommunity { path: PathBuf, stored: String, configured: String },
+    WrongCommunity {
+        path: PathBuf,
+        stored: String,
+        configured: String,
+    },
     #[error("store {path}: document {doc} is damaged: {message}")]
-    Damaged { path: PathBuf, doc: String, message: String },
+    Damaged {
+        path: PathBuf,
+        doc: String,
+        message: String,
+    },
 }
 
 /// A stored document: its snapshot (if compacted) and chunks since, in order.
@@ -101,7 +113,10 @@ impl Store {
     /// to this build's version.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
-        let mut store = Store { conn, path: path.to_path_buf() };
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -123,13 +138,19 @@ impl Store {
     }
 
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
         let found = self.schema_version()?;
         if found > STORE_VERSION {
-            return Err(StoreError::TooNew { path: self.path.clone(), found, supported: STORE_VERSION });
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found,
+                supported: STORE_VERSION,
+            });
         }
         if found == STORE_VERSION {
             return Ok(());
@@ -143,7 +164,8 @@ impl Store {
             tx.execute_batch(sql).map_err(|e| sqlite(&path, e))?;
             tracing::info!(from = i, to = i + 1, "migrated store schema");
         }
-        tx.pragma_update(None, "user_version", STORE_VERSION).map_err(|e| sqlite(&path, e))?;
+        tx.pragma_update(None, "user_version", STORE_VERSION)
+            .map_err(|e| sqlite(&path, e))?;
         tx.commit().map_err(|e| sqlite(&path, e))
     }
 
@@ -179,10 +201,16 @@ impl Store {
         let key = id.to_string();
         let snapshot: Option<Option<Vec<u8>>> = self
             .conn
-            .query_row("SELECT snapshot FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0))
+            .query_row(
+                "SELECT snapshot FROM documents WHERE doc_id = ?1",
+                [&key],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))?;
-        let Some(snapshot) = snapshot else { return Ok(None) };
+        let Some(snapshot) = snapshot else {
+            return Ok(None);
+        };
         let mut stmt = self
             .conn
             .prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")
@@ -199,10 +227,14 @@ impl Store {
         let prefix = format!("activity/{community}/");
         let mut stmt = self
             .conn
-            .prepare("SELECT doc_id FROM documents WHERE doc_id >= ?1 AND doc_id < ?2 ORDER BY doc_id")
+            .prepare(
+                "SELECT doc_id FROM documents WHERE doc_id >= ?1 AND doc_id < ?2 ORDER BY doc_id",
+            )
             .map_err(|e| self.err(e))?;
         let ids = stmt
-            .query_map(params![prefix, format!("{prefix}\u{ffff}")], |r| r.get::<_, String>(0))
+            .query_map(params![prefix, format!("{prefix}\u{ffff}")], |r| {
+                r.get::<_, String>(0)
+            })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.err(e))?;
         Ok(ids
@@ -216,9 +248,16 @@ impl Store {
 
     /// Commits the new chunks of several documents and the audit row in one
     /// transaction. When this returns `Ok`, the write is durable.
-    pub fn commit(&mut self, chunks: &[(DocId, Vec<u8>)], audit: &Audit<'_>) -> Result<(), StoreError> {
+    pub fn commit(
+        &mut self,
+        chunks: &[(DocId, Vec<u8>)],
+        audit: &Audit<'_>,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| sqlite(&path, e))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite(&path, e))?;
         for (id, bytes) in chunks {
             let key = id.to_string();
             tx.execute(
@@ -239,7 +278,11 @@ impl Store {
             )
             .map_err(|e| sqlite(&path, e))?;
         }
-        let docs = chunks.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>().join(" ");
+        let docs = chunks
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
         tx.execute(
             "INSERT INTO audit (at_ms, actor, action, docs) VALUES (?1, ?2, ?3, ?4)",
             params![audit.at_ms, audit.actor, audit.action, docs],
@@ -254,14 +297,18 @@ impl Store {
     pub fn compact(&mut self, id: &DocId, snapshot: &[u8], at_ms: i64) -> Result<(), StoreError> {
         let path = self.path.clone();
         let key = id.to_string();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| sqlite(&path, e))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite(&path, e))?;
         tx.execute(
             "INSERT INTO documents (doc_id, snapshot, updated_at_ms, chunk_count, chunk_bytes) VALUES (?1, ?2, ?3, 0, 0)
              ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, updated_at_ms = excluded.updated_at_ms, chunk_count = 0, chunk_bytes = 0",
             params![key, snapshot, at_ms],
         )
         .map_err(|e| sqlite(&path, e))?;
-        tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key]).map_err(|e| sqlite(&path, e))?;
+        tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])
+            .map_err(|e| sqlite(&path, e))?;
         tx.commit().map_err(|e| sqlite(&path, e))
     }
 
@@ -292,7 +339,10 @@ impl Store {
     }
 
     pub fn audit_count(&self) -> Result<u64, StoreError> {
-        self.conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(|e| self.err(e))
+        self.conn
+            .query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
     }
 
     pub fn path(&self) -> &Path {
@@ -302,7 +352,9 @@ impl Store {
     /// Runs a WAL checkpoint so the main file holds everything (for backups
     /// and shutdown).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
-        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(|e| self.err(e))
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(|e| self.err(e))
     }
 
     /// Builds a store at an older schema version, for migration tests.
@@ -312,11 +364,15 @@ impl Store {
         for sql in MIGRATIONS.iter().take(version as usize) {
             conn.execute_batch(sql).map_err(|e| sqlite(path, e))?;
         }
-        conn.pragma_update(None, "user_version", version).map_err(|e| sqlite(path, e))?;
+        conn.pragma_update(None, "user_version", version)
+            .map_err(|e| sqlite(path, e))?;
         Ok(conn)
     }
 }
 
 fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
-    StoreError::Sqlite { path: path.to_path_buf(), source }
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
 }

@@ -21,7 +21,11 @@ fn cfg(dir: &std::path::Path, compact_after: u64) -> OfficeConfig {
 }
 
 fn compound(name: &str) -> Record {
-    Record::Compound(Compound { id: String::new(), name: name.into(), address: None })
+    Record::Compound(Compound {
+        id: String::new(),
+        name: name.into(),
+        address: None,
+    })
 }
 
 /// Everything the view holds, as comparable text.
@@ -48,7 +52,16 @@ fn restart_keeps_exactly_what_was_acknowledged_across_compactions() {
             let r = o.create(compound(&format!("院{i}")), NOW + i).unwrap();
             acked.push(r.id().to_string());
         }
-        let b = o.create(Record::Building(Building { id: String::new(), compound_id: acked[0].clone(), name: "1号楼".into() }), NOW).unwrap();
+        let b = o
+            .create(
+                Record::Building(Building {
+                    id: String::new(),
+                    compound_id: acked[0].clone(),
+                    name: "1号楼".into(),
+                }),
+                NOW,
+            )
+            .unwrap();
         o.remove(Kind::Compound, &acked[22], NOW).unwrap();
         acked.pop();
         let visit = o.create(
@@ -63,18 +76,34 @@ fn restart_keeps_exactly_what_was_acknowledged_across_compactions() {
             }),
             NOW,
         );
-        assert!(visit.is_err(), "an inspection of a household that does not exist is refused");
-        assert!(o.store().doc_stats(&DocId::Registry(CommunityId::parse("tongbai").unwrap())).unwrap().snapshot_bytes > 0, "compaction ran");
+        assert!(
+            visit.is_err(),
+            "an inspection of a household that does not exist is refused"
+        );
+        assert!(
+            o.store()
+                .doc_stats(&DocId::Registry(CommunityId::parse("tongbai").unwrap()))
+                .unwrap()
+                .snapshot_bytes
+                > 0,
+            "compaction ran"
+        );
         before = (snapshot(&mut o), b.id().to_string());
     }
     let mut o = Office::open(cfg(dir.path(), 4), NOW).unwrap();
     assert_eq!(snapshot(&mut o), before.0);
     for id in &acked {
-        assert!(o.get(Kind::Compound, id).unwrap().is_some(), "acknowledged compound {id} lost");
+        assert!(
+            o.get(Kind::Compound, id).unwrap().is_some(),
+            "acknowledged compound {id} lost"
+        );
     }
     assert!(o.get(Kind::Building, &before.1).unwrap().is_some());
     assert_eq!(o.view().compounds.len(), 22);
-    assert_eq!(o.view().community.as_ref().map(|c| c.name.as_str()), Some("桐柏路社区"));
+    assert_eq!(
+        o.view().community.as_ref().map(|c| c.name.as_str()),
+        Some("桐柏路社区")
+    );
 }
 
 #[test]
@@ -83,12 +112,28 @@ fn a_refused_edit_changes_nothing_stored() {
     let mut o = Office::open(cfg(dir.path(), 256), NOW).unwrap();
     o.create(compound("院"), NOW).unwrap();
     let audits = o.store().audit_count().unwrap();
-    let stats = o.store().doc_stats(&DocId::Registry(CommunityId::parse("tongbai").unwrap())).unwrap();
-    let e = o.create(Record::Building(Building { id: String::new(), compound_id: "cp_nowhere".into(), name: "x".into() }), NOW);
+    let stats = o
+        .store()
+        .doc_stats(&DocId::Registry(CommunityId::parse("tongbai").unwrap()))
+        .unwrap();
+    let e = o.create(
+        Record::Building(Building {
+            id: String::new(),
+            compound_id: "cp_nowhere".into(),
+            name: "x".into(),
+        }),
+        NOW,
+    );
     assert!(e.is_err());
     assert_eq!(o.store().audit_count().unwrap(), audits);
-    let after = o.store().doc_stats(&DocId::Registry(CommunityId::parse("tongbai").unwrap())).unwrap();
-    assert_eq!((after.chunk_count, after.chunk_bytes), (stats.chunk_count, stats.chunk_bytes));
+    let after = o
+        .store()
+        .doc_stats(&DocId::Registry(CommunityId::parse("tongbai").unwrap()))
+        .unwrap();
+    assert_eq!(
+        (after.chunk_count, after.chunk_bytes),
+        (stats.chunk_count, stats.chunk_bytes)
+    );
 }
 
 #[test]
@@ -115,9 +160,22 @@ fn an_older_store_is_migrated_and_keeps_its_documents() {
     }
     let mut o = Office::open(cfg(dir.path(), 256), NOW).unwrap();
     assert_eq!(o.store().schema_version().unwrap(), STORE_VERSION);
-    assert_eq!(o.view().compounds.values().map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["老院"]);
-    let stats = o.store().doc_stats(&DocId::Registry(CommunityId::parse("tongbai").unwrap())).unwrap();
-    assert!(stats.chunk_count > 0 && stats.chunk_bytes > 0, "chunk accounting was rebuilt: {stats:?}");
+    assert_eq!(
+        o.view()
+            .compounds
+            .values()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["老院"]
+    );
+    let stats = o
+        .store()
+        .doc_stats(&DocId::Registry(CommunityId::parse("tongbai").unwrap()))
+        .unwrap();
+    assert!(
+        stats.chunk_count > 0 && stats.chunk_bytes > 0,
+        "chunk accounting was rebuilt: {stats:?}"
+    );
     o.create(compound("新院"), NOW).unwrap();
     assert_eq!(o.store().audit_count().unwrap(), 1);
 }
@@ -140,16 +198,27 @@ fn a_newer_store_is_refused_and_left_alone() {
         o.create(compound("院"), NOW).unwrap();
     }
     let path = dir.path().join("gridsync-node.sqlite3");
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", STORE_VERSION + 1).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", STORE_VERSION + 1)
+        .unwrap();
     let bytes_before = std::fs::read(&path).unwrap();
     match Office::open(cfg(dir.path(), 256), NOW) {
-        Err(gridsync_node::office::OfficeError::Store(StoreError::TooNew { found, supported, .. })) => {
+        Err(gridsync_node::office::OfficeError::Store(StoreError::TooNew {
+            found,
+            supported,
+            ..
+        })) => {
             assert_eq!((found, supported), (STORE_VERSION + 1, STORE_VERSION));
         }
         Err(e) => panic!("expected TooNew, got {e}"),
         Ok(_) => panic!("a newer store was opened"),
     }
-    assert_eq!(std::fs::read(&path).unwrap(), bytes_before, "the refused store was modified");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes_before,
+        "the refused store was modified"
+    );
     let msg = Store::open(&path).err().unwrap().to_string();
     assert!(msg.contains("newer"), "{msg}");
 }

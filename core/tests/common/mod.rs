@@ -7,7 +7,10 @@ use gridsync_core::*;
 
 pub const NOW: i64 = 1_796_000_000_000; // 2026-11-30T..Z
 pub fn ctx() -> EditContext {
-    EditContext { now_ms: NOW, tz: chrono_tz::Asia::Shanghai }
+    EditContext {
+        now_ms: NOW,
+        tz: chrono_tz::Asia::Shanghai,
+    }
 }
 pub fn day() -> Day {
     replica::day_of_instant(NOW, chrono_tz::Asia::Shanghai).unwrap()
@@ -30,15 +33,27 @@ pub fn id_number(region_birth_seq: &str) -> String {
     assert_eq!(region_birth_seq.len(), 17);
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = region_birth_seq.bytes().zip(W).map(|(d, w)| (d - b'0') as u32 * w).sum();
+    let sum: u32 = region_birth_seq
+        .bytes()
+        .zip(W)
+        .map(|(d, w)| (d - b'0') as u32 * w)
+        .sum();
     format!("{region_birth_seq}{}", C[(sum % 11) as usize] as char)
 }
 
 pub fn compound(id: &str) -> Record {
-    Record::Compound(Compound { id: id.into(), name: format!("compound {id}"), address: None })
+    Record::Compound(Compound {
+        id: id.into(),
+        name: format!("compound {id}"),
+        address: None,
+    })
 }
 pub fn building(id: &str, compound: &str) -> Record {
-    Record::Building(Building { id: id.into(), compound_id: compound.into(), name: format!("building {id}") })
+    Record::Building(Building {
+        id: id.into(),
+        compound_id: compound.into(),
+        name: format!("building {id}"),
+    })
 }
 pub fn household(id: &str, compound: &str, building: &str, group: Option<&str>) -> Household {
     Household {
@@ -84,8 +99,17 @@ pub fn fixture() -> CommunityReplica {
             resident_id: None,
             workplace: None,
         })),
-        Edit::Create(Record::ContractGroup(ContractGroup { id: "cg_1".into(), party_member_id: "pm_1".into(), name: None })),
-        Edit::Create(Record::Household(household("hh_1", "cp_a", "bd_a1", Some("cg_1")))),
+        Edit::Create(Record::ContractGroup(ContractGroup {
+            id: "cg_1".into(),
+            party_member_id: "pm_1".into(),
+            name: None,
+        })),
+        Edit::Create(Record::Household(household(
+            "hh_1",
+            "cp_a",
+            "bd_a1",
+            Some("cg_1"),
+        ))),
         Edit::Create(Record::Resident(resident("rs_1", "hh_1"))),
         Edit::Create(Record::Staff(Staff {
             id: "sf_1".into(),
@@ -97,7 +121,11 @@ pub fn fixture() -> CommunityReplica {
             term_start: None,
             term_end: None,
         })),
-        Edit::Create(Record::VolunteerTeam(VolunteerTeam { id: "vt_1".into(), name: "爱民服务队".into(), leader: None })),
+        Edit::Create(Record::VolunteerTeam(VolunteerTeam {
+            id: "vt_1".into(),
+            name: "爱民服务队".into(),
+            leader: None,
+        })),
         Edit::Create(Record::CareRelationship(CareRelationship {
             id: "cr_1".into(),
             resident_id: "rs_1".into(),

@@ -23,10 +23,19 @@ use pb::office_client::OfficeClient;
 use tonic::transport::Channel;
 
 #[derive(Parser)]
-#[command(name = "gridctl", version, about = "gridsync command line: office records, queries, roster import, demo")]
+#[command(
+    name = "gridctl",
+    version,
+    about = "gridsync command line: office records, queries, roster import, demo"
+)]
 struct Cli {
     /// The node's office API.
-    #[arg(long, global = true, env = "GRIDSYNC_NODE", default_value = "127.0.0.1:7400")]
+    #[arg(
+        long,
+        global = true,
+        env = "GRIDSYNC_NODE",
+        default_value = "127.0.0.1:7400"
+    )]
     node: String,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -110,7 +119,10 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("gridctl: cannot start: {e}");
@@ -180,7 +192,9 @@ impl Out {
     }
 
     fn record(&self, r: pb::Record) -> anyhow::Result<()> {
-        let r = self.mask(Record::try_from(r).map_err(|e| anyhow::anyhow!("the node sent a record this gridctl cannot read: {e}"))?);
+        let r = self.mask(Record::try_from(r).map_err(|e| {
+            anyhow::anyhow!("the node sent a record this gridctl cannot read: {e}")
+        })?);
         if self.json {
             return self.json(&r);
         }
@@ -205,30 +219,56 @@ async fn client(addr: &str) -> anyhow::Result<OfficeClient<Channel>> {
 
 fn parse_kind(s: &str) -> anyhow::Result<Kind> {
     Kind::parse(s).ok_or_else(|| {
-        anyhow::anyhow!("{s:?} is not a record kind; use one of {}", Kind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "))
+        anyhow::anyhow!(
+            "{s:?} is not a record kind; use one of {}",
+            Kind::ALL
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     })
 }
 
 /// A record from `{"field": …}` JSON of a kind; `id` may be left out on create.
 fn record_from_json(kind: Kind, fields: &str) -> anyhow::Result<Record> {
-    let mut v: serde_json::Value = serde_json::from_str(fields).context("the fields are not JSON")?;
-    let obj = v.as_object_mut().ok_or_else(|| anyhow::anyhow!("the fields must be a JSON object"))?;
+    let mut v: serde_json::Value =
+        serde_json::from_str(fields).context("the fields are not JSON")?;
+    let obj = v
+        .as_object_mut()
+        .ok_or_else(|| anyhow::anyhow!("the fields must be a JSON object"))?;
     obj.insert("kind".into(), kind.name().into());
     obj.entry("id").or_insert_with(|| "".into());
     serde_json::from_value(v).map_err(|e| anyhow::anyhow!("the fields do not make a {kind}: {e}"))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let out = Out { json: cli.json, reveal: cli.reveal };
+    let out = Out {
+        json: cli.json,
+        reveal: cli.reveal,
+    };
     match cli.cmd {
         Cmd::RosterColumns => {
-            println!("{:<18} {:<28} {:<9} meaning", "key", "headers accepted", "required");
+            println!(
+                "{:<18} {:<28} {:<9} meaning",
+                "key", "headers accepted", "required"
+            );
             for c in roster::COLUMNS {
-                println!("{:<18} {:<28} {:<9} {}", c.key, c.headers.join(" / "), if c.required { "yes" } else { "" }, c.meaning);
+                println!(
+                    "{:<18} {:<28} {:<9} {}",
+                    c.key,
+                    c.headers.join(" / "),
+                    if c.required { "yes" } else { "" },
+                    c.meaning
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Demo { households, seed, data_dir } => demo_street(households, seed, data_dir).await,
+        Cmd::Demo {
+            households,
+            seed,
+            data_dir,
+        } => demo_street(households, seed, data_dir).await,
         Cmd::Import { file, batch } => {
             let mut c = client(&cli.node).await?;
             let code = import(&mut c, &file, batch, &out).await?;
@@ -236,10 +276,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         cmd => {
             let mut c = client(&cli.node).await?;
-            command(&mut c, cmd, &out).await.map_err(|e| match e.downcast::<tonic::Status>() {
-                Ok(s) => status_err(s),
-                Err(e) => e,
-            })?;
+            command(&mut c, cmd, &out)
+                .await
+                .map_err(|e| match e.downcast::<tonic::Status>() {
+                    Ok(s) => status_err(s),
+                    Err(e) => e,
+                })?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -254,7 +296,10 @@ async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::
             }
             println!("community   {} ({})", s.community_name, s.community_id);
             println!("today       {} ({})", s.today, s.time_zone);
-            println!("store       {} bytes, schema v{}, gridsync {}", s.store_bytes, s.schema_version, s.version);
+            println!(
+                "store       {} bytes, schema v{}, gridsync {}",
+                s.store_bytes, s.schema_version, s.version
+            );
             println!("gaps        {}", s.gaps);
             for k in &s.counts {
                 println!("  {:<18} {}", k.kind, k.count);
@@ -280,7 +325,10 @@ async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::
             print_tree(&t, households);
         }
         Cmd::Household { id } => {
-            let d = c.get_household(pb::GetHouseholdRequest { id }).await?.into_inner();
+            let d = c
+                .get_household(pb::GetHouseholdRequest { id })
+                .await?
+                .into_inner();
             if out.json {
                 let residents: Vec<Record> = d
                     .residents
@@ -288,7 +336,10 @@ async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::
                     .filter_map(|r| gridsync_core::Resident::try_from(r).ok())
                     .map(|r| out.mask(Record::Resident(r)))
                     .collect();
-                let household = d.household.and_then(|h| gridsync_core::Household::try_from(h).ok()).map(|h| out.mask(Record::Household(h)));
+                let household = d
+                    .household
+                    .and_then(|h| gridsync_core::Household::try_from(h).ok())
+                    .map(|h| out.mask(Record::Household(h)));
                 return out.json(&serde_json::json!({
                     "household": household, "residents": residents,
                     "compound_name": d.compound_name, "building_name": d.building_name,
@@ -296,7 +347,17 @@ async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::
                 }));
             }
             if let Some(h) = d.household {
-                let phone = h.phone.as_deref().map(|p| if out.reveal { p.to_string() } else { mask_phone(p) }).unwrap_or_default();
+                let phone = h
+                    .phone
+                    .as_deref()
+                    .map(|p| {
+                        if out.reveal {
+                            p.to_string()
+                        } else {
+                            mask_phone(p)
+                        }
+                    })
+                    .unwrap_or_default();
                 println!(
                     "{} {} {}-{}  户主 head: {}  {}",
                     d.compound_name.unwrap_or_default(),
@@ -307,42 +368,108 @@ async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::
                     phone
                 );
             }
-            println!("联包党员 member: {}", d.member.map(|m| m.name).unwrap_or_else(|| "(none: a gap)".into()));
+            println!(
+                "联包党员 member: {}",
+                d.member
+                    .map(|m| m.name)
+                    .unwrap_or_else(|| "(none: a gap)".into())
+            );
             for r in d.residents {
-                let idn = r.id_number.as_deref().map(|n| if out.reveal { n.to_string() } else { mask_id_number(n) }).unwrap_or_default();
-                println!("  {:<8} {:<6} {:<20} {}", r.name, r.relation.unwrap_or_default(), idn, if r.lives_alone { "独居 lives alone" } else { "" });
+                let idn = r
+                    .id_number
+                    .as_deref()
+                    .map(|n| {
+                        if out.reveal {
+                            n.to_string()
+                        } else {
+                            mask_id_number(n)
+                        }
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "  {:<8} {:<6} {:<20} {}",
+                    r.name,
+                    r.relation.unwrap_or_default(),
+                    idn,
+                    if r.lives_alone {
+                        "独居 lives alone"
+                    } else {
+                        ""
+                    }
+                );
             }
         }
-        Cmd::Worklist { contract_group_id, day } => {
-            let w = c.get_worklist(pb::GetWorklistRequest { contract_group_id, day }).await?.into_inner();
+        Cmd::Worklist {
+            contract_group_id,
+            day,
+        } => {
+            let w = c
+                .get_worklist(pb::GetWorklistRequest {
+                    contract_group_id,
+                    day,
+                })
+                .await?
+                .into_inner();
             if out.json {
                 return out.json(&w);
             }
-            println!("{} on {}: {} of {} households screened", w.contract_group_id, w.day, w.screened, w.items.len());
+            println!(
+                "{} on {}: {} of {} households screened",
+                w.contract_group_id,
+                w.day,
+                w.screened,
+                w.items.len()
+            );
             for i in w.items {
-                println!("  [{}] {:<8} {:<8} {:<6} {} residents", if i.visit_ids.is_empty() { " " } else { "x" }, i.building_name, i.label, i.head_name, i.residents);
+                println!(
+                    "  [{}] {:<8} {:<8} {:<6} {} residents",
+                    if i.visit_ids.is_empty() { " " } else { "x" },
+                    i.building_name,
+                    i.label,
+                    i.head_name,
+                    i.residents
+                );
             }
         }
         Cmd::Overdue { as_of } => {
-            let r = c.list_overdue_care(pb::ListOverdueCareRequest { as_of }).await?.into_inner();
+            let r = c
+                .list_overdue_care(pb::ListOverdueCareRequest { as_of })
+                .await?
+                .into_inner();
             if out.json {
                 return out.json(&r);
             }
             println!("{} care visits overdue", r.items.len());
             for i in r.items {
                 let rel = i.relationship.unwrap_or_default();
-                println!("  {:<8} visitor {:<8} every {} days, due {}, {} days overdue", i.resident_name.unwrap_or_default(), rel.visitor, rel.every_days, i.due_on, i.days_overdue);
+                println!(
+                    "  {:<8} visitor {:<8} every {} days, due {}, {} days overdue",
+                    i.resident_name.unwrap_or_default(),
+                    rel.visitor,
+                    rel.every_days,
+                    i.due_on,
+                    i.days_overdue
+                );
             }
         }
         Cmd::Tickets => {
-            let r = c.list_open_tickets(pb::ListOpenTicketsRequest {}).await?.into_inner();
+            let r = c
+                .list_open_tickets(pb::ListOpenTicketsRequest {})
+                .await?
+                .into_inner();
             if out.json {
                 return out.json(&r);
             }
             println!("{} tickets open", r.items.len());
             for i in r.items {
                 let t = i.ticket.unwrap_or_default();
-                println!("  {:<24} {:<8} open {:>6.1} h  {}", t.id, t.category, i.age_ms as f64 / 3.6e6, t.summary);
+                println!(
+                    "  {:<24} {:<8} open {:>6.1} h  {}",
+                    t.id,
+                    t.category,
+                    i.age_ms as f64 / 3.6e6,
+                    t.summary
+                );
             }
         }
         Cmd::Gaps { day } => {
@@ -357,13 +484,29 @@ async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::
         }
         Cmd::Get { kind, id } => {
             parse_kind(&kind)?;
-            let r = c.get_record(pb::GetRecordRequest { kind, id }).await?.into_inner();
+            let r = c
+                .get_record(pb::GetRecordRequest { kind, id })
+                .await?
+                .into_inner();
             out.record(r.record.unwrap_or_default())?;
         }
         Cmd::List { kind, day, limit } => {
             parse_kind(&kind)?;
-            let r = c.list_records(pb::ListRecordsRequest { kind, day, limit, after_id: String::new() }).await?.into_inner();
-            let recs: Vec<Record> = r.records.into_iter().filter_map(|r| Record::try_from(r).ok()).map(|r| out.mask(r)).collect();
+            let r = c
+                .list_records(pb::ListRecordsRequest {
+                    kind,
+                    day,
+                    limit,
+                    after_id: String::new(),
+                })
+                .await?
+                .into_inner();
+            let recs: Vec<Record> = r
+                .records
+                .into_iter()
+                .filter_map(|r| Record::try_from(r).ok())
+                .map(|r| out.mask(r))
+                .collect();
             if out.json {
                 return out.json(&recs);
             }
@@ -376,7 +519,12 @@ async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::
         }
         Cmd::Create { kind, fields } => {
             let rec = record_from_json(parse_kind(&kind)?, &fields)?;
-            let r = c.create_record(pb::CreateRecordRequest { record: Some(rec.into()) }).await?.into_inner();
+            let r = c
+                .create_record(pb::CreateRecordRequest {
+                    record: Some(rec.into()),
+                })
+                .await?
+                .into_inner();
             out.record(r.record.unwrap_or_default())?;
         }
         Cmd::Update { kind, fields } => {
@@ -384,29 +532,53 @@ async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::
             if rec.id().is_empty() {
                 bail!("the fields must hold the \"id\" of the record to update");
             }
-            let r = c.update_record(pb::UpdateRecordRequest { record: Some(rec.into()) }).await?.into_inner();
+            let r = c
+                .update_record(pb::UpdateRecordRequest {
+                    record: Some(rec.into()),
+                })
+                .await?
+                .into_inner();
             out.record(r.record.unwrap_or_default())?;
         }
         Cmd::Remove { kind, id } => {
             parse_kind(&kind)?;
-            c.remove_record(pb::RemoveRecordRequest { kind: kind.clone(), id: id.clone() }).await?;
+            c.remove_record(pb::RemoveRecordRequest {
+                kind: kind.clone(),
+                id: id.clone(),
+            })
+            .await?;
             if out.json {
                 return out.json(&serde_json::json!({"removed": {"kind": kind, "id": id}}));
             }
             println!("removed {kind} {id}");
         }
-        Cmd::Import { .. } | Cmd::RosterColumns | Cmd::Demo { .. } => unreachable!("handled in run"),
+        Cmd::Import { .. } | Cmd::RosterColumns | Cmd::Demo { .. } => {
+            unreachable!("handled in run")
+        }
     }
     Ok(())
 }
 
 fn print_tree(t: &pb::Tree, households: bool) {
-    let name = t.community.as_ref().map(|c| c.name.as_str()).unwrap_or("(unnamed)");
-    println!("社区 community {name}: {} 户 households, {} 人 residents", t.households, t.residents);
+    let name = t
+        .community
+        .as_ref()
+        .map(|c| c.name.as_str())
+        .unwrap_or("(unnamed)");
+    println!(
+        "社区 community {name}: {} 户 households, {} 人 residents",
+        t.households, t.residents
+    );
     for c in &t.compounds {
-        println!("├─ 楼院 compound {}: {} 户, {} 人", c.name, c.households, c.residents);
+        println!(
+            "├─ 楼院 compound {}: {} 户, {} 人",
+            c.name, c.households, c.residents
+        );
         for b in &c.buildings {
-            println!("│  ├─ 楼栋 building {}: {} 户, {} 人", b.name, b.households, b.residents);
+            println!(
+                "│  ├─ 楼栋 building {}: {} 户, {} 人",
+                b.name, b.households, b.residents
+            );
             for g in &b.groups {
                 let who = match (&g.contract_group_id, &g.member_name) {
                     (Some(_), Some(m)) => format!("联包党员 member {m}"),
@@ -416,14 +588,20 @@ fn print_tree(t: &pb::Tree, households: bool) {
                 println!("│  │  ├─ {who}: {} 户", g.households.len());
                 if households {
                     for h in &g.households {
-                        println!("│  │  │    {} {} ({} 人)", h.label, h.head_name, h.residents);
+                        println!(
+                            "│  │  │    {} {} ({} 人)",
+                            h.label, h.head_name, h.residents
+                        );
                     }
                 }
             }
         }
     }
     if t.unplaced_households > 0 {
-        println!("!  {} households could not be placed (their building or compound is missing): see `gridctl gaps`", t.unplaced_households);
+        println!(
+            "!  {} households could not be placed (their building or compound is missing): see `gridctl gaps`",
+            t.unplaced_households
+        );
     }
 }
 
@@ -449,37 +627,62 @@ fn row_to_pb(r: &roster::RosterRow) -> pb::RosterRow {
     }
 }
 
-async fn import(c: &mut OfficeClient<Channel>, file: &Path, batch: usize, out: &Out) -> anyhow::Result<ExitCode> {
+async fn import(
+    c: &mut OfficeClient<Channel>,
+    file: &Path,
+    batch: usize,
+    out: &Out,
+) -> anyhow::Result<ExitCode> {
     if batch == 0 || batch > gridsync_node::service::MAX_IMPORT_ROWS {
-        bail!("--batch must be between 1 and {}", gridsync_node::service::MAX_IMPORT_ROWS);
+        bail!(
+            "--batch must be between 1 and {}",
+            gridsync_node::service::MAX_IMPORT_ROWS
+        );
     }
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let parsed = roster::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let mut report = gridsync_node::office::ImportReport { errors: parsed.errors.clone(), ..Default::default() };
+    let mut report = gridsync_node::office::ImportReport {
+        errors: parsed.errors.clone(),
+        ..Default::default()
+    };
     let bar = if out.json {
         indicatif::ProgressBar::hidden()
     } else {
         let b = indicatif::ProgressBar::new(parsed.rows.len() as u64);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} importing [{bar:30}] {pos}/{len} rows {per_sec} eta {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} importing [{bar:30}] {pos}/{len} rows {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         b
     };
     let started = Instant::now();
     for chunk in parsed.rows.chunks(batch) {
         let rows = chunk.iter().map(row_to_pb).collect();
-        let rep = c.import_roster(pb::ImportRosterRequest { rows }).await.map_err(status_err)?.into_inner();
+        let rep = c
+            .import_roster(pb::ImportRosterRequest { rows })
+            .await
+            .map_err(status_err)?
+            .into_inner();
         report.rows_created += rep.rows_created;
         report.rows_updated += rep.rows_updated;
         report.rows_unchanged += rep.rows_unchanged;
         report.records_created += rep.records_created;
-        report.errors.extend(rep.errors.into_iter().map(|e| RowError { line: e.line, column: e.column, reason: e.reason }));
+        report
+            .errors
+            .extend(rep.errors.into_iter().map(|e| RowError {
+                line: e.line,
+                column: e.column,
+                reason: e.reason,
+            }));
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    report.errors.sort_by(|a, b| (a.line, &a.column).cmp(&(b.line, &b.column)));
+    report
+        .errors
+        .sort_by(|a, b| (a.line, &a.column).cmp(&(b.line, &b.column)));
     if out.json {
         out.json(&report)?;
     } else {
@@ -503,7 +706,11 @@ async fn import(c: &mut OfficeClient<Channel>, file: &Path, batch: usize, out: &
             println!("  rejected {e}");
         }
     }
-    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
 }
 
 /// A running node child process, stopped with SIGTERM when dropped.
@@ -514,7 +721,9 @@ impl Drop for Child {
         #[cfg(unix)]
         {
             let pid = self.0.id().to_string();
-            let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status();
         }
         #[cfg(not(unix))]
         let _ = self.0.kill();
@@ -528,7 +737,10 @@ fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     if p.exists() {
         Ok(p)
     } else {
-        bail!("cannot find {} next to gridctl; build it with `cargo build --release -p gridsync-node --bins`", p.display())
+        bail!(
+            "cannot find {} next to gridctl; build it with `cargo build --release -p gridsync-node --bins`",
+            p.display()
+        )
     }
 }
 
@@ -536,7 +748,11 @@ fn step(n: u32, what: &str) {
     println!("\n== {n}. {what}");
 }
 
-async fn demo_street(households: usize, seed: u64, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+async fn demo_street(
+    households: usize,
+    seed: u64,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let tmp;
     let dir = match data_dir {
         Some(d) => d,
@@ -548,15 +764,31 @@ async fn demo_street(households: usize, seed: u64, data_dir: Option<PathBuf>) ->
     std::fs::create_dir_all(&dir)?;
     let addr_file = dir.join("node.addr");
     let _ = std::fs::remove_file(&addr_file);
-    step(1, &format!("starting gridsync-node for community 'tongbai' on a store in {}", dir.display()));
+    step(
+        1,
+        &format!(
+            "starting gridsync-node for community 'tongbai' on a store in {}",
+            dir.display()
+        ),
+    );
     let node = sibling_binary("gridsync-node")?;
     let child = std::process::Command::new(&node)
-        .args(["--community-id", "tongbai", "--community-name", "桐柏路社区 Tongbai Road", "--listen", "127.0.0.1:0"])
+        .args([
+            "--community-id",
+            "tongbai",
+            "--community-name",
+            "桐柏路社区 Tongbai Road",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .arg("--data-dir")
         .arg(&dir)
         .arg("--addr-file")
         .arg(&addr_file)
-        .env("GRIDSYNC_PERSON_KEY_SECRET", "6772696473796e632064656d6f20737472656574206b6579")
+        .env(
+            "GRIDSYNC_PERSON_KEY_SECRET",
+            "6772696473796e632064656d6f20737472656574206b6579",
+        )
         .env("GRIDSYNC_LOG", "warn")
         .spawn()
         .with_context(|| format!("cannot start {}", node.display()))?;
@@ -577,24 +809,48 @@ async fn demo_street(households: usize, seed: u64, data_dir: Option<PathBuf>) ->
     println!("   node listening on {addr} (gRPC office API, health, reflection)");
     let mut c = client(&addr).await?;
 
-    step(2, &format!("generating a roster of {households} households (seed {seed}) with Chinese headers"));
+    step(
+        2,
+        &format!(
+            "generating a roster of {households} households (seed {seed}) with Chinese headers"
+        ),
+    );
     let rows = demo::community_roster(seed, households);
     let csv = dir.join("roster.csv");
     let mut text = demo::to_csv(&rows);
     // Two rows an office would mistype: a bad ID check digit and a short phone.
-    text.push_str("桐柏路10号院,1号楼,1,999,错误示例,13800138000,错误示例,410102198001010010,男,,本人,,否,\n");
+    text.push_str(
+        "桐柏路10号院,1号楼,1,999,错误示例,13800138000,错误示例,410102198001010010,男,,本人,,否,\n",
+    );
     text.push_str("桐柏路10号院,1号楼,1,998,错误示例二,1380013800,错误示例二,,女,,本人,,否,\n");
     std::fs::write(&csv, text)?;
-    println!("   wrote {} ({} rows + 2 deliberately bad ones)", csv.display(), rows.len());
+    println!(
+        "   wrote {} ({} rows + 2 deliberately bad ones)",
+        csv.display(),
+        rows.len()
+    );
 
-    step(3, "importing it through the API (bad rows are reported, good rows stored)");
-    let out = Out { json: false, reveal: false };
+    step(
+        3,
+        "importing it through the API (bad rows are reported, good rows stored)",
+    );
+    let out = Out {
+        json: false,
+        reveal: false,
+    };
     import(&mut c, &csv, 500, &out).await?;
     step(4, "importing the same file again: nothing is duplicated");
     import(&mut c, &csv, 500, &out).await?;
 
-    step(5, "recording a morning of work: screening visits, a returnee, a care relationship, a hotline ticket");
-    let tree = c.get_tree(pb::GetTreeRequest {}).await.map_err(status_err)?.into_inner();
+    step(
+        5,
+        "recording a morning of work: screening visits, a returnee, a care relationship, a hotline ticket",
+    );
+    let tree = c
+        .get_tree(pb::GetTreeRequest {})
+        .await
+        .map_err(status_err)?
+        .into_inner();
     let first_group = tree
         .compounds
         .iter()
@@ -606,17 +862,30 @@ async fn demo_street(households: usize, seed: u64, data_dir: Option<PathBuf>) ->
     let group_id = first_group.contract_group_id.clone().unwrap_or_default();
     let now = gridsync_node::service::now_ms() - 60_000;
     // The demo node runs in its default zone, Asia/Shanghai.
-    let today = gridsync_core::replica::day_of_instant(now, chrono_tz::Asia::Shanghai).unwrap_or_default();
+    let today =
+        gridsync_core::replica::day_of_instant(now, chrono_tz::Asia::Shanghai).unwrap_or_default();
     let mut screened = 0;
-    for h in first_group.households.iter().take(first_group.households.len().saturating_sub(2)) {
-        let detail = c.get_household(pb::GetHouseholdRequest { id: h.id.clone() }).await.map_err(status_err)?.into_inner();
+    for h in first_group
+        .households
+        .iter()
+        .take(first_group.households.len().saturating_sub(2))
+    {
+        let detail = c
+            .get_household(pb::GetHouseholdRequest { id: h.id.clone() })
+            .await
+            .map_err(status_err)?
+            .into_inner();
         let mut residents = std::collections::BTreeMap::new();
         for (i, r) in detail.residents.iter().enumerate() {
             let returned = screened == 0 && i == 0;
             residents.insert(
                 r.id.clone(),
                 gridsync_core::ScreeningEntry {
-                    status: if returned { gridsync_core::ScreeningStatus::Returned } else { gridsync_core::ScreeningStatus::Present },
+                    status: if returned {
+                        gridsync_core::ScreeningStatus::Returned
+                    } else {
+                        gridsync_core::ScreeningStatus::Present
+                    },
                     returned_from: returned.then(|| "外省某市 another province".to_string()),
                     returned_on: returned.then(|| gridsync_core::Date(today)),
                 },
@@ -630,12 +899,26 @@ async fn demo_street(households: usize, seed: u64, data_dir: Option<PathBuf>) ->
             residents,
             notes: None,
         });
-        c.create_record(pb::CreateRecordRequest { record: Some(visit.into()) }).await.map_err(status_err)?;
+        c.create_record(pb::CreateRecordRequest {
+            record: Some(visit.into()),
+        })
+        .await
+        .map_err(status_err)?;
         screened += 1;
     }
-    let elder = tree.compounds.first().and_then(|c| c.buildings.first()).and_then(|b| b.groups.first()).and_then(|g| g.households.first()).cloned();
+    let elder = tree
+        .compounds
+        .first()
+        .and_then(|c| c.buildings.first())
+        .and_then(|b| b.groups.first())
+        .and_then(|g| g.households.first())
+        .cloned();
     if let Some(e) = elder {
-        let d = c.get_household(pb::GetHouseholdRequest { id: e.id }).await.map_err(status_err)?.into_inner();
+        let d = c
+            .get_household(pb::GetHouseholdRequest { id: e.id })
+            .await
+            .map_err(status_err)?
+            .into_inner();
         if let Some(r) = d.residents.first() {
             let since = today - chrono::Days::new(9);
             let rel = Record::CareRelationship(gridsync_core::CareRelationship {
@@ -647,7 +930,11 @@ async fn demo_street(households: usize, seed: u64, data_dir: Option<PathBuf>) ->
                 last_visit: None,
                 ended_on: None,
             });
-            c.create_record(pb::CreateRecordRequest { record: Some(rel.into()) }).await.map_err(status_err)?;
+            c.create_record(pb::CreateRecordRequest {
+                record: Some(rel.into()),
+            })
+            .await
+            .map_err(status_err)?;
         }
     }
     let ticket = Record::Ticket(gridsync_core::Ticket {
@@ -662,28 +949,59 @@ async fn demo_street(households: usize, seed: u64, data_dir: Option<PathBuf>) ->
         resolved_at_ms: None,
         resolution: None,
     });
-    c.create_record(pb::CreateRecordRequest { record: Some(ticket.into()) }).await.map_err(status_err)?;
-    println!("   {screened} households screened in contract group {group_id}; 1 returnee; 1 care relationship; 1 ticket");
+    c.create_record(pb::CreateRecordRequest {
+        record: Some(ticket.into()),
+    })
+    .await
+    .map_err(status_err)?;
+    println!(
+        "   {screened} households screened in contract group {group_id}; 1 returnee; 1 care relationship; 1 ticket"
+    );
 
-    step(6, "the five-level tree (street → community → compound → building → contract group)");
-    let tree = c.get_tree(pb::GetTreeRequest {}).await.map_err(status_err)?.into_inner();
+    step(
+        6,
+        "the five-level tree (street → community → compound → building → contract group)",
+    );
+    let tree = c
+        .get_tree(pb::GetTreeRequest {})
+        .await
+        .map_err(status_err)?
+        .into_inner();
     print_tree(&tree, false);
-    step(7, "today's worklist of that contract group, overdue care visits, open tickets, gaps");
+    step(
+        7,
+        "today's worklist of that contract group, overdue care visits, open tickets, gaps",
+    );
     for cmd in [
-        Cmd::Worklist { contract_group_id: group_id, day: String::new() },
-        Cmd::Overdue { as_of: String::new() },
+        Cmd::Worklist {
+            contract_group_id: group_id,
+            day: String::new(),
+        },
+        Cmd::Overdue {
+            as_of: String::new(),
+        },
         Cmd::Tickets,
     ] {
         command(&mut c, cmd, &out).await?;
     }
-    let gaps = c.list_gaps(pb::ListGapsRequest { day: String::new() }).await.map_err(status_err)?.into_inner();
-    println!("{} gaps (households without a contracting member, …); first three:", gaps.gaps.len());
+    let gaps = c
+        .list_gaps(pb::ListGapsRequest { day: String::new() })
+        .await
+        .map_err(status_err)?
+        .into_inner();
+    println!(
+        "{} gaps (households without a contracting member, …); first three:",
+        gaps.gaps.len()
+    );
     for g in gaps.gaps.iter().take(3) {
         println!("  [{}] {}", g.code, g.message);
     }
     step(8, "store status");
     command(&mut c, Cmd::Status, &out).await?;
-    step(9, "stopping the node (SIGTERM: in-flight writes finish, WAL checkpointed)");
+    step(
+        9,
+        "stopping the node (SIGTERM: in-flight writes finish, WAL checkpointed)",
+    );
     drop(c);
     drop(child);
     println!("   done; the store is in {}", dir.display());

@@ -1,0 +1,248 @@
+//! Benchmark: a community of 3,000 households and about 9,000 residents.
+//! Prints a table; asserts nothing about time (timings are not tests).
+//!
+//!     cargo bench -p gridsync-node --bench community [-- HOUSEHOLDS]
+//!
+//! Measures: importing the roster through `Office` (the API's write path,
+//! without the socket), peak memory, the store's size on disk, the cold
+//! start of the real `gridsync-node` binary on that store (to a served
+//! GetStatus), and the latency of single acknowledged edits.
+
+use std::time::{Duration, Instant};
+
+use gridsync_core::*;
+use gridsync_node::demo;
+use gridsync_node::office::{Office, OfficeConfig};
+
+fn now_ms() -> i64 {
+    gridsync_node::service::now_ms()
+}
+
+/// Peak resident memory of a process, from /proc (Linux), in MiB.
+fn peak_rss_mib(pid: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn rss_mib(pid: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn cfg(dir: &std::path::Path) -> OfficeConfig {
+    OfficeConfig {
+        community: CommunityId::parse("bench").unwrap(),
+        community_name: "bench".into(),
+        community_kind: CommunityKind::Community,
+        db_path: dir.join("gridsync-node.sqlite3"),
+        tz: chrono_tz::Asia::Shanghai,
+        secret: Some(PersonKeySecret::new(vec![9u8; 32]).unwrap()),
+        compact_after_chunks: 256,
+    }
+}
+
+fn main() {
+    let households: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(3000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows = demo::community_roster(20261129, households);
+    let mut table: Vec<(String, String)> = Vec::new();
+    let mut row = |k: &str, v: String| {
+        println!("{k:<52} {v}");
+        table.push((k.to_string(), v));
+    };
+    println!(
+        "gridsync-node community benchmark: {households} households, {} residents\n",
+        rows.len()
+    );
+
+    // 1. Create the community through the write path, 500 rows a commit.
+    let started = Instant::now();
+    let mut office = Office::open(cfg(dir.path()), now_ms()).expect("open");
+    let raw: Vec<(u64, Vec<(&'static str, String)>)> =
+        rows.iter().map(|r| (r.line, demo::raw_fields(r))).collect();
+    let mut created = 0;
+    for chunk in raw.chunks(500) {
+        let rep = office.import(chunk, now_ms()).expect("import");
+        assert!(
+            rep.errors.is_empty(),
+            "the demo roster has bad rows: {:?}",
+            &rep.errors[..1]
+        );
+        created += rep.records_created;
+    }
+    let create = started.elapsed();
+    let me = std::process::id().to_string();
+    row(
+        "create: import roster (500 rows/commit)",
+        format!("{:.2} s ({created} records)", create.as_secs_f64()),
+    );
+    row(
+        "create: rows per second",
+        format!("{:.0}", rows.len() as f64 / create.as_secs_f64()),
+    );
+    row(
+        "create: peak RSS of this process",
+        format!("{:.0} MiB", peak_rss_mib(&me).unwrap_or(f64::NAN)),
+    );
+    row(
+        "households / residents in the view",
+        format!(
+            "{} / {}",
+            office.view().households.len(),
+            office.view().residents.len()
+        ),
+    );
+
+    // 2. Single acknowledged edits (each one commit, fsync'd).
+    let mut lat = Vec::new();
+    let hh: Vec<String> = office.view().households.keys().take(200).cloned().collect();
+    for id in &hh {
+        let mut h = office.view().households[id].clone();
+        h.head_name.push('x');
+        let t = Instant::now();
+        office
+            .update(Record::Household(h), now_ms())
+            .expect("update");
+        lat.push(t.elapsed());
+    }
+    for id in hh.iter().take(100) {
+        let visit = Record::Inspection(Inspection {
+            id: String::new(),
+            household_id: id.clone(),
+            method: InspectionMethod::Visit,
+            inspected_at_ms: now_ms() - 1000,
+            inspector: "bench".into(),
+            knew_member: true,
+            notes: None,
+        });
+        let t = Instant::now();
+        office.create(visit, now_ms()).expect("inspection");
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    row(
+        "single edit, acknowledged (p50 / p99)",
+        format!("{:.1} ms / {:.1} ms", ms(pct(0.5)), ms(pct(0.99))),
+    );
+    drop(office);
+
+    // 3. Size on disk, after a WAL checkpoint.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("gridsync-node.sqlite3")).unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+    }
+    let db = std::fs::metadata(dir.path().join("gridsync-node.sqlite3"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    row(
+        "store on disk (SQLite file)",
+        format!("{:.2} MiB", db as f64 / 1048576.0),
+    );
+    let office = Office::open(cfg(dir.path()), now_ms()).expect("reopen");
+    let reg = DocId::Registry(CommunityId::parse("bench").unwrap());
+    let st = office.store().doc_stats(&reg).unwrap();
+    row(
+        "registry: snapshot + chunks",
+        format!(
+            "{} KiB + {} chunks {} KiB",
+            st.snapshot_bytes / 1024,
+            st.chunk_count,
+            st.chunk_bytes / 1024
+        ),
+    );
+    drop(office);
+
+    // 4. Cold start in-process: open the store and load the community.
+    let mut opens = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let o = Office::open(cfg(dir.path()), now_ms()).expect("open");
+        opens.push(t.elapsed());
+        drop(o);
+    }
+    opens.sort();
+    row(
+        "cold start in-process: Office::open (median of 3)",
+        format!("{:.0} ms", ms(opens[1])),
+    );
+
+    // 5. Cold start of the real binary, to a served GetStatus.
+    let bin = env!("CARGO_BIN_EXE_gridsync-node");
+    let addr_file = dir.path().join("addr");
+    let mut starts = Vec::new();
+    let mut rss = (f64::NAN, f64::NAN);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for _ in 0..3 {
+        let _ = std::fs::remove_file(&addr_file);
+        let t = Instant::now();
+        let mut child = std::process::Command::new(bin)
+            .args([
+                "--community-id",
+                "bench",
+                "--listen",
+                "127.0.0.1:0",
+                "--person-key-secret",
+                &hex::encode([9u8; 32]),
+            ])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("--addr-file")
+            .arg(&addr_file)
+            .env("GRIDSYNC_LOG", "warn")
+            .spawn()
+            .expect("spawn node");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            if let Ok(a) = std::fs::read_to_string(&addr_file) {
+                break a;
+            }
+            assert!(Instant::now() < deadline, "node did not start");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        rt.block_on(async {
+            let mut c = gridsync_node::client::connect(&addr)
+                .await
+                .expect("connect");
+            c.get_status(gridsync_proto::office::v1::GetStatusRequest {})
+                .await
+                .expect("status");
+        });
+        starts.push(t.elapsed());
+        let pid = child.id().to_string();
+        rss = (
+            rss_mib(&pid).unwrap_or(f64::NAN),
+            peak_rss_mib(&pid).unwrap_or(f64::NAN),
+        );
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let _ = child.wait();
+    }
+    starts.sort();
+    row(
+        "cold start of gridsync-node to first GetStatus (median of 3)",
+        format!("{:.0} ms", ms(starts[1])),
+    );
+    row(
+        "gridsync-node memory after start (RSS / peak)",
+        format!("{:.0} MiB / {:.0} MiB", rss.0, rss.1),
+    );
+
+    println!("\n| measure | value |\n|---|---|");
+    for (k, v) in &table {
+        println!("| {k} | {v} |");
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
