@@ -221,8 +221,23 @@ pub fn read_all<T: Hydrate + Keyed>(
         }
         return out;
     };
-    for key in doc.keys(&obj) {
-        match hydrate_prop::<_, T, _, _>(doc, &obj, key.as_str()) {
+    // One pass over the map, hydrating each entry's object directly: looking
+    // every key up again in a map of thousands costs more than the records.
+    let entries: Vec<(String, Option<ObjId>)> = doc
+        .map_range(&obj, ..)
+        .map(|item| {
+            let id =
+                matches!(item.value, automerge::ValueRef::Object(ObjType::Map)).then(|| item.id());
+            (item.key.into_owned(), id)
+        })
+        .collect();
+    for (key, id) in entries {
+        let hydrated = match id {
+            Some(id) => T::hydrate_map(doc, &id),
+            // Not a map: let autosurgeon say what it found instead.
+            None => hydrate_prop::<_, T, _, _>(doc, &obj, key.as_str()),
+        };
+        match hydrated {
             Ok(mut rec) => {
                 *rec.key_mut() = key.clone();
                 out.insert(key, rec);

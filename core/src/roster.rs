@@ -247,6 +247,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, RowError> {
     };
 
     let mut out = ParsedRoster::default();
+    let mut id_lines: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for (n, rec) in rdr.records().enumerate() {
         let line = n as u64 + 2;
         if n >= MAX_ROWS {
@@ -286,7 +287,22 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, RowError> {
                 .filter(|s| !s.is_empty())
         };
         match check_row(line, &get, &header_of) {
-            Ok(row) => out.rows.push(row),
+            Ok(row) => {
+                // One person, one row: a second row with the same ID number
+                // would move them back and forth on every import.
+                if let Some(n) = &row.id_number {
+                    if let Some(first) = id_lines.get(n) {
+                        out.errors.push(RowError {
+                            line,
+                            column: header_of("id_number"),
+                            reason: format!("the same ID number is already on line {first}"),
+                        });
+                        continue;
+                    }
+                    id_lines.insert(n.clone(), line);
+                }
+                out.rows.push(row)
+            }
             Err(errs) => out.errors.extend(errs),
         }
     }
@@ -650,6 +666,24 @@ mod tests {
         );
         assert!(
             p.errors[0].reason.contains("check digit"),
+            "{}",
+            p.errors[0].reason
+        );
+    }
+
+    #[test]
+    fn the_same_id_number_twice_is_refused_on_its_second_line() {
+        let csv = "楼院,楼栋,门牌号,户主姓名,姓名,身份证号\n\
+                   A,1,101,王五,王五,11010519491231002X\n\
+                   A,2,201,赵六,赵六,11010519491231002x\n";
+        let p = parse(csv.as_bytes()).unwrap();
+        assert_eq!(p.rows.len(), 1);
+        assert_eq!(
+            (p.errors[0].line, p.errors[0].column.as_str()),
+            (3, "身份证号")
+        );
+        assert!(
+            p.errors[0].reason.contains("line 2"),
             "{}",
             p.errors[0].reason
         );

@@ -175,6 +175,45 @@ fn main() {
         format!("{:.0} ms", ms(opens[1])),
     );
 
+    // 4b. Where the open time goes: SQLite reads, Automerge load, hydration.
+    {
+        let store =
+            gridsync_node::store::Store::open(&dir.path().join("gridsync-node.sqlite3")).unwrap();
+        let cases = DocId::Cases(CommunityId::parse("bench").unwrap());
+        let t = Instant::now();
+        let r = store.load_doc(&reg).unwrap().unwrap();
+        let c = store.load_doc(&cases).unwrap().unwrap();
+        let read = t.elapsed();
+        let t = Instant::now();
+        let rd = gridsync_core::replica::load_doc(
+            r.snapshot.as_deref(),
+            r.chunks.iter().map(Vec::as_slice),
+            &reg,
+        )
+        .unwrap();
+        let cd = gridsync_core::replica::load_doc(
+            c.snapshot.as_deref(),
+            c.chunks.iter().map(Vec::as_slice),
+            &cases,
+        )
+        .unwrap();
+        let load = t.elapsed();
+        let t = Instant::now();
+        let v = CommunityView::read(&rd, &cd);
+        let hydrate = t.elapsed();
+        row(
+            "open breakdown: SQLite read / Automerge load / hydrate",
+            format!(
+                "{:.0} / {:.0} / {:.0} ms ({} chunks)",
+                ms(read),
+                ms(load),
+                ms(hydrate),
+                r.chunks.len() + c.chunks.len()
+            ),
+        );
+        assert_eq!(v.households.len(), households);
+    }
+
     // 5. Cold start of the real binary, to a served GetStatus.
     let bin = env!("CARGO_BIN_EXE_gridsync-node");
     let addr_file = dir.path().join("addr");

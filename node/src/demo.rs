@@ -57,6 +57,7 @@ pub fn community_roster(seed: u64, households: usize) -> Vec<RosterRow> {
     let mut line = 1;
     let mut member = String::new();
     let mut seq: u32 = 0;
+    let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
     for h in 0..households {
         let compound = format!(
             "{}{}号院",
@@ -91,11 +92,20 @@ pub fn community_roster(seed: u64, households: usize) -> Vec<RosterRow> {
             )
             .unwrap_or_default();
             let female = rng.random_bool(0.5);
-            let first17 = format!(
-                "410102{}{:03}",
-                birth.format("%Y%m%d"),
-                (seq % 500) * 2 + if female { 0 } else { 1 }
-            );
+            // The sequence digits are odd for men, even for women; bump them
+            // until the number is unique in this roster.
+            let mut s = seq % 500;
+            let first17 = loop {
+                let f = format!(
+                    "410102{}{:03}",
+                    birth.format("%Y%m%d"),
+                    s * 2 + if female { 0 } else { 1 }
+                );
+                if used.insert(f.clone()) {
+                    break f;
+                }
+                s = (s + 1) % 500;
+            };
             let id_number = format!("{first17}{}", id_check_char(&first17));
             rows.push(RosterRow {
                 line,
