@@ -137,15 +137,14 @@ pub fn put_in<T: Reconcile>(
 
 /// Removes `collection[id]`; removing what is not there is not an error.
 pub fn delete_in(doc: &mut AutoCommit, collection: &str, id: &str) -> Result<(), CoreError> {
-    if let Some(obj) = collection_obj(doc, collection) {
-        if doc
+    if let Some(obj) = collection_obj(doc, collection)
+        && doc
             .get(&obj, id)
             .map_err(|e| CoreError::doc(collection, e))?
             .is_some()
-        {
-            doc.delete(&obj, id)
-                .map_err(|e| CoreError::doc(collection, e))?;
-        }
+    {
+        doc.delete(&obj, id)
+            .map_err(|e| CoreError::doc(collection, e))?;
     }
     Ok(())
 }

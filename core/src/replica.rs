@@ -152,10 +152,10 @@ impl CommunityReplica {
     /// (and the day with them) and `false` is returned.
     pub fn detach_day(&mut self, day: Day) -> bool {
         let id = DocId::Activity(self.community.clone(), day);
-        if let Some((doc, _)) = self.days.get_mut(&day) {
-            if self.saved.get(&id) != Some(&doc.get_heads()) {
-                return false;
-            }
+        if let Some((doc, _)) = self.days.get_mut(&day)
+            && self.saved.get(&id) != Some(&doc.get_heads())
+        {
+            return false;
         }
         self.days.remove(&day);
         self.saved.remove(&id);
@@ -360,12 +360,12 @@ impl CommunityReplica {
         touched: &mut BTreeSet<(Option<Day>, Kind, String)>,
     ) -> Result<Record, CoreError> {
         let day = Self::day_needed(edit, ctx.tz)?;
-        if let Some(d) = day {
-            if !self.days.contains_key(&d) {
-                return Err(CoreError::Precondition(format!(
-                    "the activity document of {d} is not loaded"
-                )));
-            }
+        if let Some(d) = day
+            && !self.days.contains_key(&d)
+        {
+            return Err(CoreError::Precondition(format!(
+                "the activity document of {d} is not loaded"
+            )));
         }
         match edit {
             Edit::Create(rec) | Edit::Update(rec) => {
@@ -471,12 +471,12 @@ impl CommunityReplica {
                         .get(&v.relationship_id)
                         .cloned(),
                     day,
-                ) {
-                    if rel.last_visit.is_none_or(|l| l.0 < d) && rel.since.0 <= d {
-                        let mut rel = rel;
-                        rel.last_visit = Some(Date(d));
-                        self.put(&Record::CareRelationship(rel), None, touched)?;
-                    }
+                ) && rel.last_visit.is_none_or(|l| l.0 < d)
+                    && rel.since.0 <= d
+                {
+                    let mut rel = rel;
+                    rel.last_visit = Some(Date(d));
+                    self.put(&Record::CareRelationship(rel), None, touched)?;
                 }
             }
             _ => {}

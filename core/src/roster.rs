@@ -432,16 +432,16 @@ pub fn check_row(
         }
     };
     let relation = get("relation");
-    if let Some(r) = &relation {
-        if let Err(e) = validate::text_len("relation", r, 20) {
-            err("relation", e.reason);
-        }
+    if let Some(r) = &relation
+        && let Err(e) = validate::text_len("relation", r, 20)
+    {
+        err("relation", e.reason);
     }
     let contract_member = get("contract_member");
-    if let Some(m) = &contract_member {
-        if let Err(e) = validate::name("contract_member", m) {
-            err("contract_member", e.reason);
-        }
+    if let Some(m) = &contract_member
+        && let Err(e) = validate::name("contract_member", m)
+    {
+        err("contract_member", e.reason);
     }
     if !errs.is_empty() {
         return Err(errs);

@@ -162,13 +162,13 @@ fn not_before(
     earlier_field: &str,
     earlier: Option<Date>,
 ) {
-    if let (Some(l), Some(a)) = (later, earlier) {
-        if l < a {
-            e.push(
-                field.to_string(),
-                format!("{l} is before {earlier_field} {a}"),
-            );
-        }
+    if let (Some(l), Some(a)) = (later, earlier)
+        && l < a
+    {
+        e.push(
+            field.to_string(),
+            format!("{l} is before {earlier_field} {a}"),
+        );
     }
 }
 
@@ -237,25 +237,25 @@ pub fn fields(rec: &Record, now_ms: i64) -> Result<(), Vec<FieldError>> {
             if let Some(n) = &r.id_number {
                 match id_number(&f("id_number"), n) {
                     Ok(born) => {
-                        if let Some(b) = r.birth_date {
-                            if b.0 != born {
-                                e.push(
-                                    f("birth_date"),
-                                    format!("{b} does not match the ID number's birth date"),
-                                );
-                            }
+                        if let Some(b) = r.birth_date
+                            && b.0 != born
+                        {
+                            e.push(
+                                f("birth_date"),
+                                format!("{b} does not match the ID number's birth date"),
+                            );
                         }
                     }
                     Err(err) => e.0.push(err),
                 }
             }
-            if let Some(pk) = &r.person_key {
-                if !pk.starts_with("pk_") || pk.len() != 35 {
-                    e.push(
-                        f("person_key"),
-                        "is not a person key; it is derived from the ID number by the node",
-                    );
-                }
+            if let Some(pk) = &r.person_key
+                && (!pk.starts_with("pk_") || pk.len() != 35)
+            {
+                e.push(
+                    f("person_key"),
+                    "is not a person key; it is derived from the ID number by the node",
+                );
             }
         }
         Record::PartyMember(r) => {
@@ -504,20 +504,19 @@ pub fn references(
         }
         Record::Resident(r) => {
             exists(&mut e, "household_id", Kind::Household, &r.household_id);
-            if let Some(pk) = &r.person_key {
-                if let Some(other) = v
+            if let Some(pk) = &r.person_key
+                && let Some(other) = v
                     .residents
                     .values()
                     .find(|o| o.person_key.as_ref() == Some(pk) && o.id != r.id)
-                {
-                    e.push(
-                        f("id_number"),
-                        format!(
-                            "belongs to resident {:?} already registered in this community",
-                            other.id
-                        ),
-                    );
-                }
+            {
+                e.push(
+                    f("id_number"),
+                    format!(
+                        "belongs to resident {:?} already registered in this community",
+                        other.id
+                    ),
+                );
             }
         }
         Record::PartyMember(r) => {
@@ -570,13 +569,13 @@ pub fn references(
                     ),
                     Some(_) => {}
                 }
-                if let (Some(on), Some(d)) = (entry.returned_on, day) {
-                    if on.0 > d {
-                        e.push(
-                            f(&format!("residents[{rid}].returned_on")),
-                            format!("{on} is after the visit day {d}"),
-                        );
-                    }
+                if let (Some(on), Some(d)) = (entry.returned_on, day)
+                    && on.0 > d
+                {
+                    e.push(
+                        f(&format!("residents[{rid}].returned_on")),
+                        format!("{on} is after the visit day {d}"),
+                    );
                 }
             }
         }

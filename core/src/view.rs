@@ -309,24 +309,24 @@ impl CommunityView {
             }
         }
         for m in self.party_members.values() {
-            if let Some(rid) = &m.resident_id {
-                if !self.residents.contains_key(rid) {
-                    missing(Kind::PartyMember, &m.id, "resident_id", Kind::Resident, rid);
-                }
+            if let Some(rid) = &m.resident_id
+                && !self.residents.contains_key(rid)
+            {
+                missing(Kind::PartyMember, &m.id, "resident_id", Kind::Resident, rid);
             }
         }
         for s in self.staff.values() {
-            if let Some(c) = &s.grid_compound_id {
-                if !self.compounds.contains_key(c) {
-                    missing(Kind::Staff, &s.id, "grid_compound_id", Kind::Compound, c);
-                }
+            if let Some(c) = &s.grid_compound_id
+                && !self.compounds.contains_key(c)
+            {
+                missing(Kind::Staff, &s.id, "grid_compound_id", Kind::Compound, c);
             }
         }
         for v in self.volunteers.values() {
-            if let Some(t) = &v.team_id {
-                if !self.volunteer_teams.contains_key(t) {
-                    missing(Kind::Volunteer, &v.id, "team_id", Kind::VolunteerTeam, t);
-                }
+            if let Some(t) = &v.team_id
+                && !self.volunteer_teams.contains_key(t)
+            {
+                missing(Kind::Volunteer, &v.id, "team_id", Kind::VolunteerTeam, t);
             }
         }
         for i in self.isolations.values() {
@@ -363,28 +363,28 @@ impl CommunityView {
             }
         }
         for t in self.tickets.values() {
-            if let Some(c) = &t.assigned_compound_id {
-                if !self.compounds.contains_key(c) {
-                    missing(
-                        Kind::Ticket,
-                        &t.id,
-                        "assigned_compound_id",
-                        Kind::Compound,
-                        c,
-                    );
-                }
+            if let Some(c) = &t.assigned_compound_id
+                && !self.compounds.contains_key(c)
+            {
+                missing(
+                    Kind::Ticket,
+                    &t.id,
+                    "assigned_compound_id",
+                    Kind::Compound,
+                    c,
+                );
             }
-            if let Some(s) = &t.assigned_staff_id {
-                if !self.staff.contains_key(s) {
-                    missing(Kind::Ticket, &t.id, "assigned_staff_id", Kind::Staff, s);
-                }
+            if let Some(s) = &t.assigned_staff_id
+                && !self.staff.contains_key(s)
+            {
+                missing(Kind::Ticket, &t.id, "assigned_staff_id", Kind::Staff, s);
             }
         }
         for n in self.notices.values() {
-            if let Some(c) = &n.compound_id {
-                if !self.compounds.contains_key(c) {
-                    missing(Kind::Notice, &n.id, "compound_id", Kind::Compound, c);
-                }
+            if let Some(c) = &n.compound_id
+                && !self.compounds.contains_key(c)
+            {
+                missing(Kind::Notice, &n.id, "compound_id", Kind::Compound, c);
             }
         }
         for (id, reason) in structural {

@@ -383,10 +383,10 @@ impl Office {
 
     pub fn gaps(&mut self, day: Day) -> Result<Vec<Gap>, OfficeError> {
         let mut gaps = self.replica.view().gaps();
-        if self.load_day(day)? {
-            if let Some(v) = self.replica.day_view(day) {
-                gaps.extend(v.gaps(self.replica.view()));
-            }
+        if self.load_day(day)?
+            && let Some(v) = self.replica.day_view(day)
+        {
+            gaps.extend(v.gaps(self.replica.view()));
         }
         Ok(gaps)
     }

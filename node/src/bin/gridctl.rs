@@ -887,7 +887,7 @@ async fn demo_street(
                         gridsync_core::ScreeningStatus::Present
                     },
                     returned_from: returned.then(|| "外省某市 another province".to_string()),
-                    returned_on: returned.then(|| gridsync_core::Date(today)),
+                    returned_on: returned.then_some(gridsync_core::Date(today)),
                 },
             );
         }
