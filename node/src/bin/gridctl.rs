@@ -753,13 +753,10 @@ async fn demo_street(
     seed: u64,
     data_dir: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let tmp;
+    let keep = data_dir.is_some();
     let dir = match data_dir {
         Some(d) => d,
-        None => {
-            tmp = std::env::temp_dir().join(format!("gridsync-demo-{}", std::process::id()));
-            tmp
-        }
+        None => std::env::temp_dir().join(format!("gridsync-demo-{}", std::process::id())),
     };
     std::fs::create_dir_all(&dir)?;
     let addr_file = dir.join("node.addr");
@@ -864,14 +861,26 @@ async fn demo_street(
     // The demo node runs in its default zone, Asia/Shanghai.
     let today =
         gridsync_core::replica::day_of_instant(now, chrono_tz::Asia::Shanghai).unwrap_or_default();
+    let worklist = c
+        .get_worklist(pb::GetWorklistRequest {
+            contract_group_id: group_id.clone(),
+            day: String::new(),
+        })
+        .await
+        .map_err(status_err)?
+        .into_inner();
     let mut screened = 0;
-    for h in first_group
-        .households
+    // Screen all but the last three households of the group: those stay
+    // open on the worklist.
+    for h in worklist
+        .items
         .iter()
-        .take(first_group.households.len().saturating_sub(2))
+        .take(worklist.items.len().saturating_sub(3))
     {
         let detail = c
-            .get_household(pb::GetHouseholdRequest { id: h.id.clone() })
+            .get_household(pb::GetHouseholdRequest {
+                id: h.household_id.clone(),
+            })
             .await
             .map_err(status_err)?
             .into_inner();
@@ -893,7 +902,7 @@ async fn demo_street(
         }
         let visit = Record::ScreeningVisit(gridsync_core::ScreeningVisit {
             id: String::new(),
-            household_id: h.id.clone(),
+            household_id: h.household_id.clone(),
             visited_at_ms: now,
             visitor: "网格员 grid worker".into(),
             residents,
@@ -1004,6 +1013,12 @@ async fn demo_street(
     );
     drop(c);
     drop(child);
-    println!("   done; the store is in {}", dir.display());
+    if keep {
+        println!("   done; the store is in {}", dir.display());
+    } else {
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("cannot remove the temporary store {}", dir.display()))?;
+        println!("   done; removed the temporary store (use --data-dir DIR to keep one)");
+    }
     Ok(ExitCode::SUCCESS)
 }
