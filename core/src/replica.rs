@@ -162,6 +162,15 @@ impl CommunityReplica {
         true
     }
 
+    /// Drops a day started by [`Self::start_day`] for a group that was then
+    /// refused. Only for days with nothing stored: unlike `detach_day`, it
+    /// throws away unsaved changes.
+    pub fn discard_day(&mut self, day: Day) {
+        self.days.remove(&day);
+        self.saved
+            .remove(&DocId::Activity(self.community.clone(), day));
+    }
+
     pub fn loaded_days(&self) -> Vec<Day> {
         self.days.keys().copied().collect()
     }

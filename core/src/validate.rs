@@ -606,6 +606,27 @@ pub fn dependents(kind: Kind, id: &str, v: &CommunityView) -> Vec<String> {
                 v.buildings.values().filter(|b| b.compound_id == id).count(),
             );
             count(
+                "staff member(s) whose grid it is",
+                v.staff
+                    .values()
+                    .filter(|x| x.grid_compound_id.as_deref() == Some(id))
+                    .count(),
+            );
+            count(
+                "ticket(s) assigned to it",
+                v.tickets
+                    .values()
+                    .filter(|x| x.assigned_compound_id.as_deref() == Some(id))
+                    .count(),
+            );
+            count(
+                "notice(s) for it",
+                v.notices
+                    .values()
+                    .filter(|x| x.compound_id.as_deref() == Some(id))
+                    .count(),
+            );
+            count(
                 "household(s)",
                 v.households
                     .values()
@@ -656,6 +677,10 @@ pub fn dependents(kind: Kind, id: &str, v: &CommunityView) -> Vec<String> {
                     .filter(|x| x.resident_id.as_deref() == Some(id))
                     .count(),
             );
+            count(
+                "returnee case(s)",
+                v.returnees.values().filter(|x| x.resident_id == id).count(),
+            );
         }
         Kind::PartyMember => count(
             "contract group(s)",
@@ -671,6 +696,15 @@ pub fn dependents(kind: Kind, id: &str, v: &CommunityView) -> Vec<String> {
                 .filter(|x| x.team_id.as_deref() == Some(id))
                 .count(),
         ),
+        Kind::Staff => count(
+            "ticket(s) assigned to them",
+            v.tickets
+                .values()
+                .filter(|x| x.assigned_staff_id.as_deref() == Some(id))
+                .count(),
+        ),
+        // Activity records (visits, inspections) are history: they keep
+        // naming what they named, and show as gaps if it goes.
         _ => {}
     }
     out

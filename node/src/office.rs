@@ -202,13 +202,6 @@ impl Office {
         }
     }
 
-    fn ensure_day(&mut self, day: Day) -> Result<(), OfficeError> {
-        if !self.load_day(day)? {
-            self.replica.start_day(day);
-        }
-        Ok(())
-    }
-
     /// Commits every unsaved change in one transaction, then compacts
     /// documents whose chunks have piled up.
     fn persist(&mut self, action: &str, now_ms: i64) -> Result<(), OfficeError> {
@@ -272,13 +265,27 @@ impl Office {
         now_ms: i64,
         action: &str,
     ) -> Result<Vec<Record>, OfficeError> {
+        let mut started = Vec::new();
         for e in edits {
             if let Some(d) = CommunityReplica::day_needed(e, self.cfg.tz)? {
-                self.ensure_day(d)?;
+                if !self.load_day(d)? {
+                    self.replica.start_day(d);
+                    started.push(d);
+                }
             }
         }
         let ctx = self.ctx(now_ms);
-        let out = self.replica.apply(edits, &ctx, action)?;
+        let out = match self.replica.apply(edits, &ctx, action) {
+            Ok(out) => out,
+            Err(e) => {
+                // A refused edit must leave nothing behind, not even the
+                // empty document of a day it would have started.
+                for d in started {
+                    self.replica.discard_day(d);
+                }
+                return Err(e.into());
+            }
+        };
         self.persist(action, now_ms)?;
         self.evict_days(now_ms);
         Ok(out)

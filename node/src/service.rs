@@ -312,8 +312,11 @@ impl OfficeApi for OfficeService {
         self.office
             .run(move |o| {
                 let day = parse_day("day", &req.day, o, now)?;
-                let recs = o.list(kind, day, &req.after_id, limit)?;
-                let next = if recs.len() == limit {
+                // One more than the page tells whether there is a next page.
+                let mut recs = o.list(kind, day, &req.after_id, limit + 1)?;
+                let more = recs.len() > limit;
+                recs.truncate(limit);
+                let next = if more {
                     recs.last().map(|r| r.id().to_string()).unwrap_or_default()
                 } else {
                     String::new()
