@@ -165,6 +165,8 @@ impl std::fmt::Display for RowError {
 pub struct ParsedRoster {
     pub rows: Vec<RosterRow>,
     pub errors: Vec<RowError>,
+    /// How the file's text was read: "UTF-8" or "GB18030/GBK".
+    pub encoding: &'static str,
 }
 
 /// The most rows a roster may hold; a community has a few tens of thousands.
@@ -182,12 +184,24 @@ fn file_error(reason: impl Into<String>) -> RowError {
 /// missing or unknown header) is an `Err`; a problem with a row goes into
 /// `errors` and the other rows are still read.
 pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, RowError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        file_error(format!(
-            "the file is not UTF-8 text (invalid byte at offset {}); save it from the spreadsheet as \"CSV UTF-8\"",
-            e.valid_up_to()
-        ))
-    })?;
+    // Excel in a Chinese locale saves "CSV" as GBK; take that too, and say so.
+    let (text, encoding): (std::borrow::Cow<'_, str>, &'static str) = match std::str::from_utf8(
+        bytes,
+    ) {
+        Ok(t) => (t.into(), "UTF-8"),
+        Err(utf8) => {
+            match encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(bytes) {
+                Some(t) => (t, "GB18030/GBK"),
+                None => {
+                    return Err(file_error(format!(
+                        "the file is neither UTF-8 nor GBK text (invalid byte at offset {}); save it from the spreadsheet as \"CSV UTF-8\"",
+                        utf8.valid_up_to()
+                    )));
+                }
+            }
+        }
+    };
+    let text: &str = &text;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -246,7 +260,10 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, RowError> {
             .unwrap_or_else(|| key.to_string())
     };
 
-    let mut out = ParsedRoster::default();
+    let mut out = ParsedRoster {
+        encoding,
+        ..ParsedRoster::default()
+    };
     let mut id_lines: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for (n, rec) in rdr.records().enumerate() {
         let line = n as u64 + 2;
@@ -690,8 +707,29 @@ mod tests {
     }
 
     #[test]
+    fn a_gbk_file_from_excel_reads_like_its_utf8_twin() {
+        let utf8 = "楼院,楼栋,门牌号,户主姓名,姓名,性别\n桐柏路61号院,1号楼,101,张三,张三,男\n";
+        let (gbk, _, unmappable) = encoding_rs::GBK.encode(utf8);
+        assert!(!unmappable);
+        assert!(
+            std::str::from_utf8(&gbk).is_err(),
+            "the test file must not be UTF-8"
+        );
+        let a = parse(utf8.as_bytes()).unwrap();
+        let b = parse(&gbk).unwrap();
+        assert_eq!(a.rows, b.rows);
+        assert_eq!((a.encoding, b.encoding), ("UTF-8", "GB18030/GBK"));
+        assert_eq!(b.rows[0].compound, "桐柏路61号院");
+    }
+
+    #[test]
     fn file_level_problems_are_errors() {
-        assert!(parse(b"\xff\xfe\x00").unwrap_err().reason.contains("UTF-8"));
+        assert!(
+            parse(b"\xff\xfe\x00\x80")
+                .unwrap_err()
+                .reason
+                .contains("UTF-8")
+        );
         assert!(
             parse("楼院,楼栋\n".as_bytes())
                 .unwrap_err()

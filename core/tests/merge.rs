@@ -423,3 +423,73 @@ proptest! {
         prop_assert_eq!(t.households + t.unplaced_households, v.households.len() as u32);
     }
 }
+
+#[test]
+fn activity_days_follow_the_street_time_zone() {
+    use chrono::TimeZone;
+    let tz = chrono_tz::Asia::Shanghai;
+    // 23:30 and 00:30 Beijing time on either side of midnight, 2026-11-28/29.
+    let late = tz
+        .with_ymd_and_hms(2026, 11, 28, 23, 30, 0)
+        .unwrap()
+        .timestamp_millis();
+    let early = tz
+        .with_ymd_and_hms(2026, 11, 29, 0, 30, 0)
+        .unwrap()
+        .timestamp_millis();
+    let d = |ms| replica::day_of_instant(ms, tz).unwrap().to_string();
+    assert_eq!(
+        (d(late), d(early)),
+        ("2026-11-28".to_string(), "2026-11-29".to_string())
+    );
+    // In UTC both instants are on the 28th: the zone decides the document.
+    assert_eq!(
+        replica::day_of_instant(early, chrono_tz::UTC)
+            .unwrap()
+            .to_string(),
+        "2026-11-28"
+    );
+
+    let mut r = fixture();
+    let ctx = EditContext {
+        now_ms: early + 3_600_000,
+        tz,
+    };
+    for (n, ms) in [(1u8, late), (2u8, early)] {
+        let day = replica::day_of_instant(ms, tz).unwrap();
+        if !r.has_day(day) {
+            r.start_day(day);
+        }
+        let v = Record::Inspection(Inspection {
+            id: Kind::Inspection.new_id([n; 8], Some(day)),
+            household_id: "hh_1".into(),
+            method: InspectionMethod::Visit,
+            inspected_at_ms: ms,
+            inspector: "督查".into(),
+            knew_member: true,
+            notes: None,
+        });
+        r.apply(&[Edit::Create(v)], &ctx, "t").unwrap();
+    }
+    let on = |s: &str| {
+        r.day_view(Date::parse("d", s).unwrap().0)
+            .map(|v| v.inspections.len())
+    };
+    assert_eq!(on("2026-11-28"), Some(1));
+    assert_eq!(on("2026-11-29"), Some(1));
+    // An id naming one day with a time on the other is refused.
+    let wrong = Record::Inspection(Inspection {
+        id: Kind::Inspection.new_id([9; 8], Some(Date::parse("d", "2026-11-29").unwrap().0)),
+        household_id: "hh_1".into(),
+        method: InspectionMethod::Visit,
+        inspected_at_ms: late,
+        inspector: "督查".into(),
+        knew_member: true,
+        notes: None,
+    });
+    let e = r.apply(&[Edit::Create(wrong)], &ctx, "t").unwrap_err();
+    assert!(
+        matches!(&e, CoreError::Invalid(v) if v[0].field == "inspection.id"),
+        "{e}"
+    );
+}

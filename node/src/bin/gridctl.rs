@@ -641,6 +641,13 @@ async fn import(
     }
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let parsed = roster::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    if parsed.encoding != "UTF-8" && !out.json {
+        println!(
+            "{}: read as {} text (Excel's CSV in a Chinese locale)",
+            file.display(),
+            parsed.encoding
+        );
+    }
     let mut report = gridsync_node::office::ImportReport {
         errors: parsed.errors.clone(),
         ..Default::default()
