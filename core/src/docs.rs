@@ -41,6 +41,59 @@ pub fn collections(doc: &DocId) -> Vec<&'static str> {
     Kind::of_class(class).map(|k| k.collection()).collect()
 }
 
+/// What the genesis change of each class of document writes, **frozen**: the
+/// genesis is made independently on every replica with one fixed actor and
+/// sequence number, so if two versions of gridsync wrote different genesis
+/// changes, Automerge would refuse to merge them (duplicate sequence number).
+/// A later version that adds a collection must add it in a change of its
+/// own (see ARCHITECTURE.md), never here.
+const GENESIS_V1: &[(&str, &[&str])] = &[
+    (
+        "registry",
+        &[
+            "compounds",
+            "buildings",
+            "contract_groups",
+            "households",
+            "residents",
+            "party_members",
+            "staff",
+            "volunteer_teams",
+            "volunteers",
+        ],
+    ),
+    (
+        "cases",
+        &[
+            "isolations",
+            "care_relationships",
+            "tickets",
+            "returnees",
+            "notices",
+        ],
+    ),
+    (
+        "activity",
+        &["screening_visits", "care_visits", "inspections"],
+    ),
+    (
+        "street",
+        &["communities", "risk_regions", "notices", "task_forces"],
+    ),
+];
+
+/// The schema version written by the genesis change (frozen, like its
+/// layout); a newer version raises `schema_version` in a change of its own.
+const GENESIS_SCHEMA_VERSION: u64 = 1;
+
+fn genesis_collections(doc: &DocId) -> &'static [&'static str] {
+    GENESIS_V1
+        .iter()
+        .find(|(kind, _)| *kind == doc.kind_name())
+        .map(|(_, c)| *c)
+        .unwrap_or(&[])
+}
+
 /// The actor of a document's genesis change: the same on every machine.
 fn genesis_actor(doc: &DocId) -> ActorId {
     let digest = Sha256::digest(format!("gridsync/genesis/v1/{doc}").as_bytes());
@@ -55,9 +108,9 @@ pub fn genesis(doc_id: &DocId, actor: ActorId) -> AutoCommit {
     // Writing fresh maps and scalars into an empty document cannot fail.
     let _ = doc.put(ROOT, "doc_kind", doc_id.kind_name());
     let _ = doc.put(ROOT, "doc_id", doc_id.to_string());
-    let _ = doc.put(ROOT, "schema_version", SCHEMA_VERSION);
-    for name in collections(doc_id) {
-        let _ = doc.put_object(ROOT, name, ObjType::Map);
+    let _ = doc.put(ROOT, "schema_version", GENESIS_SCHEMA_VERSION);
+    for name in genesis_collections(doc_id) {
+        let _ = doc.put_object(ROOT, *name, ObjType::Map);
     }
     doc.commit_with(
         CommitOptions::default()
@@ -251,6 +304,36 @@ pub fn read_all<T: Hydrate + Keyed>(
     out
 }
 
+/// The latest of the concurrent values of a date field of one record. For
+/// a date that only moves forward (a care relationship's `last_visit`),
+/// whichever value Automerge picks as the winner of a conflict could be the
+/// older one; readers take the latest instead.
+pub fn latest_date_of(
+    doc: &AutoCommit,
+    collection: &str,
+    id: &str,
+    field: &str,
+) -> Option<crate::model::Date> {
+    let obj = collection_obj(doc, collection)?;
+    let rec = match doc.get(&obj, id) {
+        Ok(Some((Value::Object(ObjType::Map), rec))) => rec,
+        _ => return None,
+    };
+    doc.get_all(&rec, field)
+        .ok()?
+        .into_iter()
+        .filter_map(|(v, _)| match v {
+            Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Str(t) => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                    .ok()
+                    .map(crate::model::Date),
+                _ => None,
+            },
+            _ => None,
+        })
+        .max()
+}
+
 /// Reads a singleton map at the root (`community` in a registry).
 pub fn read_root<T: Hydrate>(doc: &AutoCommit, prop: &str) -> Result<Option<T>, String> {
     match doc.get(ROOT, prop) {
@@ -298,6 +381,30 @@ mod tests {
         a.merge(&mut b).unwrap();
         let obj = collection_obj(&a, "care_visits").unwrap();
         assert_eq!(a.keys(&obj).count(), 2);
+    }
+
+    #[test]
+    fn genesis_is_frozen_at_the_v1_layout_and_covers_every_collection() {
+        // The frozen layout must still hold every collection this build
+        // uses: a new kind needs an upgrade change, not a new genesis.
+        for id in [
+            DocId::Registry(CommunityId::parse("c").unwrap()),
+            DocId::Cases(CommunityId::parse("c").unwrap()),
+            DocId::Activity(
+                CommunityId::parse("c").unwrap(),
+                chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            ),
+            DocId::Street,
+        ] {
+            let d = genesis(&id, actor(1));
+            let mut want: Vec<&str> = collections(&id);
+            want.extend(["doc_kind", "doc_id", "schema_version"]);
+            want.sort();
+            let mut got: Vec<String> = d.keys(ROOT).collect();
+            got.sort();
+            assert_eq!(got, want, "{id}");
+            assert_eq!(schema_version(&d), Some(1));
+        }
     }
 
     #[test]

@@ -52,7 +52,14 @@ pub struct EditContext {
 }
 
 /// The local day of an instant in `tz`.
+/// `None` for an instant outside the years 1000–9000, where calendars and
+/// time-zone offsets stop being meaningful (and chrono could overflow).
 pub fn day_of_instant(ms: i64, tz: Tz) -> Option<Day> {
+    const EARLIEST_MS: i64 = -30_610_224_000_000; // 1000-01-01T00:00Z
+    const LATEST_MS: i64 = 221_845_392_000_000; // 9000-01-01T00:00Z
+    if !(EARLIEST_MS..=LATEST_MS).contains(&ms) {
+        return None;
+    }
     tz.timestamp_millis_opt(ms).single().map(|t| t.date_naive())
 }
 
@@ -217,7 +224,7 @@ impl CommunityReplica {
                 let instant_day = day_of_instant(ms, tz).ok_or_else(|| {
                     CoreError::invalid(
                         format!("{kind}.instant"),
-                        format!("{ms} is not a representable instant"),
+                        format!("{ms} is not an instant between the years 1000 and 9000 (Unix milliseconds)"),
                     )
                 })?;
                 if r.id().is_empty() {
@@ -299,10 +306,13 @@ impl CommunityReplica {
                 Ok(out)
             }
             Err(e) => {
-                for (class, day) in docs_touched.into_iter().flatten() {
-                    if let Some(doc) = self.doc_for(class, day) {
-                        doc.rollback();
-                    }
+                // Every loaded document, not just those a put reached: a
+                // write that failed part-way may have left operations pending.
+                let _ = docs_touched;
+                self.registry.rollback();
+                self.cases.rollback();
+                for (doc, _) in self.days.values_mut() {
+                    doc.rollback();
                 }
                 for (day, kind, id) in touched {
                     self.refresh(kind, day, &id);
@@ -324,7 +334,14 @@ impl CommunityReplica {
     fn refresh(&mut self, kind: Kind, day: Option<Day>, id: &str) {
         match (kind.doc_class(), day) {
             (DocClass::Registry, _) => self.view.refresh(&self.registry, kind, id),
-            (DocClass::Cases, _) => self.view.refresh(&self.cases, kind, id),
+            (DocClass::Cases, _) => {
+                self.view.refresh(&self.cases, kind, id);
+                if kind == Kind::CareRelationship
+                    && let Some(rel) = self.view.care_relationships.get_mut(id)
+                {
+                    crate::view::settle_last_visit(&self.cases, id, rel);
+                }
+            }
             (DocClass::Activity, Some(d)) => {
                 if let Some((doc, view)) = self.days.get_mut(&d) {
                     view.refresh(doc, kind, id);

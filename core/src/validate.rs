@@ -478,7 +478,29 @@ pub fn references(
     };
     match rec {
         Record::Compound(_) | Record::VolunteerTeam(_) => {}
-        Record::Building(r) => exists(&mut e, "compound_id", Kind::Compound, &r.compound_id),
+        Record::Building(r) => {
+            exists(&mut e, "compound_id", Kind::Compound, &r.compound_id);
+            // Moving a building to another compound would strand its
+            // households in the old one.
+            if let Some(old) = v.buildings.get(&r.id)
+                && old.compound_id != r.compound_id
+            {
+                let n = v
+                    .households
+                    .values()
+                    .filter(|h| h.building_id == r.id)
+                    .count();
+                if n > 0 {
+                    e.push(
+                        f("compound_id"),
+                        format!(
+                            "cannot move the building to another compound while its {n} household(s) are in {:?}; move or remove them first",
+                            old.compound_id
+                        ),
+                    );
+                }
+            }
+        }
         Record::ContractGroup(r) => exists(
             &mut e,
             "party_member_id",
@@ -504,12 +526,17 @@ pub fn references(
         }
         Record::Resident(r) => {
             exists(&mut e, "household_id", Kind::Household, &r.household_id);
-            if let Some(pk) = &r.person_key
-                && let Some(other) = v
-                    .residents
-                    .values()
-                    .find(|o| o.person_key.as_ref() == Some(pk) && o.id != r.id)
-            {
+            // The same person twice: by person key, or by the ID number
+            // itself when no street secret is configured.
+            let same = |o: &Resident| match (&r.person_key, &r.id_number) {
+                (Some(pk), _) => o.person_key.as_ref() == Some(pk),
+                (None, Some(n)) => o
+                    .id_number
+                    .as_ref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(n)),
+                (None, None) => false,
+            };
+            if let Some(other) = v.residents.values().find(|o| o.id != r.id && same(o)) {
                 e.push(
                     f("id_number"),
                     format!(

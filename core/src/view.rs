@@ -194,7 +194,11 @@ impl CommunityView {
         let volunteer_teams = rd!(registry, VolunteerTeam);
         let volunteers = rd!(registry, Volunteer);
         let isolations = rd!(cases, Isolation);
-        let care_relationships = rd!(cases, CareRelationship);
+        let mut care_relationships: BTreeMap<String, CareRelationship> =
+            rd!(cases, CareRelationship);
+        for (id, rel) in care_relationships.iter_mut() {
+            settle_last_visit(cases, id, rel);
+        }
         let tickets = rd!(cases, Ticket);
         let returnees = rd!(cases, Returnee);
         let notices = rd!(cases, Notice);
@@ -412,6 +416,17 @@ impl CommunityView {
         self.residents
             .values()
             .filter(move |r| r.household_id == household_id)
+    }
+}
+
+/// A care relationship's `last_visit` only moves forward: after a merge of
+/// concurrent visits it is the latest of them, not whichever one won.
+pub(crate) fn settle_last_visit(cases: &AutoCommit, id: &str, rel: &mut CareRelationship) {
+    if let Some(latest) =
+        crate::docs::latest_date_of(cases, Kind::CareRelationship.collection(), id, "last_visit")
+        && rel.last_visit.is_none_or(|l| l < latest)
+    {
+        rel.last_visit = Some(latest);
     }
 }
 

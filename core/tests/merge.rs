@@ -493,3 +493,44 @@ fn activity_days_follow_the_street_time_zone() {
         "{e}"
     );
 }
+
+#[test]
+fn concurrent_care_visits_leave_the_latest_last_visit() {
+    use chrono::TimeZone;
+    let tz = chrono_tz::Asia::Shanghai;
+    let mut a = fixture();
+    let mut b = fork(&mut a, 2);
+    // A records a visit on the 28th, B (offline) one on the 26th.
+    for (r, dayn, n) in [(&mut a, 28u32, 1u8), (&mut b, 26u32, 2u8)] {
+        let ms = tz
+            .with_ymd_and_hms(2026, 11, dayn, 10, 0, 0)
+            .unwrap()
+            .timestamp_millis();
+        let day = replica::day_of_instant(ms, tz).unwrap();
+        r.start_day(day);
+        let v = Record::CareVisit(CareVisit {
+            id: Kind::CareVisit.new_id([n; 8], Some(day)),
+            relationship_id: "cr_1".into(),
+            visited_at_ms: ms,
+            visitor: "网格员甲".into(),
+            notes: None,
+        });
+        r.apply(&[Edit::Create(v)], &ctx(), "t").unwrap();
+    }
+    assert_eq!(
+        a.view().care_relationships["cr_1"].last_visit,
+        Some(d("2026-11-28"))
+    );
+    assert_eq!(
+        b.view().care_relationships["cr_1"].last_visit,
+        Some(d("2026-11-26"))
+    );
+    converge(&mut a, &mut b);
+    for r in [&a, &b] {
+        assert_eq!(
+            r.view().care_relationships["cr_1"].last_visit,
+            Some(d("2026-11-28")),
+            "a visit was forgotten"
+        );
+    }
+}

@@ -312,6 +312,50 @@ fn every_bad_record_names_its_field_and_changes_nothing() {
 }
 
 #[test]
+fn a_building_with_households_cannot_move_compound() {
+    let mut r = fixture();
+    let Record::Building(mut b) = building("bd_a1", "cp_b") else {
+        unreachable!()
+    };
+    b.name = "building bd_a1".into();
+    let e = r
+        .apply(&[Edit::Update(Record::Building(b.clone()))], &ctx(), "t")
+        .unwrap_err();
+    assert!(
+        matches!(&e, CoreError::Invalid(v) if v[0].field == "building.compound_id"),
+        "{e}"
+    );
+    // Without households it may move.
+    r.apply(&[Edit::Create(building("bd_empty", "cp_a"))], &ctx(), "t")
+        .unwrap();
+    r.apply(&[Edit::Update(building("bd_empty", "cp_b"))], &ctx(), "t")
+        .unwrap();
+    assert_eq!(r.view().buildings["bd_empty"].compound_id, "cp_b");
+}
+
+#[test]
+fn without_a_street_secret_the_id_number_itself_finds_duplicates() {
+    let mut r = CommunityReplica::new(community(), actor(1), None);
+    let setup: Vec<Edit> = fixture_edits();
+    r.apply(&setup, &ctx(), "t").unwrap();
+    let Record::Resident(mut res) = good(Kind::Resident) else {
+        unreachable!()
+    };
+    r.apply(&[Edit::Create(Record::Resident(res.clone()))], &ctx(), "t")
+        .unwrap();
+    assert_eq!(r.view().residents["rs_new"].person_key, None);
+    res.id = "rs_dup".into();
+    res.id_number = res.id_number.map(|n| n.to_lowercase());
+    let e = r
+        .apply(&[Edit::Create(Record::Resident(res))], &ctx(), "t")
+        .unwrap_err();
+    assert!(
+        matches!(&e, CoreError::Invalid(v) if v[0].field == "resident.id_number"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_group_with_one_bad_edit_is_rolled_back_whole() {
     let mut r = fixture();
     let heads = r.heads(&DocId::Registry(community()));

@@ -63,6 +63,8 @@ pub struct Office {
     store: Store,
     replica: CommunityReplica,
     actor: String,
+    /// Set when a commit failed and the reload after it failed too.
+    needs_reload: bool,
 }
 
 /// Chunk bytes below which size alone never triggers a compaction.
@@ -86,6 +88,7 @@ impl Office {
             store,
             replica,
             actor,
+            needs_reload: false,
         };
         let info = CommunityInfo {
             id: office.cfg.community.as_str().to_string(),
@@ -152,13 +155,25 @@ impl Office {
 
     /// Drops everything in memory and reloads from the store: after a failed
     /// commit, memory must not keep an edit the store does not have.
-    fn reload(&mut self) -> Result<(), OfficeError> {
+    pub fn reload(&mut self) -> Result<(), OfficeError> {
+        // Stays set unless the reload gets all the way through.
+        self.needs_reload = true;
         let days = self.replica.loaded_days();
         let actor: [u8; 16] = rand::random();
         self.actor = hex::encode(actor);
         self.replica = Self::load_replica(&self.cfg, &self.store, ActorId::from(&actor[..]))?;
         for d in days {
             self.load_day(d)?;
+        }
+        self.needs_reload = false;
+        Ok(())
+    }
+
+    /// After a failed commit whose reload also failed, memory may hold what
+    /// the store does not: no write goes ahead until a reload succeeds.
+    fn ensure_consistent(&mut self) -> Result<(), OfficeError> {
+        if self.needs_reload {
+            self.reload()?;
         }
         Ok(())
     }
@@ -220,14 +235,21 @@ impl Office {
         };
         if let Err(e) = self.store.commit(&chunks, &audit) {
             tracing::error!(error = %e, "commit failed; reloading the community from the store");
+            self.needs_reload = true;
             if let Err(e2) = self.reload() {
-                tracing::error!(error = %e2, "reload after a failed commit failed too");
+                tracing::error!(error = %e2, "reload after a failed commit failed too; writes are refused until it succeeds");
             }
             return Err(e.into());
         }
+        // Stored: from here on nothing may turn this write into an error.
+        let ids: Vec<DocId> = unsaved.iter().map(|(id, _, _)| id.clone()).collect();
         for (id, _, heads) in unsaved {
             self.replica.mark_saved(&id, heads);
-            self.maybe_compact(&id, now_ms)?;
+        }
+        for id in ids {
+            if let Err(e) = self.maybe_compact(&id, now_ms) {
+                tracing::warn!(doc = %id, error = %e, "compaction failed; the chunks stay as they are");
+            }
         }
         Ok(())
     }
@@ -265,12 +287,28 @@ impl Office {
         now_ms: i64,
         action: &str,
     ) -> Result<Vec<Record>, OfficeError> {
-        let mut started = Vec::new();
+        self.ensure_consistent()?;
+        // Every edit's day first, so that a bad one refuses the group before
+        // any day is started.
+        let mut days = Vec::new();
         for e in edits {
             if let Some(d) = CommunityReplica::day_needed(e, self.cfg.tz)? {
-                if !self.load_day(d)? {
+                days.push(d);
+            }
+        }
+        let mut started = Vec::new();
+        for d in days {
+            match self.load_day(d) {
+                Ok(true) => {}
+                Ok(false) => {
                     self.replica.start_day(d);
                     started.push(d);
+                }
+                Err(e) => {
+                    for d in started {
+                        self.replica.discard_day(d);
+                    }
+                    return Err(e);
                 }
             }
         }
@@ -321,7 +359,18 @@ impl Office {
             .remove(0))
     }
 
-    pub fn get(&mut self, kind: Kind, id: &str) -> Result<Option<Record>, OfficeError> {
+    pub fn get(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Option<Record>, OfficeError> {
+        let found = self.get_loaded(kind, id);
+        self.evict_days(now_ms);
+        found
+    }
+
+    fn get_loaded(&mut self, kind: Kind, id: &str) -> Result<Option<Record>, OfficeError> {
         if kind.doc_class() == DocClass::Activity {
             match ids::day_of_activity_id(id) {
                 Some(d) => {
@@ -338,6 +387,19 @@ impl Office {
     /// Records of `kind` in id order after `after`, at most `limit`. For
     /// activity kinds, those of `day`.
     pub fn list(
+        &mut self,
+        kind: Kind,
+        day: Day,
+        after: &str,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<Record>, OfficeError> {
+        let out = self.list_loaded(kind, day, after, limit);
+        self.evict_days(now_ms);
+        out
+    }
+
+    fn list_loaded(
         &mut self,
         kind: Kind,
         day: Day,
@@ -370,14 +432,18 @@ impl Office {
         queries::household(self.replica.view(), id)
     }
 
-    pub fn worklist(&mut self, group: &str, day: Day) -> Result<Option<Worklist>, OfficeError> {
-        self.load_day(day)?;
-        Ok(queries::worklist(
-            self.replica.view(),
-            group,
-            day,
-            self.replica.day_view(day),
-        ))
+    pub fn worklist(
+        &mut self,
+        group: &str,
+        day: Day,
+        now_ms: i64,
+    ) -> Result<Option<Worklist>, OfficeError> {
+        let loaded = self.load_day(day);
+        let out = loaded.map(|_| {
+            queries::worklist(self.replica.view(), group, day, self.replica.day_view(day))
+        });
+        self.evict_days(now_ms);
+        out
     }
 
     pub fn overdue_care(&self, as_of: Day) -> Vec<OverdueCare> {
@@ -388,14 +454,16 @@ impl Office {
         queries::open_tickets(self.replica.view(), now_ms)
     }
 
-    pub fn gaps(&mut self, day: Day) -> Result<Vec<Gap>, OfficeError> {
+    pub fn gaps(&mut self, day: Day, now_ms: i64) -> Result<Vec<Gap>, OfficeError> {
         let mut gaps = self.replica.view().gaps();
-        if self.load_day(day)?
+        let loaded = self.load_day(day);
+        if let Ok(true) = loaded
             && let Some(v) = self.replica.day_view(day)
         {
             gaps.extend(v.gaps(self.replica.view()));
         }
-        Ok(gaps)
+        self.evict_days(now_ms);
+        loaded.map(|_| gaps)
     }
 
     /// Imports roster rows, each all or nothing, committed together in one
@@ -407,8 +475,11 @@ impl Office {
         rows: &[(u64, Vec<(&'static str, String)>)],
         now_ms: i64,
     ) -> Result<ImportReport, OfficeError> {
+        self.ensure_consistent()?;
         let mut report = ImportReport::default();
         let ctx = self.ctx(now_ms);
+        // One person, one row per request, as for a file (see roster::parse).
+        let mut id_lines: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
         for (line, fields) in rows {
             let get = |key: &str| {
                 fields
@@ -425,6 +496,17 @@ impl Office {
                     continue;
                 }
             };
+            if let Some(n) = &row.id_number {
+                if let Some(first) = id_lines.get(n) {
+                    report.errors.push(RowError {
+                        line: row.line,
+                        column: "id_number".into(),
+                        reason: format!("the same ID number is already on line {first}"),
+                    });
+                    continue;
+                }
+                id_lines.insert(n.clone(), row.line);
+            }
             let mut new_id = |k: Kind| random_id(k, None);
             let edits = roster::plan_row(
                 self.replica.view(),
@@ -479,6 +561,11 @@ impl Office {
             out.push(DocInfo { id, heads, stats });
         }
         Ok(out)
+    }
+
+    /// The days whose activity documents are in memory now.
+    pub fn loaded_days(&self) -> Vec<Day> {
+        self.replica.loaded_days()
     }
 
     pub fn store(&self) -> &Store {

@@ -32,9 +32,24 @@ impl OfficeHandle {
     {
         let inner = self.0.clone();
         tokio::task::spawn_blocking(move || {
-            let mut office = inner
-                .lock()
-                .map_err(|_| Status::internal("the office state was left inconsistent by an earlier failure; restart the node"))?;
+            let mut office = match inner.lock() {
+                Ok(o) => o,
+                Err(poisoned) => {
+                    // A request panicked while holding the office. Memory may
+                    // hold half an edit: rebuild it from the store, then go on.
+                    let mut o = poisoned.into_inner();
+                    inner.clear_poison();
+                    tracing::error!(
+                        "a request failed inside the node; reloading the community from the store"
+                    );
+                    o.reload().map_err(|e| {
+                        Status::internal(format!(
+                            "the community could not be reloaded after a failure: {e}"
+                        ))
+                    })?;
+                    o
+                }
+            };
             f(&mut office)
         })
         .await
@@ -213,7 +228,7 @@ impl OfficeApi for OfficeService {
                     })
                     .collect();
                 let today = o.today(now);
-                let gaps = o.gaps(today)?.len() as u64;
+                let gaps = o.gaps(today, now)?.len() as u64;
                 let cfg = o.config();
                 Ok(Response::new(pb::NodeStatus {
                     community_id: cfg.community.to_string(),
@@ -287,8 +302,9 @@ impl OfficeApi for OfficeService {
         let req = req.into_inner();
         let kind = parse_kind(&req.kind)?;
         let id = parse_id("id", &req.id)?;
+        let now = now_ms();
         self.office
-            .run(move |o| match o.get(kind, &id)? {
+            .run(move |o| match o.get(kind, &id, now)? {
                 Some(r) => Ok(reply(r)),
                 None => Err(Status::not_found(format!("no {kind} with id {id:?}"))),
             })
@@ -313,7 +329,7 @@ impl OfficeApi for OfficeService {
             .run(move |o| {
                 let day = parse_day("day", &req.day, o, now)?;
                 // One more than the page tells whether there is a next page.
-                let mut recs = o.list(kind, day, &req.after_id, limit + 1)?;
+                let mut recs = o.list(kind, day, &req.after_id, limit + 1, now)?;
                 let more = recs.len() > limit;
                 recs.truncate(limit);
                 let next = if more {
@@ -366,7 +382,7 @@ impl OfficeApi for OfficeService {
         self.office
             .run(move |o| {
                 let day = parse_day("day", &req.day, o, now)?;
-                let w = o.worklist(&group, day)?.ok_or_else(|| {
+                let w = o.worklist(&group, day, now)?.ok_or_else(|| {
                     Status::not_found(format!("no contract_group with id {group:?}"))
                 })?;
                 Ok(Response::new(pb::Worklist {
@@ -444,7 +460,7 @@ impl OfficeApi for OfficeService {
             .run(move |o| {
                 let day = parse_day("day", &req.day, o, now)?;
                 let gaps = o
-                    .gaps(day)?
+                    .gaps(day, now)?
                     .into_iter()
                     .map(|g| pb::Gap {
                         kind: g.kind.into(),

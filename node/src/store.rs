@@ -73,6 +73,16 @@ pub enum StoreError {
         stored: String,
         configured: String,
     },
+    #[error(
+        "store {path} is in use by another process (it holds {lock}); stop that gridsync-node first, or give this one another data_dir"
+    )]
+    InUse { path: PathBuf, lock: PathBuf },
+    #[error("store {path}: cannot create its lock file: {source}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("store {path}: document {doc} is damaged: {message}")]
     Damaged {
         path: PathBuf,
@@ -106,16 +116,48 @@ pub struct Audit<'a> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// An exclusive lock on `<path>.lock`, held while the store is open: two
+    /// processes compacting one file from their own memory would delete each
+    /// other's chunks.
+    _lock: std::fs::File,
 }
 
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema
     /// to this build's version.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Lock {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::InUse {
+                    path: path.to_path_buf(),
+                    lock: lock_path,
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StoreError::Lock {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
         let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            _lock: lock,
         };
         store.configure()?;
         store.migrate()?;

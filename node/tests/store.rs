@@ -32,7 +32,7 @@ fn compound(name: &str) -> Record {
 fn snapshot(o: &mut Office) -> String {
     let mut out = String::new();
     for k in Kind::ALL {
-        for r in o.list(*k, o.today(NOW), "", usize::MAX).unwrap() {
+        for r in o.list(*k, o.today(NOW), "", usize::MAX, NOW).unwrap() {
             out.push_str(&serde_json::to_string(&r).unwrap());
             out.push('\n');
         }
@@ -94,11 +94,11 @@ fn restart_keeps_exactly_what_was_acknowledged_across_compactions() {
     assert_eq!(snapshot(&mut o), before.0);
     for id in &acked {
         assert!(
-            o.get(Kind::Compound, id).unwrap().is_some(),
+            o.get(Kind::Compound, id, NOW).unwrap().is_some(),
             "acknowledged compound {id} lost"
         );
     }
-    assert!(o.get(Kind::Building, &before.1).unwrap().is_some());
+    assert!(o.get(Kind::Building, &before.1, NOW).unwrap().is_some());
     assert_eq!(o.view().compounds.len(), 22);
     assert_eq!(
         o.view().community.as_ref().map(|c| c.name.as_str()),

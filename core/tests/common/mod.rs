@@ -86,7 +86,13 @@ pub fn resident(id: &str, household: &str) -> Resident {
 pub fn fixture() -> CommunityReplica {
     let mut r = CommunityReplica::new(community(), actor(1), Some(secret()));
     r.start_day(day());
-    let e = vec![
+    r.apply(&fixture_edits(), &ctx(), "fixture").unwrap();
+    r
+}
+
+/// The edits that build the fixture.
+pub fn fixture_edits() -> Vec<Edit> {
+    vec![
         Edit::Create(compound("cp_a")),
         Edit::Create(compound("cp_b")),
         Edit::Create(building("bd_a1", "cp_a")),
@@ -135,9 +141,7 @@ pub fn fixture() -> CommunityReplica {
             last_visit: None,
             ended_on: None,
         })),
-    ];
-    r.apply(&e, &ctx(), "fixture").unwrap();
-    r
+    ]
 }
 
 pub fn activity_id(kind: Kind, n: u8) -> String {
