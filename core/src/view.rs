@@ -229,15 +229,7 @@ impl CommunityView {
         let mut out = self.unreadable.clone();
         let mut missing =
             |kind: Kind, id: &str, field: &'static str, target: Kind, target_id: &str| {
-                out.push(Gap {
-                    kind: kind.name(),
-                    id: id.to_string(),
-                    reason: GapReason::MissingReference {
-                        field,
-                        target: target.name(),
-                        target_id: target_id.to_string(),
-                    },
-                });
+                out.push(gap_ref(kind, id, field, target, target_id))
             };
         for b in self.buildings.values() {
             if !self.compounds.contains_key(&b.compound_id) {
