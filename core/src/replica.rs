@@ -77,21 +77,12 @@ pub struct CommunityReplica {
 }
 
 impl CommunityReplica {
-    /// A new, empty community: the genesis of its registry and cases.
+    /// A new, empty community: the genesis of its registry and cases, not
+    /// yet saved.
     pub fn new(community: CommunityId, actor: ActorId, secret: Option<PersonKeySecret>) -> Self {
         let registry = genesis(&DocId::Registry(community.clone()), actor.clone());
         let cases = genesis(&DocId::Cases(community.clone()), actor.clone());
-        let view = CommunityView::read(&registry, &cases);
-        Self {
-            community,
-            actor,
-            secret,
-            registry,
-            cases,
-            days: BTreeMap::new(),
-            view,
-            saved: HashMap::new(),
-        }
+        Self::assemble(community, actor, secret, registry, cases, HashMap::new())
     }
 
     /// A community from stored documents, which count as saved.
@@ -109,8 +100,21 @@ impl CommunityReplica {
         let mut saved = HashMap::new();
         saved.insert(DocId::Registry(community.clone()), registry.get_heads());
         saved.insert(DocId::Cases(community.clone()), cases.get_heads());
+        Ok(Self::assemble(
+            community, actor, secret, registry, cases, saved,
+        ))
+    }
+
+    fn assemble(
+        community: CommunityId,
+        actor: ActorId,
+        secret: Option<PersonKeySecret>,
+        registry: AutoCommit,
+        cases: AutoCommit,
+        saved: HashMap<DocId, Vec<ChangeHash>>,
+    ) -> Self {
         let view = CommunityView::read(&registry, &cases);
-        Ok(Self {
+        Self {
             community,
             actor,
             secret,
@@ -119,7 +123,7 @@ impl CommunityReplica {
             days: BTreeMap::new(),
             view,
             saved,
-        })
+        }
     }
 
     pub fn community(&self) -> &CommunityId {
@@ -281,45 +285,35 @@ impl CommunityReplica {
         message: &str,
     ) -> Result<Vec<Record>, CoreError> {
         let mut touched: BTreeSet<(Option<Day>, Kind, String)> = BTreeSet::new();
-        let mut docs_touched: BTreeSet<Option<(DocClass, Option<Day>)>> = BTreeSet::new();
         let mut out = Vec::with_capacity(edits.len());
-        let mut result = Ok(());
         for edit in edits {
             match self.apply_one(edit, ctx, &mut touched) {
                 Ok(rec) => out.push(rec),
                 Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        for (day, kind, _) in &touched {
-            docs_touched.insert(Some((kind.doc_class(), *day)));
-        }
-        match result {
-            Ok(()) => {
-                for (class, day) in docs_touched.into_iter().flatten() {
-                    if let Some(doc) = self.doc_for(class, day) {
-                        doc.commit_with(commit_opts(message, ctx));
+                    // Every loaded document, not just those a put reached: a
+                    // write that failed part-way may have left operations pending.
+                    self.registry.rollback();
+                    self.cases.rollback();
+                    for (doc, _) in self.days.values_mut() {
+                        doc.rollback();
                     }
+                    for (day, kind, id) in touched {
+                        self.refresh(kind, day, &id);
+                    }
+                    return Err(e);
                 }
-                Ok(out)
-            }
-            Err(e) => {
-                // Every loaded document, not just those a put reached: a
-                // write that failed part-way may have left operations pending.
-                let _ = docs_touched;
-                self.registry.rollback();
-                self.cases.rollback();
-                for (doc, _) in self.days.values_mut() {
-                    doc.rollback();
-                }
-                for (day, kind, id) in touched {
-                    self.refresh(kind, day, &id);
-                }
-                Err(e)
             }
         }
+        let docs: BTreeSet<(DocClass, Option<Day>)> = touched
+            .iter()
+            .map(|(day, kind, _)| (kind.doc_class(), *day))
+            .collect();
+        for (class, day) in docs {
+            if let Some(doc) = self.doc_for(class, day) {
+                doc.commit_with(commit_opts(message, ctx));
+            }
+        }
+        Ok(out)
     }
 
     fn doc_for(&mut self, class: DocClass, day: Option<Day>) -> Option<&mut AutoCommit> {

@@ -99,6 +99,22 @@ fn opt_phone(field: &str, s: &Option<String>) -> Result<(), FieldError> {
     }
 }
 
+/// The check character (GB 11643) of the first 17 digits of an ID number;
+/// `None` if they are not 17 ASCII digits.
+pub fn id_check_char(first17: &str) -> Option<char> {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: &[u8; 11] = b"10X98765432";
+    if first17.len() != 17 || !first17.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let sum: u32 = first17
+        .bytes()
+        .zip(W)
+        .map(|(d, w)| (d - b'0') as u32 * w)
+        .sum();
+    Some(C[(sum % 11) as usize] as char)
+}
+
 /// An 18-character resident ID number (GB 11643): 17 digits and a check
 /// character, with a real birth date and a correct checksum.
 pub fn id_number(field: &str, s: &str) -> Result<NaiveDate, FieldError> {
@@ -119,14 +135,7 @@ pub fn id_number(field: &str, s: &str) -> Result<NaiveDate, FieldError> {
             "must be 17 digits followed by a digit or X",
         ));
     }
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = b[..17]
-        .iter()
-        .zip(W)
-        .map(|(d, w)| (d - b'0') as u32 * w)
-        .sum();
-    if C[(sum % 11) as usize] != b[17] {
+    if id_check_char(&t[..17]) != Some(b[17] as char) {
         return Err(FieldError::new(
             field,
             "check digit does not match; the number was probably mistyped",

@@ -17,7 +17,7 @@ use crate::model::*;
 use crate::record::{Kind, Record};
 
 /// Why a record is counted as a gap.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum GapReason {
     /// The record could not be read (wrong field types, say).
@@ -390,13 +390,7 @@ impl CommunityView {
                 reason,
             });
         }
-        out.sort_by(|a, b| {
-            (a.kind, &a.id, format!("{:?}", a.reason)).cmp(&(
-                b.kind,
-                &b.id,
-                format!("{:?}", b.reason),
-            ))
-        });
+        out.sort_by(|a, b| (a.kind, &a.id, &a.reason).cmp(&(b.kind, &b.id, &b.reason)));
         out
     }
 

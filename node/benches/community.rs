@@ -134,15 +134,13 @@ fn main() {
     );
     drop(office);
 
-    // 3. Size on disk, after a WAL checkpoint.
-    {
-        let conn = rusqlite::Connection::open(dir.path().join("gridsync-node.sqlite3")).unwrap();
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-            .unwrap();
-    }
-    let db = std::fs::metadata(dir.path().join("gridsync-node.sqlite3"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    // 3. Size on disk, after a WAL checkpoint (the store's own).
+    let db = {
+        let store =
+            gridsync_node::store::Store::open(&dir.path().join("gridsync-node.sqlite3")).unwrap();
+        store.checkpoint().unwrap();
+        store.file_bytes()
+    };
     row(
         "store on disk (SQLite file)",
         format!("{:.2} MiB", db as f64 / 1048576.0),

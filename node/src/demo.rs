@@ -26,18 +26,6 @@ const ROADS: &[&str] = &[
     "陇海路",
 ];
 
-/// The ID number check character (GB 11643) of 17 digits.
-pub fn id_check_char(first17: &str) -> char {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = first17
-        .bytes()
-        .zip(W)
-        .map(|(d, w)| (d.wrapping_sub(b'0')) as u32 * w)
-        .sum();
-    C[(sum % 11) as usize] as char
-}
-
 fn name(rng: &mut StdRng) -> String {
     format!(
         "{}{}",
@@ -106,7 +94,10 @@ pub fn community_roster(seed: u64, households: usize) -> Vec<RosterRow> {
                 }
                 s = (s + 1) % 500;
             };
-            let id_number = format!("{first17}{}", id_check_char(&first17));
+            let id_number = format!(
+                "{first17}{}",
+                gridsync_core::validate::id_check_char(&first17).unwrap_or('0')
+            );
             rows.push(RosterRow {
                 line,
                 compound: compound.clone(),

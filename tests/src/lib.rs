@@ -367,14 +367,8 @@ pub fn id_number(first17: &str) -> String {
         first17.len() == 17 && first17.bytes().all(|b| b.is_ascii_digit()),
         "{first17:?} is not 17 digits"
     );
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = first17
-        .bytes()
-        .zip(W)
-        .map(|(d, w)| (d - b'0') as u32 * w)
-        .sum();
-    format!("{first17}{}", C[(sum % 11) as usize] as char)
+    let check = gridsync_core::validate::id_check_char(first17).expect("17 digits");
+    format!("{first17}{check}")
 }
 
 /// The day of an instant in the nodes' time zone.

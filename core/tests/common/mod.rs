@@ -31,14 +31,8 @@ pub fn d(s: &str) -> Date {
 /// A valid ID number (checksum computed).
 pub fn id_number(region_birth_seq: &str) -> String {
     assert_eq!(region_birth_seq.len(), 17);
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = region_birth_seq
-        .bytes()
-        .zip(W)
-        .map(|(d, w)| (d - b'0') as u32 * w)
-        .sum();
-    format!("{region_birth_seq}{}", C[(sum % 11) as usize] as char)
+    let check = gridsync_core::validate::id_check_char(region_birth_seq).expect("17 digits");
+    format!("{region_birth_seq}{check}")
 }
 
 pub fn compound(id: &str) -> Record {

@@ -606,24 +606,30 @@ fn print_tree(t: &pb::Tree, households: bool) {
 }
 
 fn row_to_pb(r: &roster::RosterRow) -> pb::RosterRow {
-    let mut f = demo::raw_fields(r).into_iter().map(|(_, v)| v);
-    let mut n = || f.next().unwrap_or_default();
+    let fields = demo::raw_fields(r);
+    let f = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     pb::RosterRow {
         line: r.line,
-        compound: n(),
-        building: n(),
-        unit: n(),
-        door: n(),
-        head_name: n(),
-        household_phone: n(),
-        name: n(),
-        id_number: n(),
-        gender: n(),
-        birth_date: n(),
-        relation: n(),
-        phone: n(),
-        lives_alone: n(),
-        contract_member: n(),
+        compound: f("compound"),
+        building: f("building"),
+        unit: f("unit"),
+        door: f("door"),
+        head_name: f("head_name"),
+        household_phone: f("household_phone"),
+        name: f("name"),
+        id_number: f("id_number"),
+        gender: f("gender"),
+        birth_date: f("birth_date"),
+        relation: f("relation"),
+        phone: f("phone"),
+        lives_alone: f("lives_alone"),
+        contract_member: f("contract_member"),
     }
 }
 
