@@ -15,6 +15,7 @@
 //!
 //! ## Code map
 //!
+//! - [`access`]: `Principal` and the access rules of the street.
 //! - [`ids`]: `CommunityId`, `DocId`, `PersonKey` and the id rules.
 //! - [`model`]: the records, as autosurgeon `Reconcile`/`Hydrate` structs.
 //! - [`record`]: `Record` and `Kind`, one table of every kind.
@@ -23,10 +24,13 @@
 //! - [`view`]: hydrated views of a community's documents and the gaps in them.
 //! - [`replica`]: `CommunityReplica`, the documents of one community and the edits on them.
 //! - [`queries`]: the tree, a household, the worklist, overdue care, open tickets.
+//! - [`sync`]: the sync decision logic: `SyncSession`, frames and limits, backoff.
 //! - [`roster`]: CSV rosters with Chinese or English headers.
+//! - [`street`]: the street document: its records, `put`/`remove`, `StreetView`.
 //!
 //! Main types: [`CommunityReplica`], [`Record`], [`Edit`], [`CommunityView`], [`Gap`].
 
+pub mod access;
 pub mod docs;
 pub mod error;
 pub mod ids;
@@ -35,6 +39,8 @@ pub mod queries;
 pub mod record;
 pub mod replica;
 pub mod roster;
+pub mod street;
+pub mod sync;
 pub mod validate;
 pub mod view;
 

@@ -546,6 +546,21 @@ impl CommunityReplica {
         }
     }
 
+    /// Re-reads the view of one document (after sync changed it).
+    pub fn reread_doc(&mut self, id: &DocId) {
+        match id {
+            DocId::Registry(_) | DocId::Cases(_) => {
+                self.view = CommunityView::read(&self.registry, &self.cases);
+            }
+            DocId::Activity(_, day) => {
+                if let Some((doc, view)) = self.days.get_mut(day) {
+                    *view = DayView::read(*day, doc);
+                }
+            }
+            DocId::Street => {}
+        }
+    }
+
     /// Merges every document of `other` (the same community) into this
     /// replica, starting any day this one lacks from its genesis, and re-reads
     /// the views. The merged changes are unsaved until taken with `unsaved`.

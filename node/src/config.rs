@@ -9,7 +9,13 @@ use clap::Parser;
 use gridsync_core::{CommunityId, CommunityKind, PersonKeySecret};
 use serde::Deserialize;
 
+use std::time::Duration;
+
+use gridsync_core::sync::FrameLimits;
+
+use crate::link::LinkConfig;
 use crate::office::OfficeConfig;
+use crate::tls::{ClientAuth, TlsFiles, client_tls};
 
 /// The node's settings as they may appear in the config file.
 #[derive(Clone, Debug, Deserialize, Default)]
@@ -36,6 +42,29 @@ pub struct FileConfig {
     pub shutdown_grace_secs: Option<u64>,
     /// `text` or `json` logs. Default: text.
     pub log_format: Option<String>,
+    /// The street coordinator to sync with (`host:port` or a URL). Default:
+    /// none; the node works alone and keeps its changes until one is set.
+    pub coordinator: Option<String>,
+    /// The name the coordinator's certificate carries. Default: the host of
+    /// `coordinator`.
+    pub coordinator_domain: Option<String>,
+    /// The street CA's certificate (PEM).
+    pub tls_ca: Option<PathBuf>,
+    /// This node's certificate (PEM), issued by the street CA for this
+    /// community (`gridctl certs node --community …`).
+    pub tls_cert: Option<PathBuf>,
+    /// This node's private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// DEVELOPMENT ONLY: a bearer token for a coordinator run with
+    /// `insecure_dev_tokens`, over plain HTTP/2. Off by default.
+    pub insecure_dev_token: Option<String>,
+    /// First wait before redialling the coordinator, ms; doubles per failed
+    /// attempt. Default: 500.
+    pub reconnect_min_ms: Option<u64>,
+    /// Longest wait before redialling, ms. Default: 60000.
+    pub reconnect_max_ms: Option<u64>,
+    /// Largest sync frame sent or accepted, bytes. Default: 1 MiB.
+    pub max_frame_bytes: Option<usize>,
 }
 
 /// gridsync-node: a community office's node.
@@ -73,11 +102,91 @@ pub struct Flags {
     /// Write the address actually bound to this file once listening.
     #[arg(long, env = "GRIDSYNC_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,
+    #[arg(long, env = "GRIDSYNC_COORDINATOR")]
+    pub coordinator: Option<String>,
+    #[arg(long, env = "GRIDSYNC_COORDINATOR_DOMAIN")]
+    pub coordinator_domain: Option<String>,
+    #[arg(long, env = "GRIDSYNC_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    #[arg(long, env = "GRIDSYNC_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, env = "GRIDSYNC_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// DEVELOPMENT ONLY: a bearer token instead of a certificate, over plain HTTP/2.
+    #[arg(long, env = "GRIDSYNC_INSECURE_DEV_TOKEN", hide_env_values = true)]
+    pub insecure_dev_token: Option<String>,
+    #[arg(long, env = "GRIDSYNC_RECONNECT_MIN_MS")]
+    pub reconnect_min_ms: Option<u64>,
+    #[arg(long, env = "GRIDSYNC_RECONNECT_MAX_MS")]
+    pub reconnect_max_ms: Option<u64>,
+    #[arg(long, env = "GRIDSYNC_MAX_FRAME_BYTES")]
+    pub max_frame_bytes: Option<usize>,
+}
+
+/// How the node reaches its coordinator, checked.
+#[derive(Clone, Debug)]
+pub struct CoordinatorLink {
+    pub url: String,
+    pub domain: Option<String>,
+    pub auth: LinkAuth,
+    pub reconnect_min_ms: u64,
+    pub reconnect_max_ms: u64,
+    pub max_frame_bytes: usize,
+}
+
+#[derive(Clone, Debug)]
+pub enum LinkAuth {
+    MutualTls(TlsFiles),
+    /// Development only.
+    InsecureDevToken(String),
+}
+
+impl CoordinatorLink {
+    /// The link's settings, reading the TLS files.
+    pub fn link_config(&self) -> anyhow::Result<LinkConfig> {
+        let (auth, dev_token) = match &self.auth {
+            LinkAuth::MutualTls(files) => {
+                let pems = files.load()?;
+                let domain = match &self.domain {
+                    Some(d) => d.clone(),
+                    None => host_of(&self.url),
+                };
+                (ClientAuth::Tls(client_tls(&pems, &domain)?), None)
+            }
+            LinkAuth::InsecureDevToken(t) => (ClientAuth::None, Some(t.clone())),
+        };
+        let endpoint = crate::tls::endpoint(&self.url, &auth)?;
+        Ok(LinkConfig {
+            endpoint,
+            dev_token,
+            backoff_base: Duration::from_millis(self.reconnect_min_ms),
+            backoff_max: Duration::from_millis(self.reconnect_max_ms),
+            limits: FrameLimits {
+                max_frame_bytes: self.max_frame_bytes,
+                ..FrameLimits::default()
+            },
+            handshake_timeout: Duration::from_secs(30),
+        })
+    }
+}
+
+/// The host part of `host:port` or a URL.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    if let Some(v6) = hostport.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6).to_string();
+    }
+    hostport
+        .rsplit_once(':')
+        .map_or(hostport, |(h, _)| h)
+        .to_string()
 }
 
 /// The checked configuration the node runs with.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
+    pub coordinator: Option<CoordinatorLink>,
     pub office: OfficeConfig,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
@@ -145,7 +254,56 @@ impl NodeConfig {
             "json" => true,
             other => anyhow::bail!("log_format: {other:?} is neither \"text\" nor \"json\""),
         };
+        let coordinator = match pick(flags.coordinator, file.coordinator) {
+            None => None,
+            Some(url) => {
+                let tls = (
+                    pick(flags.tls_ca, file.tls_ca),
+                    pick(flags.tls_cert, file.tls_cert),
+                    pick(flags.tls_key, file.tls_key),
+                );
+                let dev = pick(flags.insecure_dev_token, file.insecure_dev_token);
+                let auth = match (tls, dev) {
+                    ((Some(ca), Some(cert), Some(key)), None) => {
+                        LinkAuth::MutualTls(TlsFiles { ca, cert, key })
+                    }
+                    ((None, None, None), Some(t)) => LinkAuth::InsecureDevToken(t),
+                    ((None, None, None), None) => anyhow::bail!(
+                        "coordinator is set, so tls_ca, tls_cert and tls_key are required (the street's operators issue them with `gridctl certs node`); for development only, insecure_dev_token instead"
+                    ),
+                    (_, Some(_)) => anyhow::bail!(
+                        "insecure_dev_token and tls_* are both set; choose mutual TLS or, for development only, a token"
+                    ),
+                    _ => anyhow::bail!(
+                        "tls_ca, tls_cert and tls_key go together; one of them is missing"
+                    ),
+                };
+                let reconnect_min_ms =
+                    pick(flags.reconnect_min_ms, file.reconnect_min_ms).unwrap_or(500);
+                let reconnect_max_ms =
+                    pick(flags.reconnect_max_ms, file.reconnect_max_ms).unwrap_or(60_000);
+                if reconnect_min_ms == 0 || reconnect_max_ms < reconnect_min_ms {
+                    anyhow::bail!(
+                        "reconnect_min_ms ({reconnect_min_ms}) must be at least 1 and at most reconnect_max_ms ({reconnect_max_ms})"
+                    );
+                }
+                let max_frame_bytes = pick(flags.max_frame_bytes, file.max_frame_bytes)
+                    .unwrap_or(FrameLimits::default().max_frame_bytes);
+                if !(1024..=16 * 1024 * 1024).contains(&max_frame_bytes) {
+                    anyhow::bail!("max_frame_bytes: {max_frame_bytes} is outside 1024..=16777216");
+                }
+                Some(CoordinatorLink {
+                    url,
+                    domain: pick(flags.coordinator_domain, file.coordinator_domain),
+                    auth,
+                    reconnect_min_ms,
+                    reconnect_max_ms,
+                    max_frame_bytes,
+                })
+            }
+        };
         Ok(NodeConfig {
+            coordinator,
             office: OfficeConfig {
                 community,
                 community_name,
@@ -197,6 +355,13 @@ mod tests {
     }
 
     #[test]
+    fn the_coordinator_host_is_the_default_tls_name() {
+        assert_eq!(host_of("street.example:7500"), "street.example");
+        assert_eq!(host_of("https://127.0.0.1:7500/"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:7500"), "::1");
+    }
+
+    #[test]
     fn bad_values_name_the_setting() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("node.toml");
@@ -221,6 +386,34 @@ mod tests {
                 "community_kind",
             ),
             (vec![], "community_id is required"),
+            (
+                vec!["--community-id", "a", "--coordinator", "127.0.0.1:7500"],
+                "tls_ca, tls_cert and tls_key are required",
+            ),
+            (
+                vec![
+                    "--community-id",
+                    "a",
+                    "--coordinator",
+                    "x:1",
+                    "--tls-ca",
+                    "ca.pem",
+                ],
+                "go together",
+            ),
+            (
+                vec![
+                    "--community-id",
+                    "a",
+                    "--coordinator",
+                    "x:1",
+                    "--insecure-dev-token",
+                    "t",
+                    "--reconnect-min-ms",
+                    "0",
+                ],
+                "reconnect_min_ms",
+            ),
         ] {
             let e = NodeConfig::resolve(flags(&args)).unwrap_err().to_string();
             assert!(e.contains(needle), "{args:?}: {e}");

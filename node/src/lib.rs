@@ -10,6 +10,8 @@
 //!   one `From<OfficeError> for Status`.
 //! - [`office`]: `Office`, the community replica bound to its store: edit,
 //!   commit, then answer; reload on a failed commit.
+//! - [`link`]: the node's link to the coordinator: dial, hand-shake, sync, redial.
+//! - [`session`]: the sync session loop shared with the coordinator.
 //! - [`store`]: the SQLite file: snapshot + chunks per document, audit rows,
 //!   versioned schema with migrations.
 //! - [`config`]: the one settings struct (file < environment < flags).
@@ -25,7 +27,10 @@
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod link;
 pub mod office;
 pub mod server;
 pub mod service;
+pub mod session;
 pub mod store;
+pub mod tls;

@@ -80,6 +80,26 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         "community loaded"
     );
     let handle = OfficeHandle::new(office);
+    let link_status = gridsync_node::link::LinkHandle::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let link_task = match &cfg.coordinator {
+        Some(link) => {
+            let link_cfg = link.link_config()?;
+            tracing::info!(coordinator = %link.url, "syncing with the coordinator");
+            Some(tokio::spawn(gridsync_node::link::run(
+                handle.shared(),
+                link_cfg,
+                link_status.clone(),
+                stop_rx,
+            )))
+        }
+        None => {
+            tracing::warn!(
+                "no coordinator configured: this node keeps its changes until one is set"
+            );
+            None
+        }
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -91,13 +111,21 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     }
     tracing::info!(%addr, "office API listening (gRPC, health, reflection)");
+    let grace = Duration::from_secs(cfg.shutdown_grace_secs);
     serve(
         handle.clone(),
+        link_status,
         listener,
         shutdown_signal(),
-        Duration::from_secs(cfg.shutdown_grace_secs),
+        grace,
     )
     .await?;
+    let _ = stop_tx.send(true);
+    if let Some(task) = link_task
+        && tokio::time::timeout(grace, task).await.is_err()
+    {
+        tracing::warn!("the link to the coordinator did not stop within the grace period");
+    }
     handle
         .run(|o| o.checkpoint().map_err(tonic::Status::from))
         .await

@@ -10,14 +10,17 @@
 
 use std::path::PathBuf;
 
-use automerge::ActorId;
+use automerge::{ActorId, AutoCommit, ChangeHash};
 use chrono_tz::Tz;
+use gridsync_core::access::SyncAccess;
 use gridsync_core::queries::{self, HouseholdDetail, OverdueCare, Tree, Worklist};
 use gridsync_core::replica::{day_of_instant, load_doc};
 use gridsync_core::roster::{self, RosterRow, RowError};
+use gridsync_core::sync::{DocHeads, Received, SyncError, SyncSession};
 use gridsync_core::*;
 
-use crate::store::{Audit, DocStats, Store, StoreError};
+use crate::session::{SessionError, SyncHost};
+use crate::store::{Audit, DocStats, DocWrite, Store, StoreError, SyncWrite};
 
 /// What the office needs to open.
 #[derive(Clone, Debug)]
@@ -65,10 +68,16 @@ pub struct Office {
     actor: String,
     /// Set when a commit failed and the reload after it failed too.
     needs_reload: bool,
+    /// The street document, read-only here: only sync writes it.
+    street: AutoCommit,
+    street_saved: Vec<ChangeHash>,
+    /// Ticks after every committed local edit, so the link pushes it at once.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
-/// Chunk bytes below which size alone never triggers a compaction.
-const COMPACT_MIN_BYTES: u64 = 256 * 1024;
+/// The peer name under which the node keeps its sync state with the
+/// coordinator.
+pub const COORDINATOR_PEER: &str = "coordinator";
 
 fn random_id(kind: Kind, day: Option<Day>) -> String {
     kind.new_id(rand::random::<[u8; 8]>(), day)
@@ -83,12 +92,16 @@ impl Office {
         let actor_bytes: [u8; 16] = rand::random();
         let actor = hex::encode(actor_bytes);
         let replica = Self::load_replica(&cfg, &store, ActorId::from(&actor_bytes[..]))?;
+        let (street, street_saved) = Self::load_street(&store)?;
         let mut office = Office {
             cfg,
             store,
             replica,
             actor,
             needs_reload: false,
+            street,
+            street_saved,
+            changes: tokio::sync::watch::Sender::new(0),
         };
         let info = CommunityInfo {
             id: office.cfg.community.as_str().to_string(),
@@ -153,6 +166,24 @@ impl Office {
         Ok(replica)
     }
 
+    fn load_street(store: &Store) -> Result<(AutoCommit, Vec<ChangeHash>), OfficeError> {
+        match store.load_doc(&DocId::Street)? {
+            Some(s) => {
+                let mut doc = load_doc(
+                    s.snapshot.as_deref(),
+                    s.chunks.iter().map(Vec::as_slice),
+                    &DocId::Street,
+                )?;
+                let heads = doc.get_heads();
+                Ok((doc, heads))
+            }
+            None => Ok((
+                gridsync_core::docs::genesis(&DocId::Street, ActorId::random()),
+                Vec::new(),
+            )),
+        }
+    }
+
     /// Drops everything in memory and reloads from the store: after a failed
     /// commit, memory must not keep an edit the store does not have.
     pub fn reload(&mut self) -> Result<(), OfficeError> {
@@ -162,6 +193,7 @@ impl Office {
         let actor: [u8; 16] = rand::random();
         self.actor = hex::encode(actor);
         self.replica = Self::load_replica(&self.cfg, &self.store, ActorId::from(&actor[..]))?;
+        (self.street, self.street_saved) = Self::load_street(&self.store)?;
         for d in days {
             self.load_day(d)?;
         }
@@ -224,16 +256,20 @@ impl Office {
         if unsaved.is_empty() {
             return Ok(());
         }
-        let chunks: Vec<(DocId, Vec<u8>)> = unsaved
+        let chunks: Vec<DocWrite> = unsaved
             .iter()
-            .map(|(id, b, _)| (id.clone(), b.clone()))
+            .map(|(id, b, h)| DocWrite {
+                id: id.clone(),
+                bytes: b.clone(),
+                heads: h.clone(),
+            })
             .collect();
         let audit = Audit {
             at_ms: now_ms,
             actor: &self.actor,
             action,
         };
-        if let Err(e) = self.store.commit(&chunks, &audit) {
+        if let Err(e) = self.store.commit(&chunks, &[], Some(&audit)) {
             tracing::error!(error = %e, "commit failed; reloading the community from the store");
             self.needs_reload = true;
             if let Err(e2) = self.reload() {
@@ -242,6 +278,7 @@ impl Office {
             return Err(e.into());
         }
         // Stored: from here on nothing may turn this write into an error.
+        self.changes.send_modify(|n| *n += 1);
         let ids: Vec<DocId> = unsaved.iter().map(|(id, _, _)| id.clone()).collect();
         for (id, _, heads) in unsaved {
             self.replica.mark_saved(&id, heads);
@@ -256,10 +293,7 @@ impl Office {
 
     fn maybe_compact(&mut self, id: &DocId, now_ms: i64) -> Result<(), OfficeError> {
         let stats = self.store.doc_stats(id)?;
-        // Chunks are uncompressed changes; a snapshot is compressed and loads
-        // faster. Compact when they are many, or large next to the snapshot.
-        let large = stats.chunk_bytes > (4 * stats.snapshot_bytes).max(COMPACT_MIN_BYTES);
-        if stats.chunk_count < self.cfg.compact_after_chunks && !large {
+        if !stats.wants_compaction(self.cfg.compact_after_chunks) {
             return Ok(());
         }
         if let Some(snapshot) = self.replica.save_doc(id) {
@@ -579,5 +613,246 @@ impl Office {
     /// Folds the WAL into the main file; called on shutdown.
     pub fn checkpoint(&self) -> Result<(), OfficeError> {
         Ok(self.store.checkpoint()?)
+    }
+}
+
+// ---- sync with the coordinator ----
+
+impl Office {
+    /// A receiver that ticks after every committed local edit.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// The street document as this node holds it (read-only).
+    pub fn street_doc(&self) -> &AutoCommit {
+        &self.street
+    }
+
+    /// Heads of every document this node syncs: registry, cases, every
+    /// stored day, and the street document. Days whose heads were never
+    /// recorded (a store from before version 3) are loaded once to learn them.
+    pub fn sync_heads(&mut self) -> Result<DocHeads, OfficeError> {
+        let mut out = DocHeads::new();
+        for (id, heads) in self.store.doc_heads()? {
+            if id != DocId::Street && id.community() != Some(&self.cfg.community) {
+                continue;
+            }
+            let heads = match heads {
+                Some(h) => h,
+                None => {
+                    let h = self.sync_doc(&id)?.get_heads();
+                    self.store.set_heads(&id, &h)?;
+                    h
+                }
+            };
+            out.insert(id, heads);
+        }
+        for id in self.replica.doc_ids() {
+            if let Some(h) = self.replica.heads(&id) {
+                out.insert(id, h);
+            }
+        }
+        out.insert(DocId::Street, self.street.get_heads());
+        Ok(out)
+    }
+
+    /// How many changes of `id` are not among those `acked` (the heads the
+    /// coordinator said it holds). Exact for documents in memory; for a
+    /// stored day not in memory, 0 or 1 ("some").
+    pub fn unacknowledged(&mut self, id: &DocId, acked: Option<&[ChangeHash]>) -> u64 {
+        let doc = if *id == DocId::Street {
+            Some(&mut self.street)
+        } else {
+            self.replica.doc_mut(id)
+        };
+        match (doc, acked) {
+            (Some(doc), Some(acked)) => {
+                let known: Vec<ChangeHash> = acked
+                    .iter()
+                    .filter(|h| doc.get_change_by_hash(h).is_some())
+                    .copied()
+                    .collect();
+                doc.get_changes(&known).len() as u64
+            }
+            (Some(doc), None) => doc.get_changes(&[]).len() as u64,
+            (None, acked) => {
+                let stored = self
+                    .store
+                    .doc_heads()
+                    .ok()
+                    .and_then(|all| all.into_iter().find(|(d, _)| d == id))
+                    .and_then(|(_, h)| h);
+                u64::from(stored.as_deref() != acked)
+            }
+        }
+    }
+
+    /// A document for sync, loading (or starting) a day as needed.
+    fn sync_doc(&mut self, id: &DocId) -> Result<&mut AutoCommit, OfficeError> {
+        if let DocId::Activity(_, day) = id
+            && !self.load_day(*day)?
+        {
+            self.replica.start_day(*day);
+        }
+        if *id == DocId::Street {
+            return Ok(&mut self.street);
+        }
+        self.replica.doc_mut(id).ok_or_else(|| {
+            OfficeError::Core(CoreError::Precondition(format!(
+                "document {id} is not one of community {}",
+                self.cfg.community
+            )))
+        })
+    }
+
+    fn sync_access(&self, id: &DocId) -> SyncAccess {
+        if *id == DocId::Street || id.community() == Some(&self.cfg.community) {
+            SyncAccess::ReadWrite
+        } else {
+            SyncAccess::Denied
+        }
+    }
+
+    /// Commits what a received message brought, with the sync state, in one
+    /// transaction.
+    fn persist_sync(&mut self, id: &DocId, session: &SyncSession) -> Result<(), OfficeError> {
+        let now = crate::service::now_ms();
+        let mut writes = Vec::new();
+        let mut street_heads = None;
+        if *id == DocId::Street {
+            let heads = self.street.get_heads();
+            if heads != self.street_saved {
+                let bytes = self.street.save_after(&self.street_saved);
+                writes.push(DocWrite {
+                    id: id.clone(),
+                    bytes,
+                    heads: heads.clone(),
+                });
+                street_heads = Some(heads);
+            }
+        } else {
+            writes.extend(
+                self.replica
+                    .unsaved()
+                    .into_iter()
+                    .map(|(id, bytes, heads)| DocWrite { id, bytes, heads }),
+            );
+        }
+        let state = session.persisted(id).unwrap_or_default();
+        let sync = [SyncWrite {
+            peer: COORDINATOR_PEER,
+            id: id.clone(),
+            state,
+        }];
+        let audit = Audit {
+            at_ms: now,
+            actor: COORDINATOR_PEER,
+            action: "sync",
+        };
+        let audit = (!writes.is_empty()).then_some(&audit);
+        if let Err(e) = self.store.commit(&writes, &sync, audit) {
+            tracing::error!(error = %e, "commit of synced changes failed; reloading from the store");
+            self.needs_reload = true;
+            if let Err(e2) = self.reload() {
+                tracing::error!(error = %e2, "reload failed too; writes are refused until it succeeds");
+            }
+            return Err(e.into());
+        }
+        if let Some(h) = street_heads {
+            self.street_saved = h;
+        }
+        for w in writes {
+            if w.id != DocId::Street {
+                self.replica.mark_saved(&w.id, w.heads);
+                if let Err(e) = self.maybe_compact(&w.id, now) {
+                    tracing::warn!(doc = %w.id, error = %e, "compaction failed; the chunks stay as they are");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl From<OfficeError> for SessionError {
+    fn from(e: OfficeError) -> Self {
+        SessionError::Host(e.to_string())
+    }
+}
+
+impl SyncHost for Office {
+    fn heads(&mut self) -> Result<DocHeads, SessionError> {
+        Ok(self.sync_heads()?)
+    }
+
+    fn open(&mut self, session: &mut SyncSession, id: &DocId) -> Result<(), SessionError> {
+        if self.sync_access(id) == SyncAccess::Denied {
+            return Err(SyncError::Denied {
+                doc: id.to_string(),
+            }
+            .into());
+        }
+        let stored = self
+            .store
+            .sync_states(COORDINATOR_PEER)
+            .map_err(OfficeError::from)?;
+        session.open_doc(id, stored.get(id));
+        Ok(())
+    }
+
+    fn generate(
+        &mut self,
+        session: &mut SyncSession,
+        id: &DocId,
+    ) -> Result<Option<Vec<u8>>, SessionError> {
+        self.ensure_consistent()?;
+        let doc = self.sync_doc(id)?;
+        Ok(session.generate(id, doc))
+    }
+
+    fn receive(
+        &mut self,
+        session: &mut SyncSession,
+        id: &DocId,
+        bytes: &[u8],
+    ) -> Result<Received, SessionError> {
+        let access = self.sync_access(id);
+        let msg = SyncSession::decode(id, bytes)?;
+        self.ensure_consistent()?;
+        let now = crate::service::now_ms();
+        let doc = self.sync_doc(id)?;
+        let received = match session.receive(id, doc, msg, access, now) {
+            Ok(r) => r,
+            Err(e) => {
+                if matches!(e, SyncError::Apply { .. }) {
+                    // Automerge may have taken part of it: memory must not
+                    // run ahead of the store.
+                    self.reload()?;
+                }
+                return Err(e.into());
+            }
+        };
+        self.persist_sync(id, session)?;
+        if received.changed {
+            self.replica.reread_doc(id);
+        }
+        Ok(received)
+    }
+
+    fn recover(&mut self) -> Result<(), SessionError> {
+        Ok(self.reload()?)
+    }
+
+    fn settled(&mut self, session: &mut SyncSession, id: &DocId) {
+        // A past day that is in sync goes back to the store.
+        if let DocId::Activity(_, day) = id {
+            let today = self.today(crate::service::now_ms());
+            if (today - *day).num_days().abs() > 1
+                && let Some(h) = self.replica.heads(id)
+                && session.in_sync(id, &h)
+            {
+                self.replica.detach_day(*day);
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ use gridsync_proto::office::v1::office_server::OfficeServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::link::LinkHandle;
 use crate::service::{OfficeHandle, OfficeService};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,7 @@ pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 /// way, and are acknowledged only once committed.
 pub async fn serve(
     office: OfficeHandle,
+    link: LinkHandle,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
@@ -41,7 +43,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(gridsync_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let api = OfficeServer::new(OfficeService::new(office))
+    let api = OfficeServer::new(OfficeService::new(office).with_link(link))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);
 

@@ -10,6 +10,7 @@ use gridsync_proto::office::v1 as pb;
 use pb::office_server::Office as OfficeApi;
 use tonic::{Request, Response, Status};
 
+use crate::link::{LinkHandle, LinkStatus};
 use crate::office::{Office, OfficeError};
 use crate::store::StoreError;
 
@@ -22,6 +23,11 @@ pub struct OfficeHandle(Arc<Mutex<Office>>);
 impl OfficeHandle {
     pub fn new(office: Office) -> Self {
         Self(Arc::new(Mutex::new(office)))
+    }
+
+    /// The shared office, for the link to the coordinator.
+    pub fn shared(&self) -> Arc<Mutex<Office>> {
+        self.0.clone()
     }
 
     /// Runs `f` on the blocking pool with the office locked.
@@ -138,12 +144,59 @@ fn reply(r: Record) -> Response<pb::RecordReply> {
 #[derive(Clone)]
 pub struct OfficeService {
     office: OfficeHandle,
+    link: LinkHandle,
 }
 
 impl OfficeService {
     pub fn new(office: OfficeHandle) -> Self {
-        Self { office }
+        Self {
+            office,
+            link: LinkHandle::default(),
+        }
     }
+
+    /// Shows this link's state in the status.
+    pub fn with_link(mut self, link: LinkHandle) -> Self {
+        self.link = link;
+        self
+    }
+}
+
+/// The link's state for the status reply, with unacknowledged changes
+/// counted against the office's documents.
+fn link_status(o: &mut Office, link: &LinkStatus) -> Result<pb::LinkStatus, OfficeError> {
+    let heads = o.sync_heads()?;
+    let mut docs = Vec::new();
+    let mut total = 0;
+    for id in heads.keys() {
+        let d = link.docs.get(&id.to_string()).cloned().unwrap_or_default();
+        let pending = if link.configured {
+            o.unacknowledged(id, d.peer_heads.as_deref())
+        } else {
+            0
+        };
+        total += pending;
+        docs.push(pb::DocLinkStatus {
+            doc_id: id.to_string(),
+            last_sync_ms: d.last_sync_ms.unwrap_or(0),
+            in_sync: d.in_sync,
+            unacknowledged_changes: pending,
+        });
+    }
+    Ok(pb::LinkStatus {
+        configured: link.configured,
+        connected: link.connected,
+        changed_ms: link.changed_ms.unwrap_or(0),
+        last_error: link.last_error.clone().unwrap_or_default(),
+        attempts: link.attempts,
+        sessions: link.sessions,
+        docs,
+        frames_sent: link.frames_sent,
+        frames_received: link.frames_received,
+        bytes_sent: link.bytes_sent,
+        bytes_received: link.bytes_received,
+        unacknowledged_changes: total,
+    })
 }
 
 fn tree_out(t: Tree) -> pb::Tree {
@@ -214,8 +267,10 @@ impl OfficeApi for OfficeService {
         _: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::NodeStatus>, Status> {
         let now = now_ms();
+        let link = self.link.lock().unwrap_or_else(|p| p.into_inner()).clone();
         self.office
             .run(move |o| {
+                let link = link_status(o, &link)?;
                 let docs = o
                     .doc_infos()?
                     .into_iter()
@@ -253,6 +308,7 @@ impl OfficeApi for OfficeService {
                     store_bytes: o.store().file_bytes(),
                     schema_version: crate::store::STORE_VERSION,
                     version: env!("CARGO_PKG_VERSION").into(),
+                    link: Some(link),
                 }))
             })
             .await
@@ -470,6 +526,27 @@ impl OfficeApi for OfficeService {
                     })
                     .collect();
                 Ok(Response::new(pb::ListGapsReply { gaps }))
+            })
+            .await
+    }
+
+    async fn get_street(
+        &self,
+        _: Request<pb::GetStreetRequest>,
+    ) -> Result<Response<gridsync_proto::street::v1::StreetDocument>, Status> {
+        self.office
+            .run(|o| {
+                let view = gridsync_core::street::StreetView::read(o.street_doc());
+                let heads = o
+                    .sync_heads()?
+                    .remove(&gridsync_core::DocId::Street)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect();
+                Ok(Response::new(gridsync_proto::street_convert::street_document(
+                    view, heads,
+                )))
             })
             .await
     }

@@ -11,11 +11,13 @@
 
 use std::path::{Path, PathBuf};
 
+use automerge::ChangeHash;
+use gridsync_core::sync::PersistedSync;
 use gridsync_core::{Day, DocId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// The schema version this build writes.
-pub const STORE_VERSION: u32 = 2;
+pub const STORE_VERSION: u32 = 3;
 
 /// Migrations, in order: `MIGRATIONS[i]` takes a store from version `i` to
 /// `i + 1`. Never edit one that has shipped; add the next.
@@ -47,6 +49,17 @@ const MIGRATIONS: &[&str] = &[
      UPDATE documents SET
          chunk_count = (SELECT COUNT(*) FROM doc_chunks c WHERE c.doc_id = documents.doc_id),
          chunk_bytes = (SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM doc_chunks c WHERE c.doc_id = documents.doc_id);",
+    // 2 -> 3: each document's heads (NULL until known: filled in by loading
+    // the document), so a sync handshake needs no document loaded; the sync
+    // state per (peer, document), so a reconnect resumes.
+    "ALTER TABLE documents ADD COLUMN heads BLOB;
+     CREATE TABLE sync_state (
+         peer TEXT NOT NULL,
+         doc_id TEXT NOT NULL,
+         state BLOB NOT NULL,
+         last_sync_ms INTEGER,
+         PRIMARY KEY (peer, doc_id)
+     );",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +116,49 @@ pub struct DocStats {
     pub snapshot_bytes: u64,
     pub chunk_count: u64,
     pub chunk_bytes: u64,
+}
+
+/// Chunk bytes below which size alone never triggers a compaction.
+const COMPACT_MIN_BYTES: u64 = 256 * 1024;
+
+impl DocStats {
+    /// Whether the document should be compacted into one snapshot: chunks
+    /// are uncompressed changes, a snapshot is compressed and loads faster;
+    /// compact when they are many, or large next to the snapshot.
+    pub fn wants_compaction(&self, after_chunks: u64) -> bool {
+        let large = self.chunk_bytes > (4 * self.snapshot_bytes).max(COMPACT_MIN_BYTES);
+        self.chunk_count >= after_chunks || large
+    }
+}
+
+/// New changes of one document: the bytes to append and the heads they reach.
+pub struct DocWrite {
+    pub id: DocId,
+    pub bytes: Vec<u8>,
+    pub heads: Vec<ChangeHash>,
+}
+
+/// The sync state of one document with one peer, stored with the changes
+/// it came with.
+pub struct SyncWrite<'a> {
+    pub peer: &'a str,
+    pub id: DocId,
+    pub state: PersistedSync,
+}
+
+/// Heads as stored: the 32-byte hashes one after the other.
+pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+pub fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+    if bytes.len() % 32 != 0 {
+        return None;
+    }
+    bytes
+        .chunks(32)
+        .map(|c| <[u8; 32]>::try_from(c).ok().map(ChangeHash))
+        .collect()
 }
 
 /// What an acknowledged write is audited as. No personal data: the action
@@ -228,6 +284,13 @@ impl Store {
     /// Binds an empty store to `community`, or checks that a used one
     /// belongs to it.
     pub fn claim_community(&self, community: &str) -> Result<(), StoreError> {
+        if self.meta("street_id")?.is_some() {
+            return Err(StoreError::WrongCommunity {
+                path: self.path.clone(),
+                stored: "(a coordinator's store)".into(),
+                configured: community.to_string(),
+            });
+        }
         match self.meta("community_id")? {
             Some(stored) if stored != community => Err(StoreError::WrongCommunity {
                 path: self.path.clone(),
@@ -237,6 +300,93 @@ impl Store {
             Some(_) => Ok(()),
             None => self.set_meta("community_id", community),
         }
+    }
+
+    /// Binds an empty store to a street's coordinator, or checks that a used
+    /// one is that coordinator's.
+    pub fn claim_street(&self, street: &str) -> Result<(), StoreError> {
+        if let Some(c) = self.meta("community_id")? {
+            return Err(StoreError::WrongCommunity {
+                path: self.path.clone(),
+                stored: c,
+                configured: format!("(the coordinator of street {street})"),
+            });
+        }
+        match self.meta("street_id")? {
+            Some(stored) if stored != street => Err(StoreError::WrongCommunity {
+                path: self.path.clone(),
+                stored: format!("(the coordinator of street {stored})"),
+                configured: format!("(the coordinator of street {street})"),
+            }),
+            Some(_) => Ok(()),
+            None => self.set_meta("street_id", street),
+        }
+    }
+
+    /// Every stored document with its heads (`None` where not yet known).
+    pub fn doc_heads(&self) -> Result<Vec<(DocId, Option<Vec<ChangeHash>>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, heads FROM documents ORDER BY doc_id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, heads)| {
+                let id = id.parse::<DocId>().ok()?;
+                Some((id, heads.as_deref().and_then(decode_heads)))
+            })
+            .collect())
+    }
+
+    /// Records a document's heads (after loading one whose heads were not
+    /// yet stored).
+    pub fn set_heads(&self, id: &DocId, heads: &[ChangeHash]) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE documents SET heads = ?2 WHERE doc_id = ?1",
+                params![id.to_string(), encode_heads(heads)],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The stored sync states with `peer`.
+    pub fn sync_states(
+        &self,
+        peer: &str,
+    ) -> Result<std::collections::HashMap<DocId, PersistedSync>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, state, last_sync_ms FROM sync_state WHERE peer = ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([peer], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, state, last_sync_ms)| {
+                Some((
+                    id.parse::<DocId>().ok()?,
+                    PersistedSync {
+                        state,
+                        last_sync_ms,
+                    },
+                ))
+            })
+            .collect())
     }
 
     pub fn load_doc(&self, id: &DocId) -> Result<Option<StoredDoc>, StoreError> {
@@ -290,22 +440,27 @@ impl Store {
 
     /// Commits the new chunks of several documents and the audit row in one
     /// transaction. When this returns `Ok`, the write is durable.
+    ///
+    /// `sync` states are stored in the same transaction, so a peer's changes
+    /// and what we tell ourselves about that peer never disagree.
     pub fn commit(
         &mut self,
-        chunks: &[(DocId, Vec<u8>)],
-        audit: &Audit<'_>,
+        chunks: &[DocWrite],
+        sync: &[SyncWrite<'_>],
+        audit: Option<&Audit<'_>>,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sqlite(&path, e))?;
-        for (id, bytes) in chunks {
+        let at_ms = audit.map_or(0, |a| a.at_ms);
+        for DocWrite { id, bytes, heads } in chunks {
             let key = id.to_string();
             tx.execute(
-                "INSERT INTO documents (doc_id, snapshot, updated_at_ms) VALUES (?1, NULL, ?2)
-                 ON CONFLICT(doc_id) DO UPDATE SET updated_at_ms = excluded.updated_at_ms",
-                params![key, audit.at_ms],
+                "INSERT INTO documents (doc_id, snapshot, updated_at_ms, heads) VALUES (?1, NULL, ?2, ?3)
+                 ON CONFLICT(doc_id) DO UPDATE SET updated_at_ms = excluded.updated_at_ms, heads = excluded.heads",
+                params![key, at_ms, encode_heads(heads)],
             )
             .map_err(|e| sqlite(&path, e))?;
             tx.execute(
@@ -320,16 +475,26 @@ impl Store {
             )
             .map_err(|e| sqlite(&path, e))?;
         }
-        let docs = chunks
-            .iter()
-            .map(|(id, _)| id.to_string())
-            .collect::<Vec<_>>()
-            .join(" ");
-        tx.execute(
-            "INSERT INTO audit (at_ms, actor, action, docs) VALUES (?1, ?2, ?3, ?4)",
-            params![audit.at_ms, audit.actor, audit.action, docs],
-        )
-        .map_err(|e| sqlite(&path, e))?;
+        for w in sync {
+            tx.execute(
+                "INSERT INTO sync_state (peer, doc_id, state, last_sync_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(peer, doc_id) DO UPDATE SET state = excluded.state, last_sync_ms = excluded.last_sync_ms",
+                params![w.peer, w.id.to_string(), w.state.state, w.state.last_sync_ms],
+            )
+            .map_err(|e| sqlite(&path, e))?;
+        }
+        if let Some(audit) = audit {
+            let docs = chunks
+                .iter()
+                .map(|w| w.id.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            tx.execute(
+                "INSERT INTO audit (at_ms, actor, action, docs) VALUES (?1, ?2, ?3, ?4)",
+                params![audit.at_ms, audit.actor, audit.action, docs],
+            )
+            .map_err(|e| sqlite(&path, e))?;
+        }
         tx.commit().map_err(|e| sqlite(&path, e))
     }
 

@@ -40,6 +40,7 @@ async fn start(dir: &std::path::Path) -> Node {
     let task = tokio::spawn(async move {
         serve(
             OfficeHandle::new(office),
+            Default::default(),
             listener,
             async {
                 let _ = rx.await;

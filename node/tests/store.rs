@@ -150,6 +150,7 @@ fn an_older_store_is_migrated_and_keeps_its_documents() {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP TABLE audit;
+             DROP TABLE sync_state;
              CREATE TABLE documents_v1 (doc_id TEXT PRIMARY KEY, snapshot BLOB, updated_at_ms INTEGER NOT NULL);
              INSERT INTO documents_v1 SELECT doc_id, snapshot, updated_at_ms FROM documents;
              DROP TABLE documents;

@@ -14,7 +14,9 @@
 //!
 //! ## Code map
 //!
-//! - [`office::v1`]: the generated messages, clients and servers.
+//! - [`office::v1`]: the office API's messages, clients and servers.
+//! - [`sync::v1`]: the sync protocol (`Sync.Session`, frames, handshake).
+//! - [`street::v1`]: the operator API (`Street`: communities, street document).
 //! - [`convert`]: conversions between the generated messages and the core's
 //!   records (`TryFrom<pb::X> for core::X`, `From<core::X> for pb::X`).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
@@ -26,7 +28,22 @@ pub mod office {
     }
 }
 
+/// `gridsync.sync.v1`: the node ⇄ coordinator sync protocol.
+pub mod sync {
+    pub mod v1 {
+        tonic::include_proto!("gridsync.sync.v1");
+    }
+}
+
+/// `gridsync.street.v1`: the street operator API of the coordinator.
+pub mod street {
+    pub mod v1 {
+        tonic::include_proto!("gridsync.street.v1");
+    }
+}
+
 pub mod convert;
+pub mod street_convert;
 
 /// The encoded `FileDescriptorSet` of every `.proto` file of this crate,
 /// with source info (comments), for `tonic-reflection`.

@@ -30,6 +30,8 @@
 //! `cargo test -p gridsync-tests`). `GRIDSYNC_NODE_BIN` and `GRIDCTL_BIN`
 //! point the tests at other executables.
 
+pub mod street;
+
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -114,6 +116,7 @@ impl InProcessNode {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(
             handle.clone(),
+            Default::default(),
             listener,
             async {
                 let _ = stopped.await;

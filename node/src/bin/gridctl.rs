@@ -72,6 +72,11 @@ enum Cmd {
     },
     /// Tickets not yet resolved.
     Tickets,
+    /// Makes the street CA and the certificates it signs (for mutual TLS).
+    Certs {
+        #[command(subcommand)]
+        cmd: gridsync_node::tls::CertsCommand,
+    },
     /// Records that point at nothing, households without a contract group, …
     Gaps {
         #[arg(long, default_value = "")]
@@ -269,6 +274,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             data_dir,
         } => demo_street(households, seed, data_dir).await,
+        Cmd::Certs { cmd } => {
+            cmd.run(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Import { file, batch } => {
             let mut c = client(&cli.node).await?;
             let code = import(&mut c, &file, batch, &out).await?;
@@ -552,7 +561,7 @@ async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::
             }
             println!("removed {kind} {id}");
         }
-        Cmd::Import { .. } | Cmd::RosterColumns | Cmd::Demo { .. } => {
+        Cmd::Import { .. } | Cmd::RosterColumns | Cmd::Demo { .. } | Cmd::Certs { .. } => {
             unreachable!("handled in run")
         }
     }

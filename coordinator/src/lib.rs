@@ -1,0 +1,34 @@
+//! # gridsync-coordinator
+//!
+//! The street's service. It holds a replica of every community's documents
+//! and the street's own document in one SQLite file, syncs with every
+//! community's node over one long-lived gRPC stream per node, and serves the
+//! street's operators. The layers, from the wire inwards:
+//!
+//! - [`server`]: the tonic server (mutual TLS, health, reflection,
+//!   keep-alive, graceful shutdown that ends every session).
+//! - [`sync_service`]: the `Sync` service: authentication, the handshake
+//!   checks, one session task per node (the loop is
+//!   `gridsync_node::session`, the decisions are `gridsync_core::sync`).
+//! - [`operator`]: the `Street` operator API: communities and their links,
+//!   the street document, tickets dispatched to communities.
+//! - [`replicas`]: `StreetReplicas`, the documents bound to the store:
+//!   receive → commit (with the sync state) → answer.
+//! - [`config`]: the one settings struct (file < environment < flags).
+//!
+//! ## What it refuses to do
+//!
+//! It never applies a change a peer may not make (a node writing another
+//! community's documents or the street document), never sends a node
+//! another community's documents or even their ids, never answers a sync
+//! message before the changes it brought are committed, and without a
+//! certificate (or, in development, a token) serves nobody.
+//!
+//! The store, the session loop and the TLS helpers are shared with the node
+//! (`gridsync_node::{store, session, tls}`).
+
+pub mod config;
+pub mod operator;
+pub mod replicas;
+pub mod server;
+pub mod sync_service;

@@ -1,0 +1,111 @@
+//! `gridsync-coordinator`: the street's service. It opens the street's
+//! store, serves the sync API to the nodes and the Street API to operators
+//! (with gRPC health and reflection), and stops cleanly on SIGTERM. See
+//! `gridsync_coordinator` for the layers and `--help` for the settings.
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use gridsync_coordinator::config::{CoordinatorConfig, Flags, Security};
+use gridsync_coordinator::replicas::StreetReplicas;
+use gridsync_coordinator::server::{ServeOptions, serve};
+use gridsync_node::server::shutdown_signal;
+use gridsync_node::tls::{Authenticator, DevTokens, server_tls};
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let cfg = match CoordinatorConfig::resolve(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("gridsync-coordinator: configuration: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(cfg.json_logs);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gridsync-coordinator: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("gridsync-coordinator: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GRIDSYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
+    let (auth, tls) = match &cfg.security {
+        Security::MutualTls(files) => (Authenticator::MutualTls, Some(server_tls(&files.load()?)?)),
+        Security::InsecureDevTokens(path) => {
+            tracing::warn!(
+                tokens = %path.display(),
+                "INSECURE DEVELOPMENT MODE: plain HTTP/2 with bearer tokens, no TLS; never use this in production"
+            );
+            (Authenticator::DevTokens(DevTokens::load(path)?), None)
+        }
+    };
+    let started = std::time::Instant::now();
+    let rcfg = cfg.replicas.clone();
+    let replicas = tokio::task::spawn_blocking(move || StreetReplicas::open(rcfg))
+        .await
+        .context("opening the store panicked")??;
+    tracing::info!(
+        street = %cfg.replicas.street_id,
+        store = %cfg.replicas.db_path.display(),
+        open_ms = started.elapsed().as_millis() as u64,
+        "street loaded"
+    );
+    let replicas = Arc::new(Mutex::new(replicas));
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    if let Some(path) = &cfg.addr_file {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, addr.to_string())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    tracing::info!(%addr, tls = tls.is_some(), "sync and Street APIs listening (gRPC, health, reflection)");
+    let mut opts = ServeOptions::new(auth, tls);
+    opts.limits = cfg.limits;
+    opts.grace = Duration::from_secs(cfg.shutdown_grace_secs);
+    serve(replicas.clone(), listener, shutdown_signal(), opts).await?;
+    let r = replicas.clone();
+    tokio::task::spawn_blocking(move || {
+        gridsync_coordinator::sync_service::lock(&r).checkpoint()
+    })
+    .await
+    .context("final checkpoint panicked")??;
+    tracing::info!("stopped");
+    Ok(())
+}

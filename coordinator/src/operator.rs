@@ -1,0 +1,169 @@
+//! The `Street` operator API: the communities with their link state, the
+//! street document, and hotline tickets dispatched to communities. Only an
+//! authenticated operator may call it; a node gets `PermissionDenied`.
+
+use std::sync::Arc;
+
+use gridsync_core::access::Principal;
+use gridsync_core::{CommunityId, CoreError, Ticket};
+use gridsync_node::store::StoreError;
+use gridsync_node::tls::{Authenticator, authenticate};
+use gridsync_proto::street::v1 as pb;
+use gridsync_proto::street_convert;
+use tonic::{Request, Response, Status};
+
+use crate::replicas::ReplicasError;
+use crate::sync_service::{ReplicasHandle, blocking, now_ms};
+
+impl From<ReplicasError> for Status {
+    fn from(e: ReplicasError) -> Self {
+        match e {
+            ReplicasError::Core(CoreError::Invalid(errs)) => Status::invalid_argument(
+                errs.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            ReplicasError::Core(e @ CoreError::NotFound { .. }) => Status::not_found(e.to_string()),
+            ReplicasError::Core(e @ CoreError::AlreadyExists { .. }) => {
+                Status::already_exists(e.to_string())
+            }
+            ReplicasError::Core(e @ CoreError::Precondition(_)) => {
+                Status::failed_precondition(e.to_string())
+            }
+            ReplicasError::Core(e) => Status::internal(e.to_string()),
+            ReplicasError::Unregistered(_) => Status::failed_precondition(e.to_string()),
+            ReplicasError::NotFound(m) => Status::not_found(m),
+            ReplicasError::Store(e @ StoreError::TooNew { .. }) => {
+                Status::failed_precondition(e.to_string())
+            }
+            ReplicasError::Store(e) => {
+                Status::unavailable(format!("the change was not stored: {e}"))
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct OperatorService {
+    replicas: ReplicasHandle,
+    auth: Arc<Authenticator>,
+}
+
+impl OperatorService {
+    pub fn new(replicas: ReplicasHandle, auth: Arc<Authenticator>) -> Self {
+        Self { replicas, auth }
+    }
+
+    /// The operator's name, or `PermissionDenied` for anyone else.
+    fn operator<T>(&self, req: &Request<T>) -> Result<String, Status> {
+        match authenticate(req, &self.auth)? {
+            Principal::Operator(name) => Ok(name),
+            other => Err(Status::permission_denied(format!(
+                "{other} is not an operator: the Street API is for the street's operators"
+            ))),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::street_server::Street for OperatorService {
+    async fn list_communities(
+        &self,
+        req: Request<pb::ListCommunitiesRequest>,
+    ) -> Result<Response<pb::ListCommunitiesReply>, Status> {
+        self.operator(&req)?;
+        let now = now_ms();
+        let list = blocking(&self.replicas, |r| r.communities()).await??;
+        let communities = list
+            .into_iter()
+            .map(|c| pb::CommunityLink {
+                community_id: c.id.to_string(),
+                name: c.name,
+                registered: c.registered,
+                connected: c.link.connected,
+                link_changed_ms: c.link.changed_ms.unwrap_or(0),
+                last_sync_ms: c.last_sync_ms.unwrap_or(0),
+                lag_ms: c.last_sync_ms.map_or(-1, |t| (now - t).max(0)),
+                docs: c.docs,
+                docs_behind: c.docs_behind,
+                software_version: c.link.software_version,
+                last_error: c.link.last_error.unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListCommunitiesReply {
+            communities,
+            now_ms: now,
+        }))
+    }
+
+    async fn get_street(
+        &self,
+        req: Request<pb::GetStreetRequest>,
+    ) -> Result<Response<pb::StreetDocument>, Status> {
+        self.operator(&req)?;
+        let (view, heads) = blocking(&self.replicas, |r| {
+            let heads = r
+                .heads_of(&gridsync_core::DocId::Street)
+                .unwrap_or_default()
+                .iter()
+                .map(|h| h.to_string())
+                .collect();
+            (r.street_view(), heads)
+        })
+        .await?;
+        Ok(Response::new(street_convert::street_document(view, heads)))
+    }
+
+    async fn put_street_record(
+        &self,
+        req: Request<pb::PutStreetRecordRequest>,
+    ) -> Result<Response<pb::StreetRecord>, Status> {
+        let operator = self.operator(&req)?;
+        let rec = street_convert::put_request_record(req.into_inner())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let who = Principal::Operator(operator).to_string();
+        let rec = blocking(&self.replicas, move |r| r.put_street(rec, &who, now_ms())).await??;
+        Ok(Response::new(rec.into()))
+    }
+
+    async fn remove_street_record(
+        &self,
+        req: Request<pb::RemoveStreetRecordRequest>,
+    ) -> Result<Response<pb::StreetRecord>, Status> {
+        let operator = self.operator(&req)?;
+        let req = req.into_inner();
+        let kind = street_convert::street_kind(req.kind)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if req.id.is_empty() {
+            return Err(Status::invalid_argument("id: must not be empty"));
+        }
+        let who = Principal::Operator(operator).to_string();
+        let rec = blocking(&self.replicas, move |r| {
+            r.remove_street(kind, &req.id, &who, now_ms())
+        })
+        .await??;
+        Ok(Response::new(rec.into()))
+    }
+
+    async fn dispatch_ticket(
+        &self,
+        req: Request<pb::DispatchTicketRequest>,
+    ) -> Result<Response<gridsync_proto::office::v1::Ticket>, Status> {
+        let operator = self.operator(&req)?;
+        let req = req.into_inner();
+        let community = CommunityId::parse(&req.community_id)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let ticket: Ticket = req
+            .ticket
+            .ok_or_else(|| Status::invalid_argument("ticket: is required"))?
+            .try_into()
+            .map_err(|e: gridsync_core::FieldError| Status::invalid_argument(e.to_string()))?;
+        let who = Principal::Operator(operator).to_string();
+        let ticket = blocking(&self.replicas, move |r| {
+            r.dispatch_ticket(&community, ticket, &who, now_ms())
+        })
+        .await??;
+        Ok(Response::new(ticket.into()))
+    }
+}

@@ -1,0 +1,125 @@
+//! Serving the sync and operator APIs (with gRPC health and reflection) on
+//! one listener, over mutual TLS or, in development only, plain HTTP/2 with
+//! tokens; until shutdown, then sessions and requests get a grace period.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gridsync_core::sync::FrameLimits;
+use gridsync_node::tls::Authenticator;
+use gridsync_proto::street::v1::street_server::StreetServer;
+use gridsync_proto::sync::v1::sync_server::SyncServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::operator::OperatorService;
+use crate::sync_service::{ReplicasHandle, SyncService};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("gRPC reflection could not be set up: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("the gRPC server task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// What the server needs besides the replicas.
+pub struct ServeOptions {
+    pub auth: Arc<Authenticator>,
+    /// `None` serves plain HTTP/2: development tokens only.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    pub limits: FrameLimits,
+    pub grace: Duration,
+    /// HTTP/2 keep-alive ping interval; a peer that does not answer within
+    /// `keepalive_timeout` is dropped.
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+}
+
+impl ServeOptions {
+    pub fn new(auth: Authenticator, tls: Option<tonic::transport::ServerTlsConfig>) -> Self {
+        Self {
+            auth: Arc::new(auth),
+            tls,
+            limits: FrameLimits::default(),
+            grace: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(20),
+            keepalive_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves until `shutdown` completes; then ends every sync session, lets
+/// requests in flight finish within the grace period, and returns.
+pub async fn serve(
+    replicas: ReplicasHandle,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    opts: ServeOptions,
+) -> Result<(), ServeError> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<SyncServer<SyncService>>().await;
+    health_reporter
+        .set_serving::<StreetServer<OperatorService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(gridsync_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sync = SyncService::new(replicas.clone(), opts.auth.clone(), opts.limits, stop_rx);
+    // A frame is at most max_frame_bytes of data plus a few bytes of framing.
+    let grpc_limit = opts.limits.max_frame_bytes + 64 * 1024;
+    let sync_api = SyncServer::new(sync.clone())
+        .max_decoding_message_size(grpc_limit)
+        .max_encoding_message_size(grpc_limit);
+    let street_api = StreetServer::new(OperatorService::new(replicas, opts.auth.clone()))
+        .max_decoding_message_size(1024 * 1024);
+
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(opts.keepalive_interval))
+        .http2_keepalive_timeout(Some(opts.keepalive_timeout))
+        .tcp_nodelay(true);
+    if let Some(tls) = opts.tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = builder
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(sync_api)
+        .add_service(street_api)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = server_stop_rx.await;
+        });
+    let mut server = tokio::spawn(server);
+    tokio::select! {
+        res = &mut server => return Ok(res??),
+        () = shutdown => {}
+    }
+    tracing::info!(
+        grace_secs = opts.grace.as_secs(),
+        "shutting down: ending sync sessions, finishing requests in flight"
+    );
+    health_reporter
+        .set_not_serving::<SyncServer<SyncService>>()
+        .await;
+    health_reporter
+        .set_not_serving::<StreetServer<OperatorService>>()
+        .await;
+    let _ = stop_tx.send(true);
+    sync.join(opts.grace).await;
+    let _ = server_stop_tx.send(());
+    match tokio::time::timeout(opts.grace, &mut server).await {
+        Ok(res) => res??,
+        Err(_) => {
+            tracing::warn!("grace period over with requests still in flight; stopping anyway");
+            server.abort();
+        }
+    }
+    Ok(())
+}

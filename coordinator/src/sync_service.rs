@@ -1,0 +1,344 @@
+//! The `Sync` gRPC service: one session per connected node.
+//!
+//! The handshake is checked before anything else happens: the caller must
+//! be a node (authenticated by its certificate or development token), its
+//! Hello must name its own community, speak this protocol version, list
+//! only documents it may sync, and its community must be registered in the
+//! street. Anything else ends the call at once with a status that says what
+//! was wrong. A new session of a community replaces the old one (a half-dead
+//! link must not keep the node out).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gridsync_core::access::{Principal, SyncAccess};
+use gridsync_core::sync::{self, FrameLimits, PROTOCOL_VERSION, Received, SyncSession};
+use gridsync_core::{CommunityId, DocId};
+use gridsync_node::link::heads_from_pb;
+use gridsync_node::session::{self, SessionError, SessionEvent, SharedHost, SyncHost};
+use gridsync_node::tls::{Authenticator, authenticate};
+use gridsync_proto::sync::v1 as pb;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::replicas::StreetReplicas;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The replicas, shared by the sync sessions and the operator API. The
+/// lock is only taken in `spawn_blocking`, never across an `.await`.
+pub type ReplicasHandle = Arc<Mutex<StreetReplicas>>;
+
+pub fn lock(r: &ReplicasHandle) -> std::sync::MutexGuard<'_, StreetReplicas> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs blocking work on the replicas off the async threads.
+pub async fn blocking<R: Send + 'static>(
+    r: &ReplicasHandle,
+    f: impl FnOnce(&mut StreetReplicas) -> R + Send + 'static,
+) -> Result<R, Status> {
+    let r = r.clone();
+    tokio::task::spawn_blocking(move || f(&mut lock(&r)))
+        .await
+        .map_err(|e| Status::internal(format!("a coordinator task failed: {e}")))
+}
+
+/// One node's view of the replicas, for the session loop.
+struct NodeHost {
+    replicas: ReplicasHandle,
+    community: CommunityId,
+}
+
+impl SyncHost for NodeHost {
+    fn heads(&mut self) -> Result<sync::DocHeads, SessionError> {
+        Ok(lock(&self.replicas).community_heads(&self.community))
+    }
+    fn open(&mut self, session: &mut SyncSession, id: &DocId) -> Result<(), SessionError> {
+        lock(&self.replicas).open_sync(&self.community, session, id)
+    }
+    fn generate(
+        &mut self,
+        session: &mut SyncSession,
+        id: &DocId,
+    ) -> Result<Option<Vec<u8>>, SessionError> {
+        lock(&self.replicas).generate(session, id)
+    }
+    fn receive(
+        &mut self,
+        session: &mut SyncSession,
+        id: &DocId,
+        bytes: &[u8],
+    ) -> Result<Received, SessionError> {
+        lock(&self.replicas).receive(&self.community, session, id, bytes, now_ms())
+    }
+    fn settled(&mut self, session: &mut SyncSession, id: &DocId) {
+        lock(&self.replicas).settled(session, id)
+    }
+}
+
+#[derive(Clone)]
+pub struct SyncService {
+    replicas: ReplicasHandle,
+    auth: Arc<Authenticator>,
+    limits: FrameLimits,
+    handshake_timeout: Duration,
+    /// Turns true on shutdown: every session ends.
+    stop: watch::Receiver<bool>,
+    /// The stop switch of each community's current session.
+    current: Arc<Mutex<HashMap<CommunityId, (u64, watch::Sender<bool>)>>>,
+    next_session: Arc<std::sync::atomic::AtomicU64>,
+    tasks: Arc<Mutex<tokio::task::JoinSet<()>>>,
+}
+
+impl SyncService {
+    pub fn new(
+        replicas: ReplicasHandle,
+        auth: Arc<Authenticator>,
+        limits: FrameLimits,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            replicas,
+            auth,
+            limits,
+            handshake_timeout: Duration::from_secs(30),
+            stop,
+            current: Arc::default(),
+            next_session: Arc::default(),
+            tasks: Arc::default(),
+        }
+    }
+
+    /// Waits for every session task to end (after `stop` turned true).
+    pub async fn join(&self, deadline: Duration) {
+        let mut set = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        let all = async { while set.join_next().await.is_some() {} };
+        if tokio::time::timeout(deadline, all).await.is_err() {
+            tracing::warn!("sync sessions still running after the grace period");
+        }
+    }
+}
+
+type FrameStream = Pin<Box<dyn Stream<Item = Result<pb::CoordinatorFrame, Status>> + Send>>;
+
+fn check_hello(
+    principal: &Principal,
+    hello: &pb::Hello,
+) -> Result<(CommunityId, sync::DocHeads), Status> {
+    if hello.protocol_version != PROTOCOL_VERSION {
+        return Err(Status::failed_precondition(format!(
+            "this coordinator speaks sync protocol {PROTOCOL_VERSION}; the node speaks {}: upgrade the older side",
+            hello.protocol_version
+        )));
+    }
+    let Principal::Node(mine) = principal else {
+        return Err(Status::permission_denied(format!(
+            "{principal} is not a node: only nodes sync; operators use the Street API"
+        )));
+    };
+    if hello.community_id != mine.as_str() {
+        return Err(Status::permission_denied(format!(
+            "this identity is {principal}, but the Hello names community {:?}",
+            hello.community_id
+        )));
+    }
+    let docs = heads_from_pb(&hello.docs).map_err(Status::from)?;
+    for id in docs.keys() {
+        if principal.sync_access(id) == SyncAccess::Denied {
+            return Err(Status::permission_denied(format!(
+                "document {id} is not one {principal} may sync"
+            )));
+        }
+    }
+    Ok((mine.clone(), docs))
+}
+
+#[tonic::async_trait]
+impl pb::sync_server::Sync for SyncService {
+    type SessionStream = FrameStream;
+
+    async fn session(
+        &self,
+        req: Request<Streaming<pb::NodeFrame>>,
+    ) -> Result<Response<FrameStream>, Status> {
+        let principal = authenticate(&req, &self.auth)?;
+        if !matches!(principal, Principal::Node(_)) {
+            return Err(Status::permission_denied(format!(
+                "{principal} is not a node: only nodes sync; operators use the Street API"
+            )));
+        }
+        let mut inbound = req.into_inner();
+        let first = tokio::time::timeout(self.handshake_timeout, inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no Hello within the handshake timeout"))??;
+        let hello = match first {
+            Some(pb::NodeFrame {
+                frame: Some(pb::node_frame::Frame::Hello(h)),
+            }) => h,
+            Some(_) => {
+                return Err(Status::invalid_argument(
+                    "the first frame of a session must be a Hello",
+                ));
+            }
+            None => return Err(Status::cancelled("the node closed before its Hello")),
+        };
+        let (community, node_docs) = check_hello(&principal, &hello)?;
+        let c = community.clone();
+        let (registered, local) = blocking(&self.replicas, move |r| {
+            (r.is_registered(&c), r.community_heads(&c))
+        })
+        .await?;
+        if !registered {
+            return Err(Status::permission_denied(format!(
+                "community {community} is not registered in this street; an operator adds it with `gridctl street community add --id {community} --name …`"
+            )));
+        }
+        let plan = sync::plan(&local, &node_docs);
+
+        // Replace any earlier session of this community.
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let session_no = self
+            .next_session
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some((_, old)) = self
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(community.clone(), (session_no, stop_tx))
+        {
+            let _ = old.send(true);
+        }
+        let version = hello.software_version.clone();
+        let c = community.clone();
+        blocking(&self.replicas, move |r| r.link_opened(&c, &version, now_ms())).await?;
+        tracing::info!(community = %community, docs = node_docs.len(), differ = plan.len(), "node connected");
+
+        let welcome = pb::CoordinatorFrame {
+            frame: Some(pb::coordinator_frame::Frame::Welcome(pb::Welcome {
+                protocol_version: PROTOCOL_VERSION,
+                docs: local
+                    .iter()
+                    .map(|(id, h)| pb::DocHeads {
+                        doc_id: id.to_string(),
+                        heads: h.iter().map(|c| c.0.to_vec()).collect(),
+                    })
+                    .collect(),
+                max_frame_bytes: self.limits.max_frame_bytes as u64,
+                max_message_bytes: self.limits.max_message_bytes as u64,
+            })),
+        };
+        let peer_max = if hello.max_frame_bytes == 0 {
+            self.limits.max_frame_bytes
+        } else {
+            hello.max_frame_bytes as usize
+        };
+        let (sync_tx, sync_rx) = mpsc::channel::<pb::SyncFrame>(16);
+        let (end_tx, end_rx) = mpsc::channel::<Result<pb::CoordinatorFrame, Status>>(1);
+
+        // Either the server's stop or this community's replacement ends it.
+        let mut server_stop = self.stop.clone();
+        let (merged_tx, merged_rx) = watch::channel(false);
+        let mut replaced = stop_rx;
+        let replicas = self.replicas.clone();
+        let changed = blocking(&self.replicas, |r| r.subscribe()).await?;
+        let limits = self.limits;
+        let current = self.current.clone();
+        let host = Arc::new(Mutex::new(NodeHost {
+            replicas: replicas.clone(),
+            community: community.clone(),
+        }));
+        let frames = inbound.filter_map(|f| match f {
+            Ok(pb::NodeFrame {
+                frame: Some(pb::node_frame::Frame::Sync(s)),
+            }) => Some(Ok(s)),
+            Ok(_) => Some(Err(Status::invalid_argument(
+                "a frame after the Hello that is not a SyncFrame",
+            ))),
+            Err(s) => Some(Err(s)),
+        });
+        let task = async move {
+            let watcher = async {
+                loop {
+                    tokio::select! {
+                        r = server_stop.changed() => if r.is_err() || *server_stop.borrow() { break },
+                        r = replaced.changed() => if r.is_err() || *replaced.borrow() { break },
+                    }
+                }
+                let _ = merged_tx.send(true);
+            };
+            let run = session::run(
+                host as SharedHost<NodeHost>,
+                plan,
+                Box::pin(frames),
+                sync_tx,
+                changed,
+                merged_rx,
+                limits,
+                peer_max,
+                |ev| {
+                    if let SessionEvent::Doc { .. } = ev {
+                        // Link bookkeeping happens in `receive`.
+                    }
+                },
+            );
+            let result = tokio::select! {
+                r = run => r,
+                () = watcher => Ok(()),
+            };
+            let error = match &result {
+                Ok(()) | Err(SessionError::Closed) => None,
+                Err(e) => Some(e.to_string()),
+            };
+            match &result {
+                Ok(()) | Err(SessionError::Closed) => {
+                    tracing::info!(community = %community, "session ended")
+                }
+                Err(e) => tracing::warn!(community = %community, error = %e, "session ended"),
+            }
+            if let Err(e) = result
+                && !matches!(e, SessionError::Closed | SessionError::Remote(_))
+            {
+                let _ = end_tx.send(Err(Status::from(e))).await;
+            }
+            // Only the current session of the community marks it closed.
+            let mine = {
+                let mut cur = current.lock().unwrap_or_else(|p| p.into_inner());
+                if cur.get(&community).is_some_and(|(n, _)| *n == session_no) {
+                    cur.remove(&community);
+                    true
+                } else {
+                    false
+                }
+            };
+            if mine {
+                let c = community.clone();
+                let _ = blocking(&replicas, move |r| r.link_closed(&c, error, now_ms())).await;
+            }
+        };
+        {
+            let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            // Reap the sessions that have ended.
+            while tasks.try_join_next().is_some() {}
+            tasks.spawn(task);
+        }
+
+        let out = tokio_stream::once(Ok(welcome))
+            .chain(ReceiverStream::new(sync_rx).map(|f| {
+                Ok(pb::CoordinatorFrame {
+                    frame: Some(pb::coordinator_frame::Frame::Sync(f)),
+                })
+            }))
+            .chain(ReceiverStream::new(end_rx));
+        Ok(Response::new(Box::pin(out)))
+    }
+}

@@ -1,0 +1,331 @@
+//! The node's link to the coordinator: dial, hand-shake, run the sync
+//! session, and when the link drops, wait (exponential backoff with jitter)
+//! and dial again, for as long as the node runs.
+//!
+//! HTTP/2 keep-alive pings (set on the endpoint) notice a link that died
+//! without a reset; a local edit wakes the session at once (the office's
+//! change counter), so it is pushed while the link is up. The link's state
+//! is kept in a [`LinkStatus`] for the status API.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gridsync_core::DocId;
+use gridsync_core::sync::{self, Backoff, DocHeads, FrameLimits, PROTOCOL_VERSION};
+use gridsync_proto::sync::v1 as pb;
+use pb::sync_client::SyncClient;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::office::Office;
+use crate::session::{self, SessionError, SessionEvent, SharedHost};
+
+/// How the node reaches the coordinator.
+#[derive(Clone, Debug)]
+pub struct LinkConfig {
+    /// The coordinator's endpoint, with TLS and keep-alive set.
+    pub endpoint: tonic::transport::Endpoint,
+    /// An insecure development token, sent as `authorization: Bearer`.
+    pub dev_token: Option<String>,
+    /// First reconnect wait; doubles up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub limits: FrameLimits,
+    /// How long to wait for the coordinator's Welcome.
+    pub handshake_timeout: Duration,
+}
+
+/// One document's link state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DocLink {
+    /// When both sides last held the same heads (Unix ms).
+    pub last_sync_ms: Option<i64>,
+    /// Whether they did at the last message received.
+    pub in_sync: bool,
+    /// The heads the coordinator said it holds (what it acknowledged).
+    #[serde(skip)]
+    pub peer_heads: Option<Vec<automerge::ChangeHash>>,
+}
+
+/// What the node knows about its link, for the status API.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct LinkStatus {
+    pub configured: bool,
+    pub connected: bool,
+    /// When the link last came up or went down (Unix ms).
+    pub changed_ms: Option<i64>,
+    pub last_error: Option<String>,
+    /// Dial attempts since the last session that got through its handshake.
+    pub attempts: u32,
+    /// Sessions that got through their handshake since the node started.
+    pub sessions: u64,
+    pub docs: BTreeMap<String, DocLink>,
+    pub frames_sent: u64,
+    pub frames_received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+pub type LinkHandle = Arc<Mutex<LinkStatus>>;
+
+fn lock(s: &LinkHandle) -> std::sync::MutexGuard<'_, LinkStatus> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs the link until `stop` turns true. Never returns an error: every
+/// failure is logged, shown in the status, and followed by a redial.
+pub async fn run(
+    office: SharedHost<Office>,
+    cfg: LinkConfig,
+    status: LinkHandle,
+    mut stop: watch::Receiver<bool>,
+) {
+    lock(&status).configured = true;
+    let mut backoff = Backoff::new(
+        cfg.backoff_base.as_millis() as u64,
+        cfg.backoff_max.as_millis() as u64,
+    );
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        lock(&status).attempts += 1;
+        let result = session_once(&office, &cfg, &status, stop.clone(), &mut backoff).await;
+        {
+            let mut st = lock(&status);
+            if st.connected {
+                st.connected = false;
+                st.changed_ms = Some(crate::service::now_ms());
+            }
+            match &result {
+                Ok(()) => {}
+                Err(e) => st.last_error = Some(e.to_string()),
+            }
+        }
+        if *stop.borrow() {
+            return;
+        }
+        match result {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "link to the coordinator is down"),
+        }
+        let unit: f64 = rand::random();
+        let wait = Duration::from_millis(backoff.next_delay_ms(unit));
+        tracing::info!(
+            wait_ms = wait.as_millis() as u64,
+            "redialling the coordinator after a wait"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+async fn blocking<R: Send + 'static>(
+    office: &SharedHost<Office>,
+    f: impl FnOnce(&mut Office) -> Result<R, SessionError> + Send + 'static,
+) -> Result<R, SessionError> {
+    let office = office.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut o = office.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut o)
+    })
+    .await
+    .map_err(|e| SessionError::Host(format!("a sync task failed: {e}")))?
+}
+
+fn heads_to_pb(heads: &DocHeads) -> Vec<pb::DocHeads> {
+    heads
+        .iter()
+        .map(|(id, h)| pb::DocHeads {
+            doc_id: id.to_string(),
+            heads: h.iter().map(|c| c.0.to_vec()).collect(),
+        })
+        .collect()
+}
+
+/// Reads a peer's list of documents and heads, refusing what does not parse.
+pub fn heads_from_pb(docs: &[pb::DocHeads]) -> Result<DocHeads, SessionError> {
+    let mut out = DocHeads::new();
+    for (i, d) in docs.iter().enumerate() {
+        let id: DocId = d
+            .doc_id
+            .parse()
+            .map_err(|e| SessionError::Protocol(format!("docs[{i}].doc_id: {e}")))?;
+        let mut heads = Vec::with_capacity(d.heads.len());
+        for (j, h) in d.heads.iter().enumerate() {
+            let bytes: [u8; 32] = h.as_slice().try_into().map_err(|_| {
+                SessionError::Protocol(format!(
+                    "docs[{i}].heads[{j}]: a change hash is 32 bytes, not {}",
+                    h.len()
+                ))
+            })?;
+            heads.push(automerge::ChangeHash(bytes));
+        }
+        heads.sort();
+        out.insert(id, heads);
+    }
+    Ok(out)
+}
+
+async fn session_once(
+    office: &SharedHost<Office>,
+    cfg: &LinkConfig,
+    status: &LinkHandle,
+    stop: watch::Receiver<bool>,
+    backoff: &mut Backoff,
+) -> Result<(), SessionError> {
+    let channel = cfg.endpoint.connect().await.map_err(|e| {
+        SessionError::Host(format!(
+            "cannot reach the coordinator at {}: {e}",
+            cfg.endpoint.uri()
+        ))
+    })?;
+    let token = match &cfg.dev_token {
+        Some(t) => Some(
+            format!("Bearer {t}")
+                .parse::<tonic::metadata::MetadataValue<_>>()
+                .map_err(|_| {
+                    SessionError::Host("the development token is not a valid header value".into())
+                })?,
+        ),
+        None => None,
+    };
+    let mut client = SyncClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
+        if let Some(t) = &token {
+            req.metadata_mut().insert("authorization", t.clone());
+        }
+        Ok(req)
+    })
+    .max_decoding_message_size(cfg.limits.max_frame_bytes + 64 * 1024)
+    .max_encoding_message_size(cfg.limits.max_frame_bytes + 64 * 1024);
+
+    let (community, local, changed) = blocking(office, |o| {
+        Ok((o.config().community.clone(), o.sync_heads()?, o.subscribe()))
+    })
+    .await?;
+    let hello = pb::NodeFrame {
+        frame: Some(pb::node_frame::Frame::Hello(pb::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            community_id: community.to_string(),
+            docs: heads_to_pb(&local),
+            software_version: env!("CARGO_PKG_VERSION").to_string(),
+            max_frame_bytes: cfg.limits.max_frame_bytes as u64,
+        })),
+    };
+    let (tx, rx) = mpsc::channel::<pb::SyncFrame>(16);
+    let outbound =
+        tokio_stream::once(hello).chain(ReceiverStream::new(rx).map(|f| pb::NodeFrame {
+            frame: Some(pb::node_frame::Frame::Sync(f)),
+        }));
+    let response = client
+        .session(outbound)
+        .await
+        .map_err(SessionError::Remote)?;
+    let mut inbound = response.into_inner();
+    let welcome = tokio::time::timeout(cfg.handshake_timeout, inbound.next())
+        .await
+        .map_err(|_| {
+            SessionError::Protocol(format!(
+                "no Welcome from the coordinator within {:?}",
+                cfg.handshake_timeout
+            ))
+        })?;
+    let welcome = match welcome {
+        Some(Ok(pb::CoordinatorFrame {
+            frame: Some(pb::coordinator_frame::Frame::Welcome(w)),
+        })) => w,
+        Some(Ok(_)) => {
+            return Err(SessionError::Protocol(
+                "the coordinator's first frame is not a Welcome".into(),
+            ));
+        }
+        Some(Err(status)) => return Err(SessionError::Remote(status)),
+        None => return Err(SessionError::Closed),
+    };
+    if welcome.protocol_version != PROTOCOL_VERSION {
+        return Err(SessionError::Protocol(format!(
+            "the coordinator speaks sync protocol {}, this node {PROTOCOL_VERSION}; upgrade the older side",
+            welcome.protocol_version
+        )));
+    }
+    let remote = heads_from_pb(&welcome.docs)?;
+    for id in remote.keys() {
+        if *id != DocId::Street && id.community() != Some(&community) {
+            return Err(SessionError::Protocol(format!(
+                "the coordinator offered document {id}, which is not this community's"
+            )));
+        }
+    }
+    let plan = sync::plan(&local, &remote);
+    backoff.reset();
+    {
+        let mut st = lock(status);
+        st.connected = true;
+        st.changed_ms = Some(crate::service::now_ms());
+        st.last_error = None;
+        st.attempts = 0;
+        st.sessions += 1;
+        for (id, heads) in &local {
+            let d = st.docs.entry(id.to_string()).or_default();
+            d.in_sync = remote.get(id) == Some(heads);
+            d.peer_heads = remote.get(id).cloned();
+        }
+    }
+    tracing::info!(
+        docs = local.len(),
+        differ = plan.len(),
+        "connected to the coordinator"
+    );
+    let peer_max = if welcome.max_frame_bytes == 0 {
+        cfg.limits.max_frame_bytes
+    } else {
+        welcome.max_frame_bytes as usize
+    };
+    let inbound = inbound.filter_map(|f| match f {
+        Ok(pb::CoordinatorFrame {
+            frame: Some(pb::coordinator_frame::Frame::Sync(s)),
+        }) => Some(Ok(s)),
+        Ok(_) => Some(Err(tonic::Status::invalid_argument(
+            "a frame after the Welcome that is not a SyncFrame",
+        ))),
+        Err(s) => Some(Err(s)),
+    });
+    let status2 = status.clone();
+    let now = crate::service::now_ms;
+    session::run(
+        office.clone(),
+        plan,
+        Box::pin(inbound),
+        tx,
+        changed,
+        stop,
+        cfg.limits,
+        peer_max,
+        move |ev| {
+            let mut st = lock(&status2);
+            match ev {
+                SessionEvent::Sent(n) => {
+                    st.frames_sent += 1;
+                    st.bytes_sent += n as u64;
+                }
+                SessionEvent::Got(n) => {
+                    st.frames_received += 1;
+                    st.bytes_received += n as u64;
+                }
+                SessionEvent::Doc { id, received } => {
+                    let d = st.docs.entry(id.to_string()).or_default();
+                    d.in_sync = received.in_sync;
+                    d.peer_heads = Some(received.peer_heads);
+                    if received.in_sync {
+                        d.last_sync_ms = Some(now());
+                    }
+                }
+            }
+        },
+    )
+    .await
+}
