@@ -147,3 +147,195 @@ async fn concurrent_edits_at_a_node_and_at_the_coordinator_converge() {
     node.stop().await;
     coord.stop().await;
 }
+
+fn node_auth(pki: &Pki, c: &str) -> gridsync_node::tls::ClientAuth {
+    pki.client(&gridsync_core::access::Principal::Node(
+        CommunityId::parse(c).unwrap(),
+    ))
+}
+
+async fn wait_converged(node: &TestNode, coord: &TestCoordinator) {
+    let ok = eventually(WITHIN, || converged(node, coord)).await;
+    assert!(
+        ok,
+        "not converged within {WITHIN:?}: node {:?} coordinator {:?}; link {:?}",
+        show_heads(&node.heads().await),
+        show_heads(&coord.community_heads(node.community.as_str()).await),
+        node.link_status()
+    );
+}
+
+async fn household_count_at_coordinator(coord: &TestCoordinator, c: &str) -> usize {
+    let c = CommunityId::parse(c).unwrap();
+    let reg = coord.doc(DocId::Registry(c.clone())).await;
+    let cases = coord.doc(DocId::Cases(c)).await;
+    CommunityView::read(&reg, &cases).households.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn edits_made_while_the_coordinator_is_down_arrive_after_it_restarts() {
+    let pki = Pki::new();
+    let cdir = tempfile::tempdir().unwrap();
+    let ndir = tempfile::tempdir().unwrap();
+    let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
+    let port = coord.addr.port();
+    register(&mut coord.operator(&pki).await, &["c01"]).await;
+    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
+    let node = TestNode::start(ndir.path(), "c01", Some(link)).await;
+    populate(&node, "A", 5).await;
+    wait_converged(&node, &coord).await;
+
+    coord.stop().await;
+    // The node goes on working while the coordinator is away.
+    populate(&node, "B", 7).await;
+    assert!(
+        eventually(WITHIN, || async { !node.link_status().connected }).await,
+        "the node never noticed the coordinator was gone"
+    );
+    let sessions_before = node.link_status().sessions;
+
+    // Same store, same port: the node redials by itself.
+    let coord = TestCoordinator::start(cdir.path(), &pki, port, FrameLimits::default()).await;
+    wait_converged(&node, &coord).await;
+    assert!(node.link_status().sessions > sessions_before);
+    assert_eq!(household_count_at_coordinator(&coord, "c01").await, 12);
+    node.stop().await;
+    coord.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_node_catches_up_both_ways() {
+    let pki = Pki::new();
+    let cdir = tempfile::tempdir().unwrap();
+    let ndir = tempfile::tempdir().unwrap();
+    let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
+    let mut op = coord.operator(&pki).await;
+    register(&mut op, &["c01"]).await;
+    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
+    let node = TestNode::start(ndir.path(), "c01", Some(link.clone())).await;
+    populate(&node, "A", 3).await;
+    wait_converged(&node, &coord).await;
+    node.stop().await;
+
+    // While the node is down: edits at the node's store (offline) and at
+    // the coordinator (a risk region for everyone).
+    let offline = TestNode::start(ndir.path(), "c01", None).await;
+    populate(&offline, "B", 4).await;
+    offline.stop().await;
+    op.put_street_record(risk_region("远方")).await.unwrap();
+
+    let node = TestNode::start(ndir.path(), "c01", Some(link)).await;
+    wait_converged(&node, &coord).await;
+    assert_eq!(household_count_at_coordinator(&coord, "c01").await, 7);
+    let regions = node
+        .run(|o| gridsync_core::street::StreetView::read(o.street_doc()).risk_regions.len())
+        .await;
+    assert_eq!(regions, 1);
+    node.stop().await;
+    coord.stop().await;
+}
+
+/// After an interrupted sync, the next session starts from the sync state
+/// both sides persisted. Bound: the documents that differ (here the
+/// registry alone) settle in at most 3 round trips, so the resumed session
+/// carries at most 6 frames each way for them plus one each way for every
+/// other document that differs (none here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reconnect_resumes_from_the_persisted_sync_state() {
+    const MAX_FRAMES_EACH_WAY: u64 = 6;
+    let pki = Pki::new();
+    let cdir = tempfile::tempdir().unwrap();
+    let ndir = tempfile::tempdir().unwrap();
+    let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
+    let port = coord.addr.port();
+    register(&mut coord.operator(&pki).await, &["c01"]).await;
+    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
+    let node = TestNode::start(ndir.path(), "c01", Some(link.clone())).await;
+    populate(&node, "A", 60).await;
+    wait_converged(&node, &coord).await;
+    node.stop().await;
+
+    // Work offline, then reconnect and cut the link as soon as the session
+    // has started moving frames.
+    let offline = TestNode::start(ndir.path(), "c01", None).await;
+    populate(&offline, "B", 40).await;
+    offline.stop().await;
+    let node = TestNode::start(ndir.path(), "c01", Some(link)).await;
+    assert!(
+        eventually(WITHIN, || async { node.link_status().frames_sent > 0 }).await,
+        "the node never started syncing"
+    );
+    coord.stop().await;
+    assert!(eventually(WITHIN, || async { !node.link_status().connected }).await);
+    populate(&node, "C", 2).await;
+
+    let coord = TestCoordinator::start(cdir.path(), &pki, port, FrameLimits::default()).await;
+    wait_converged(&node, &coord).await;
+    let st = node.link_status();
+    assert!(st.sessions >= 2, "{st:?}");
+    assert!(
+        st.session_frames_sent <= MAX_FRAMES_EACH_WAY
+            && st.session_frames_received <= MAX_FRAMES_EACH_WAY,
+        "the resumed session took {} frames out and {} in (bound {MAX_FRAMES_EACH_WAY} each way)",
+        st.session_frames_sent,
+        st.session_frames_received
+    );
+    assert_eq!(household_count_at_coordinator(&coord, "c01").await, 102);
+    node.stop().await;
+    coord.stop().await;
+}
+
+/// A catch-up several times larger than the gRPC message limit goes through
+/// in frames under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_catch_up_larger_than_the_message_limit_completes() {
+    let limits = FrameLimits {
+        max_frame_bytes: 4 * 1024,
+        max_message_bytes: 64 * 1024 * 1024,
+    };
+    // What tonic accepts per message on both sides.
+    let grpc_limit = limits.grpc_message_limit() as u64;
+    let pki = Pki::new();
+    let cdir = tempfile::tempdir().unwrap();
+    let ndir = tempfile::tempdir().unwrap();
+    let coord = TestCoordinator::start(cdir.path(), &pki, 0, limits).await;
+    register(&mut coord.operator(&pki).await, &["c01"]).await;
+
+    // A large community built offline in one edit group: one big change.
+    let offline = TestNode::start(ndir.path(), "c01", None).await;
+    let c = offline.create(compound("大院")).await;
+    let b = offline.create(building(c.id(), "1号楼")).await;
+    let (cid, bid) = (c.id().to_string(), b.id().to_string());
+    offline
+        .run(move |o| {
+            let edits: Vec<Edit> = (0..3000)
+                .map(|i| {
+                    // Names that do not compress away.
+                    let mut h = household(&cid, &bid, &format!("{i}"));
+                    if let Record::Household(hh) = &mut h {
+                        hh.head_name = format!("{:016x}", (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                    }
+                    h.set_id(format!("hh_{i:016x}"));
+                    Edit::Create(h)
+                })
+                .collect();
+            o.apply(&edits, gridsync_node::service::now_ms(), "bulk")
+                .expect("bulk create");
+        })
+        .await;
+    offline.stop().await;
+
+    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), limits);
+    let node = TestNode::start(ndir.path(), "c01", Some(link)).await;
+    wait_converged(&node, &coord).await;
+    let st = node.link_status();
+    assert!(
+        st.bytes_sent > 4 * grpc_limit,
+        "the catch-up was only {} bytes; the test needs several times {grpc_limit}",
+        st.bytes_sent
+    );
+    assert!(st.largest_frame_sent <= limits.max_frame_bytes as u64, "{st:?}");
+    assert_eq!(household_count_at_coordinator(&coord, "c01").await, 3000);
+    node.stop().await;
+    coord.stop().await;
+}

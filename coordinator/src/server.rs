@@ -72,8 +72,7 @@ pub async fn serve(
         .build_v1()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let sync = SyncService::new(replicas.clone(), opts.auth.clone(), opts.limits, stop_rx);
-    // A frame is at most max_frame_bytes of data plus a few bytes of framing.
-    let grpc_limit = opts.limits.max_frame_bytes + 64 * 1024;
+    let grpc_limit = opts.limits.grpc_message_limit();
     let sync_api = SyncServer::new(sync.clone())
         .max_decoding_message_size(grpc_limit)
         .max_encoding_message_size(grpc_limit);

@@ -258,6 +258,14 @@ pub struct FrameLimits {
     pub max_message_bytes: usize,
 }
 
+impl FrameLimits {
+    /// The gRPC message size to allow for frames of this size: the data plus
+    /// room for the frame's other fields (a document id, a few numbers).
+    pub fn grpc_message_limit(&self) -> usize {
+        self.max_frame_bytes + 4096
+    }
+}
+
 impl Default for FrameLimits {
     fn default() -> Self {
         Self {

@@ -66,6 +66,11 @@ pub struct LinkStatus {
     pub frames_received: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Frames of the current (or last) session only.
+    pub session_frames_sent: u64,
+    pub session_frames_received: u64,
+    /// The largest frame sent, in bytes of data.
+    pub largest_frame_sent: u64,
 }
 
 pub type LinkHandle = Arc<Mutex<LinkStatus>>;
@@ -200,8 +205,8 @@ async fn session_once(
         }
         Ok(req)
     })
-    .max_decoding_message_size(cfg.limits.max_frame_bytes + 64 * 1024)
-    .max_encoding_message_size(cfg.limits.max_frame_bytes + 64 * 1024);
+    .max_decoding_message_size(cfg.limits.grpc_message_limit())
+    .max_encoding_message_size(cfg.limits.grpc_message_limit());
 
     let (community, local, changed) = blocking(office, |o| {
         Ok((o.config().community.clone(), o.sync_heads()?, o.subscribe()))
@@ -269,6 +274,8 @@ async fn session_once(
         st.last_error = None;
         st.attempts = 0;
         st.sessions += 1;
+        st.session_frames_sent = 0;
+        st.session_frames_received = 0;
         for (id, heads) in &local {
             let d = st.docs.entry(id.to_string()).or_default();
             d.in_sync = remote.get(id) == Some(heads);
@@ -310,10 +317,13 @@ async fn session_once(
             match ev {
                 SessionEvent::Sent(n) => {
                     st.frames_sent += 1;
+                    st.session_frames_sent += 1;
                     st.bytes_sent += n as u64;
+                    st.largest_frame_sent = st.largest_frame_sent.max(n as u64);
                 }
                 SessionEvent::Got(n) => {
                     st.frames_received += 1;
+                    st.session_frames_received += 1;
                     st.bytes_received += n as u64;
                 }
                 SessionEvent::Doc { id, received } => {

@@ -72,6 +72,8 @@ const CLOCK_SKEW: time::Duration = time::Duration::hours(1);
 
 /// Everything that can go wrong with certificates, keys, tokens and the
 /// transport settings. Each message says what was wrong and what to do.
+/// Messages include the text of the error underneath, so no variant marks
+/// it as a `source` (anyhow's `{:#}` would print it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {error}; check the path and that this user may read it")]
@@ -84,6 +86,8 @@ pub enum TlsError {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error("{} holds no CA (ca.pem); make one first with `gridctl certs init --dir {} --street NAME`", dir.display(), dir.display())]
+    NoCa { dir: PathBuf },
     #[error("{path} already exists; refusing to overwrite it (move it away, or pass --force)")]
     Exists { path: PathBuf },
     #[error("{what} is not a usable PEM {expected}: {reason}")]
@@ -155,7 +159,7 @@ pub enum TlsError {
     #[error("{url} is https:// but no TLS is configured; give the CA, certificate and key files")]
     HttpsWithoutTls { url: String },
     #[error("the TLS settings were refused: {0}")]
-    Transport(#[from] tonic::transport::Error),
+    Transport(String),
 }
 
 // ---------------------------------------------------------------- issuance
@@ -479,7 +483,7 @@ fn ip_text(bytes: &[u8]) -> String {
 /// things out without a CA. Off unless configured; anyone who sees a token
 /// (they travel in the clear without TLS) can use it. `Debug` shows the
 /// principals only.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct DevTokens {
     entries: Vec<(Vec<u8>, Principal)>,
 }
@@ -884,7 +888,15 @@ pub fn endpoint(url: &str, auth: &ClientAuth) -> Result<Endpoint, TlsError> {
         .keep_alive_timeout(Duration::from_secs(10))
         .keep_alive_while_idle(true);
     if let ClientAuth::Tls(config) = auth {
-        ep = ep.tls_config(config.clone())?;
+        ep = ep.tls_config(config.clone()).map_err(|e| {
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            TlsError::Transport(text)
+        })?;
     }
     Ok(ep)
 }
@@ -1078,12 +1090,8 @@ impl CertsCommand {
 fn load_ca(dir: &Path) -> Result<IssuedCert, TlsError> {
     let cert = dir.join("ca.pem");
     if !cert.exists() {
-        return Err(TlsError::Read {
-            path: cert,
-            error: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no CA here; make one first with `gridctl certs init --dir DIR --street NAME`",
-            ),
+        return Err(TlsError::NoCa {
+            dir: dir.to_path_buf(),
         });
     }
     IssuedCert::load(&cert, &dir.join("ca.key"))

@@ -41,8 +41,10 @@ pub struct Pki {
 
 impl Pki {
     pub fn new() -> Pki {
-        let (from, to) = validity_days(30).expect("30 days is a valid validity");
+        // The CA outlives every certificate it issues in a test.
+        let (from, to) = validity_days(60).expect("60 days is a valid validity");
         let ca = issue_ca("Test Street", from, to).expect("issue the test CA");
+        let (from, to) = validity_days(30).expect("30 days is a valid validity");
         let server = issue_server(&ca, &["localhost".into(), "127.0.0.1".into()], from, to)
             .expect("issue the coordinator's certificate");
         Pki { ca, server }
