@@ -45,7 +45,8 @@ async fn populate(node: &TestNode, tag: &str, n: usize) -> String {
     let c = node.create(compound(&format!("{tag}楼院"))).await;
     let b = node.create(building(c.id(), &format!("{tag}1号楼"))).await;
     for i in 0..n {
-        node.create(household(c.id(), b.id(), &format!("{tag}{i}"))).await;
+        node.create(household(c.id(), b.id(), &format!("{tag}{i}")))
+            .await;
     }
     c.id().to_string()
 }
@@ -72,7 +73,9 @@ async fn concurrent_edits_at_a_node_and_at_the_coordinator_converge() {
     let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
     let mut op = coord.operator(&pki).await;
     register(&mut op, &["c01"]).await;
-    let auth = pki.client(&gridsync_core::access::Principal::Node(CommunityId::parse("c01").unwrap()));
+    let auth = pki.client(&gridsync_core::access::Principal::Node(
+        CommunityId::parse("c01").unwrap(),
+    ));
     let node = TestNode::start(
         ndir.path(),
         "c01",
@@ -134,13 +137,18 @@ async fn concurrent_edits_at_a_node_and_at_the_coordinator_converge() {
     let (households, tickets, regions) = node
         .run(|o| {
             let v = o.view();
-            let regions = gridsync_core::street::StreetView::read(o.street_doc()).risk_regions.len();
+            let regions = gridsync_core::street::StreetView::read(o.street_doc())
+                .risk_regions
+                .len();
             (v.households.len(), v.tickets.len(), regions)
         })
         .await;
     assert_eq!(households, 20);
     assert_eq!(at_coord.households.len(), 20);
-    assert_eq!(tickets, 6, "5 dispatched at the coordinator + 1 made at the node");
+    assert_eq!(
+        tickets, 6,
+        "5 dispatched at the coordinator + 1 made at the node"
+    );
     assert_eq!(at_coord.tickets.len(), 6);
     assert_eq!(regions, 1);
     assert!(node.link_status().connected);
@@ -228,7 +236,11 @@ async fn a_restarted_node_catches_up_both_ways() {
     wait_converged(&node, &coord).await;
     assert_eq!(household_count_at_coordinator(&coord, "c01").await, 7);
     let regions = node
-        .run(|o| gridsync_core::street::StreetView::read(o.street_doc()).risk_regions.len())
+        .run(|o| {
+            gridsync_core::street::StreetView::read(o.street_doc())
+                .risk_regions
+                .len()
+        })
         .await;
     assert_eq!(regions, 1);
     node.stop().await;
@@ -313,7 +325,10 @@ async fn a_catch_up_larger_than_the_message_limit_completes() {
                     // Names that do not compress away.
                     let mut h = household(&cid, &bid, &format!("{i}"));
                     if let Record::Household(hh) = &mut h {
-                        hh.head_name = format!("{:016x}", (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                        hh.head_name = format!(
+                            "{:016x}",
+                            (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                        );
                     }
                     h.set_id(format!("hh_{i:016x}"));
                     Edit::Create(h)
@@ -334,7 +349,10 @@ async fn a_catch_up_larger_than_the_message_limit_completes() {
         "the catch-up was only {} bytes; the test needs several times {grpc_limit}",
         st.bytes_sent
     );
-    assert!(st.largest_frame_sent <= limits.max_frame_bytes as u64, "{st:?}");
+    assert!(
+        st.largest_frame_sent <= limits.max_frame_bytes as u64,
+        "{st:?}"
+    );
     assert_eq!(household_count_at_coordinator(&coord, "c01").await, 3000);
     node.stop().await;
     coord.stop().await;

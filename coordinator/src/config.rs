@@ -164,17 +164,24 @@ impl CoordinatorConfig {
                 "insecure_dev_tokens and tls_* are both set; choose mutual TLS (tls_ca, tls_cert, tls_key) or, for development only, insecure_dev_tokens"
             ),
             ((ca, cert, key), None) => {
-                let missing: Vec<&str> = [("tls_ca", ca.is_none()), ("tls_cert", cert.is_none()), ("tls_key", key.is_none())]
-                    .into_iter()
-                    .filter(|(_, m)| *m)
-                    .map(|(n, _)| n)
-                    .collect();
-                anyhow::bail!("{} missing: tls_ca, tls_cert and tls_key go together", missing.join(", "))
+                let missing: Vec<&str> = [
+                    ("tls_ca", ca.is_none()),
+                    ("tls_cert", cert.is_none()),
+                    ("tls_key", key.is_none()),
+                ]
+                .into_iter()
+                .filter(|(_, m)| *m)
+                .map(|(n, _)| n)
+                .collect();
+                anyhow::bail!(
+                    "{} missing: tls_ca, tls_cert and tls_key go together",
+                    missing.join(", ")
+                )
             }
         };
         let defaults = FrameLimits::default();
-        let max_frame_bytes = pick(flags.max_frame_bytes, file.max_frame_bytes)
-            .unwrap_or(defaults.max_frame_bytes);
+        let max_frame_bytes =
+            pick(flags.max_frame_bytes, file.max_frame_bytes).unwrap_or(defaults.max_frame_bytes);
         if !(1024..=MAX_FRAME_LIMIT).contains(&max_frame_bytes) {
             anyhow::bail!("max_frame_bytes: {max_frame_bytes} is outside 1024..={MAX_FRAME_LIMIT}");
         }
@@ -235,14 +242,25 @@ mod tests {
         let e = CoordinatorConfig::resolve(flags(&["--street-id", "s"]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("tls_ca, tls_cert and tls_key are required"), "{e}");
+        assert!(
+            e.contains("tls_ca, tls_cert and tls_key are required"),
+            "{e}"
+        );
         let c = CoordinatorConfig::resolve(flags(&[
-            "--street-id", "s", "--insecure-dev-tokens", "t.toml",
+            "--street-id",
+            "s",
+            "--insecure-dev-tokens",
+            "t.toml",
         ]))
         .unwrap();
         assert!(matches!(c.security, Security::InsecureDevTokens(_)));
         let e = CoordinatorConfig::resolve(flags(&[
-            "--street-id", "s", "--tls-ca", "ca.pem", "--tls-cert", "c.pem",
+            "--street-id",
+            "s",
+            "--tls-ca",
+            "ca.pem",
+            "--tls-cert",
+            "c.pem",
         ]))
         .unwrap_err()
         .to_string();
@@ -253,13 +271,55 @@ mod tests {
     fn bad_values_name_the_setting() {
         for (args, needle) in [
             (vec!["--street-id", "A B"], "street_id"),
-            (vec!["--street-id", "s", "--insecure-dev-tokens", "t", "--listen", "x"], "listen"),
-            (vec!["--street-id", "s", "--insecure-dev-tokens", "t", "--time-zone", "Nowhere"], "time_zone"),
-            (vec!["--street-id", "s", "--insecure-dev-tokens", "t", "--max-frame-bytes", "10"], "max_frame_bytes"),
-            (vec!["--street-id", "s", "--insecure-dev-tokens", "t", "--max-message-bytes", "2000"], "max_message_bytes"),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--listen",
+                    "x",
+                ],
+                "listen",
+            ),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--time-zone",
+                    "Nowhere",
+                ],
+                "time_zone",
+            ),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--max-frame-bytes",
+                    "10",
+                ],
+                "max_frame_bytes",
+            ),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--max-message-bytes",
+                    "2000",
+                ],
+                "max_message_bytes",
+            ),
             (vec![], "street_id is required"),
         ] {
-            let e = CoordinatorConfig::resolve(flags(&args)).unwrap_err().to_string();
+            let e = CoordinatorConfig::resolve(flags(&args))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(needle), "{args:?}: {e}");
         }
     }

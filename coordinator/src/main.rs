@@ -101,11 +101,9 @@ async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
     opts.grace = Duration::from_secs(cfg.shutdown_grace_secs);
     serve(replicas.clone(), listener, shutdown_signal(), opts).await?;
     let r = replicas.clone();
-    tokio::task::spawn_blocking(move || {
-        gridsync_coordinator::sync_service::lock(&r).checkpoint()
-    })
-    .await
-    .context("final checkpoint panicked")??;
+    tokio::task::spawn_blocking(move || gridsync_coordinator::sync_service::lock(&r).checkpoint())
+        .await
+        .context("final checkpoint panicked")??;
     tracing::info!("stopped");
     Ok(())
 }

@@ -31,7 +31,9 @@ pub enum ReplicasError {
     Core(#[from] CoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("community {0} is not registered in this street; an operator adds it with `gridctl street community add --id {0} --name …`")]
+    #[error(
+        "community {0} is not registered in this street; an operator adds it with `gridctl street community add --id {0} --name …`"
+    )]
     Unregistered(CommunityId),
     #[error("{0}")]
     NotFound(String),
@@ -147,8 +149,12 @@ impl StreetReplicas {
         let Some(s) = self.store.load_doc(id)? else {
             return Ok(None);
         };
-        let mut doc = load_doc(s.snapshot.as_deref(), s.chunks.iter().map(Vec::as_slice), id)?
-            .with_actor(self.actor.clone());
+        let mut doc = load_doc(
+            s.snapshot.as_deref(),
+            s.chunks.iter().map(Vec::as_slice),
+            id,
+        )?
+        .with_actor(self.actor.clone());
         let saved = doc.get_heads();
         Ok(Some(Loaded { doc, saved }))
     }
@@ -493,7 +499,11 @@ impl StreetReplicas {
             tz: self.cfg.tz,
         };
         let action = format!("dispatch ticket {}", ticket.id);
-        replica.apply(&[Edit::Create(Record::Ticket(ticket.clone()))], &ctx, &action)?;
+        replica.apply(
+            &[Edit::Create(Record::Ticket(ticket.clone()))],
+            &ctx,
+            &action,
+        )?;
         for (id, bytes, _) in replica.unsaved() {
             if id == cases_id {
                 self.doc(&cases_id)?

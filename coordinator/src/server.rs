@@ -62,7 +62,9 @@ pub async fn serve(
     opts: ServeOptions,
 ) -> Result<(), ServeError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<SyncServer<SyncService>>().await;
+    health_reporter
+        .set_serving::<SyncServer<SyncService>>()
+        .await;
     health_reporter
         .set_serving::<StreetServer<OperatorService>>()
         .await;

@@ -220,7 +220,10 @@ impl pb::sync_server::Sync for SyncService {
         }
         let version = hello.software_version.clone();
         let c = community.clone();
-        blocking(&self.replicas, move |r| r.link_opened(&c, &version, now_ms())).await?;
+        blocking(&self.replicas, move |r| {
+            r.link_opened(&c, &version, now_ms())
+        })
+        .await?;
         tracing::info!(community = %community, docs = node_docs.len(), differ = plan.len(), "node connected");
 
         let welcome = pb::CoordinatorFrame {

@@ -69,7 +69,9 @@ impl fmt::Display for Principal {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a principal: write node:<community id> or operator:<name> (name: letters, digits, '-', '_', '.', at most 64)")]
+#[error(
+    "{0:?} is not a principal: write node:<community id> or operator:<name> (name: letters, digits, '-', '_', '.', at most 64)"
+)]
 pub struct PrincipalParseError(pub String);
 
 impl FromStr for Principal {
@@ -77,12 +79,13 @@ impl FromStr for Principal {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || PrincipalParseError(s.to_string());
         match s.split_once(':') {
-            Some(("node", c)) => CommunityId::parse(c).map(Principal::Node).map_err(|_| err()),
+            Some(("node", c)) => CommunityId::parse(c)
+                .map(Principal::Node)
+                .map_err(|_| err()),
             Some(("operator", n))
                 if !n.is_empty()
                     && n.len() <= 64
-                    && n
-                        .chars()
+                    && n.chars()
                         .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) =>
             {
                 Ok(Principal::Operator(n.to_string()))
@@ -105,10 +108,19 @@ mod tests {
     fn nodes_write_their_own_read_the_street_and_see_nothing_else() {
         let node = Principal::Node(c("c01"));
         let day = Day::from_ymd_opt(2026, 11, 29).unwrap();
-        assert_eq!(node.sync_access(&DocId::Registry(c("c01"))), SyncAccess::ReadWrite);
-        assert_eq!(node.sync_access(&DocId::Activity(c("c01"), day)), SyncAccess::ReadWrite);
+        assert_eq!(
+            node.sync_access(&DocId::Registry(c("c01"))),
+            SyncAccess::ReadWrite
+        );
+        assert_eq!(
+            node.sync_access(&DocId::Activity(c("c01"), day)),
+            SyncAccess::ReadWrite
+        );
         assert_eq!(node.sync_access(&DocId::Street), SyncAccess::ReadOnly);
-        assert_eq!(node.sync_access(&DocId::Cases(c("c02"))), SyncAccess::Denied);
+        assert_eq!(
+            node.sync_access(&DocId::Cases(c("c02"))),
+            SyncAccess::Denied
+        );
         assert!(!node.may_write_street());
         let op = Principal::Operator("alice".into());
         assert_eq!(op.sync_access(&DocId::Street), SyncAccess::Denied);
@@ -120,7 +132,15 @@ mod tests {
         for s in ["node:c01", "operator:alice.w"] {
             assert_eq!(s.parse::<Principal>().unwrap().to_string(), s);
         }
-        for bad in ["", "node:", "node:A B", "admin:x", "operator:", "operator:a b", "c01"] {
+        for bad in [
+            "",
+            "node:",
+            "node:A B",
+            "admin:x",
+            "operator:",
+            "operator:a b",
+            "c01",
+        ] {
             assert!(bad.parse::<Principal>().is_err(), "{bad}");
         }
     }

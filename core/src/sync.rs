@@ -377,7 +377,10 @@ impl Reassembly {
                 Ok(None)
             }
             Some((doc, next, count, total, mut buf)) => {
-                if part.doc != doc || part.index != next || part.count != count || part.total != total
+                if part.doc != doc
+                    || part.index != next
+                    || part.count != count
+                    || part.total != total
                 {
                     return Err(SyncError::Frame(format!(
                         "document {}: expected part {next} of {count} of a message for {doc}, got part {} of {}",

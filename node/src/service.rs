@@ -179,7 +179,7 @@ fn link_status(o: &mut Office, link: &LinkStatus) -> Result<pb::LinkStatus, Offi
         docs.push(pb::DocLinkStatus {
             doc_id: id.to_string(),
             last_sync_ms: d.last_sync_ms.unwrap_or(0),
-            in_sync: d.in_sync,
+            in_sync: d.in_sync && pending == 0,
             unacknowledged_changes: pending,
         });
     }
@@ -544,9 +544,9 @@ impl OfficeApi for OfficeService {
                     .iter()
                     .map(|h| h.to_string())
                     .collect();
-                Ok(Response::new(gridsync_proto::street_convert::street_document(
-                    view, heads,
-                )))
+                Ok(Response::new(
+                    gridsync_proto::street_convert::street_document(view, heads),
+                ))
             })
             .await
     }

@@ -183,7 +183,11 @@ impl TestCoordinator {
     }
 
     pub async fn operator(&self, pki: &Pki) -> StreetClient<Channel> {
-        operator_client(self.addr, &pki.client(&Principal::Operator("tester".into()))).await
+        operator_client(
+            self.addr,
+            &pki.client(&Principal::Operator("tester".into())),
+        )
+        .await
     }
 }
 
@@ -225,11 +229,13 @@ pub async fn register(op: &mut StreetClient<Channel>, ids: &[&str]) {
     for id in ids {
         op.put_street_record(spb::PutStreetRecordRequest {
             record: Some(spb::StreetRecord {
-                record: Some(spb::street_record::Record::Community(spb::StreetCommunity {
-                    id: (*id).into(),
-                    name: format!("Community {id}"),
-                    kind: spb::CommunityKindPb::CommunityKindCommunity as i32,
-                })),
+                record: Some(spb::street_record::Record::Community(
+                    spb::StreetCommunity {
+                        id: (*id).into(),
+                        name: format!("Community {id}"),
+                        kind: spb::CommunityKindPb::CommunityKindCommunity as i32,
+                    },
+                )),
             }),
         })
         .await
@@ -249,7 +255,11 @@ pub struct TestNode {
 }
 
 /// The link settings tests use: quick redials, so a healed link is used soon.
-pub fn test_link_config(coordinator: SocketAddr, auth: &ClientAuth, limits: FrameLimits) -> LinkConfig {
+pub fn test_link_config(
+    coordinator: SocketAddr,
+    auth: &ClientAuth,
+    limits: FrameLimits,
+) -> LinkConfig {
     let ep = endpoint(&format!("https://localhost:{}", coordinator.port()), auth)
         .expect("endpoint")
         .http2_keep_alive_interval(Duration::from_secs(2))
@@ -366,7 +376,9 @@ pub fn show_heads(h: &DocHeads) -> BTreeMap<String, Vec<String>> {
         .map(|(id, hs)| {
             (
                 id.to_string(),
-                hs.iter().map(|c: &ChangeHash| c.to_string()[..8].to_string()).collect(),
+                hs.iter()
+                    .map(|c: &ChangeHash| c.to_string()[..8].to_string())
+                    .collect(),
             )
         })
         .collect()

@@ -22,6 +22,9 @@ use gridsync_proto::office::v1 as pb;
 use pb::office_client::OfficeClient;
 use tonic::transport::Channel;
 
+#[path = "gridctl_street.rs"]
+mod street;
+
 #[derive(Parser)]
 #[command(
     name = "gridctl",
@@ -43,8 +46,80 @@ struct Cli {
     /// Show phone and ID numbers in full (for roles that need them).
     #[arg(long, global = true)]
     reveal: bool,
+    #[command(flatten)]
+    coord: CoordinatorArgs,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// How `gridctl street …` reaches the coordinator.
+#[derive(clap::Args)]
+struct CoordinatorArgs {
+    /// The coordinator's address, for `gridctl street …`.
+    #[arg(
+        long,
+        global = true,
+        env = "GRIDSYNC_COORDINATOR",
+        default_value = "localhost:7500"
+    )]
+    coordinator: String,
+    /// The name the coordinator's certificate carries (default: its host).
+    #[arg(long, global = true, env = "GRIDSYNC_COORDINATOR_DOMAIN")]
+    coordinator_domain: Option<String>,
+    /// Folder of certificates written by `gridctl certs` (with --identity).
+    #[arg(long, global = true, env = "GRIDSYNC_CERTS")]
+    certs: Option<PathBuf>,
+    /// Which certificate of --certs to present, e.g. operator-alice.
+    #[arg(long, global = true, env = "GRIDSYNC_IDENTITY")]
+    identity: Option<String>,
+    /// DEVELOPMENT ONLY: a bearer token instead of a certificate (plain HTTP/2).
+    #[arg(
+        long,
+        global = true,
+        env = "GRIDSYNC_INSECURE_DEV_TOKEN",
+        hide_env_values = true
+    )]
+    insecure_dev_token: Option<String>,
+}
+
+/// A channel to the coordinator's Street API with the operator's identity.
+async fn coordinator_channel(
+    cli: &CoordinatorArgs,
+) -> anyhow::Result<(Channel, gridsync_node::tls::TokenInterceptor)> {
+    use gridsync_node::tls::{ClientAuth, TlsFiles, TokenInterceptor, client_tls, endpoint};
+    let auth = match (&cli.certs, &cli.identity, &cli.insecure_dev_token) {
+        (Some(dir), Some(name), None) => {
+            let pems = TlsFiles::in_dir(dir, name).load()?;
+            let domain = match &cli.coordinator_domain {
+                Some(d) => d.clone(),
+                None => cli
+                    .coordinator
+                    .rsplit_once(':')
+                    .map_or(cli.coordinator.as_str(), |(h, _)| h)
+                    .trim_start_matches("https://")
+                    .to_string(),
+            };
+            ClientAuth::Tls(client_tls(&pems, &domain)?)
+        }
+        (None, None, Some(token)) => ClientAuth::DevToken(token.clone()),
+        (Some(_), None, _) | (None, Some(_), _) => {
+            bail!(
+                "--certs and --identity go together (e.g. --certs certs --identity operator-alice)"
+            )
+        }
+        (Some(_), Some(_), Some(_)) => {
+            bail!("choose a certificate (--certs, --identity) or a development token, not both")
+        }
+        (None, None, None) => bail!(
+            "the coordinator needs an identity: --certs DIR --identity operator-NAME (from `gridctl certs operator`), or for development only --insecure-dev-token"
+        ),
+    };
+    let ep = endpoint(&cli.coordinator, &auth)?;
+    let channel = ep
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the coordinator at {}", cli.coordinator))?;
+    Ok((channel, TokenInterceptor::new(&auth)?))
 }
 
 #[derive(Subcommand)]
@@ -72,6 +147,14 @@ enum Cmd {
     },
     /// Tickets not yet resolved.
     Tickets,
+    /// The street operator's commands, over the coordinator's Street API
+    /// (needs --certs/--identity of an operator).
+    Street {
+        #[command(subcommand)]
+        cmd: street::StreetCommand,
+    },
+    /// The street document as the node holds it (read-only at a node).
+    StreetDoc,
     /// Makes the street CA and the certificates it signs (for mutual TLS).
     Certs {
         #[command(subcommand)]
@@ -140,6 +223,49 @@ fn main() -> ExitCode {
             eprintln!("gridctl: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The node's link to the coordinator, as `gridctl status` shows it.
+fn print_link(link: Option<&pb::LinkStatus>) {
+    let Some(l) = link.filter(|l| l.configured) else {
+        println!("coordinator not configured (this node works alone)");
+        return;
+    };
+    let when = |ms: i64| {
+        if ms == 0 {
+            "never".to_string()
+        } else {
+            let ago = (gridsync_node::service::now_ms() - ms).max(0) / 1000;
+            format!("{ago} s ago")
+        }
+    };
+    if l.connected {
+        println!("coordinator connected since {}", when(l.changed_ms));
+    } else {
+        println!(
+            "coordinator NOT connected (since {}; {} attempts): {}",
+            when(l.changed_ms),
+            l.attempts,
+            if l.last_error.is_empty() {
+                "-"
+            } else {
+                &l.last_error
+            }
+        );
+    }
+    println!(
+        "  {} changes not yet acknowledged; sent {} frames / {} B, received {} frames / {} B",
+        l.unacknowledged_changes, l.frames_sent, l.bytes_sent, l.frames_received, l.bytes_received
+    );
+    for d in &l.docs {
+        println!(
+            "  {:<40} {:<8} last sync {:<12} unacknowledged {}",
+            d.doc_id,
+            if d.in_sync { "in sync" } else { "behind" },
+            when(d.last_sync_ms),
+            d.unacknowledged_changes
+        );
     }
 }
 
@@ -278,6 +404,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cmd.run(&mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Street { cmd } => {
+            let (channel, interceptor) = coordinator_channel(&cli.coord).await?;
+            let client = gridsync_proto::street::v1::street_client::StreetClient::with_interceptor(
+                channel,
+                interceptor,
+            );
+            street::run(cmd, client, cli.json).await.map_err(|e| {
+                match e.downcast::<tonic::Status>() {
+                    Ok(s) => status_err(s),
+                    Err(e) => e,
+                }
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Import { file, batch } => {
             let mut c = client(&cli.node).await?;
             let code = import(&mut c, &file, batch, &out).await?;
@@ -298,6 +438,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::Result<()> {
     match cmd {
+        Cmd::StreetDoc => {
+            let d = c.get_street(pb::GetStreetRequest {}).await?.into_inner();
+            street::print_document(&d, out.json)?;
+        }
         Cmd::Status => {
             let s = c.get_status(pb::GetStatusRequest {}).await?.into_inner();
             if out.json {
@@ -325,6 +469,7 @@ async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::
                     heads.join(",")
                 );
             }
+            print_link(s.link.as_ref());
         }
         Cmd::Tree { households } => {
             let t = c.get_tree(pb::GetTreeRequest {}).await?.into_inner();
@@ -561,7 +706,11 @@ async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::
             }
             println!("removed {kind} {id}");
         }
-        Cmd::Import { .. } | Cmd::RosterColumns | Cmd::Demo { .. } | Cmd::Certs { .. } => {
+        Cmd::Import { .. }
+        | Cmd::RosterColumns
+        | Cmd::Demo { .. }
+        | Cmd::Certs { .. }
+        | Cmd::Street { .. } => {
             unreachable!("handled in run")
         }
     }

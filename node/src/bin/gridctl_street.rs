@@ -455,6 +455,12 @@ where
         .await
         .map_err(status_err)?
         .into_inner();
+    print_document(&doc, json)
+}
+
+/// Prints a street document (from the coordinator, or a node's read-only copy).
+pub fn print_document(doc: &pb::StreetDocument, json: bool) -> anyhow::Result<()> {
+    let doc = doc.clone();
     let heads = doc.heads.clone();
     let v = StreetView::from(doc);
     if json {
