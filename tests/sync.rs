@@ -357,3 +357,40 @@ async fn a_catch_up_larger_than_the_message_limit_completes() {
     node.stop().await;
     coord.stop().await;
 }
+
+/// The street document is read-only at a node: its office API refuses to
+/// touch street records and serves the document for reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_local_writes_to_the_street_document() {
+    use gridsync_proto::office::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let node = gridsync_tests::InProcessNode::start(dir.path()).await;
+    let mut c = node.client().await;
+    let before = c
+        .get_street(pb::GetStreetRequest {})
+        .await
+        .expect("the street document is readable")
+        .into_inner();
+    for kind in ["risk_region", "community", "notice", "task_force"] {
+        let e = c
+            .remove_record(pb::RemoveRecordRequest {
+                kind: kind.into(),
+                id: "rr_0000000000000000".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied, "{kind}: {e:?}");
+        assert!(e.message().contains("read-only at a node"), "{}", e.message());
+        let e = c
+            .get_record(pb::GetRecordRequest {
+                kind: kind.into(),
+                id: "rr_0000000000000000".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied, "{kind}: {e:?}");
+    }
+    let after = c.get_street(pb::GetStreetRequest {}).await.unwrap().into_inner();
+    assert_eq!(before.heads, after.heads);
+    node.stop().await;
+}

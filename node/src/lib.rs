@@ -16,6 +16,8 @@
 //!   versioned schema with migrations.
 //! - [`config`]: the one settings struct (file < environment < flags).
 //! - [`demo`]: a deterministic demo community, as a roster.
+//! - [`tls`]: the street CA's certificates, identities from certificates or
+//!   development tokens, TLS settings for both ends, `gridctl certs`.
 //! - [`client`]: what `gridctl` uses: connecting, masking personal data.
 //!
 //! ## What it refuses to do

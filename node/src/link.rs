@@ -44,6 +44,9 @@ pub struct DocLink {
     pub last_sync_ms: Option<i64>,
     /// Whether they did at the last message received.
     pub in_sync: bool,
+    /// Frames sent and received for this document in the current session.
+    pub session_frames_sent: u64,
+    pub session_frames_received: u64,
     /// The heads the coordinator said it holds (what it acknowledged).
     #[serde(skip)]
     pub peer_heads: Option<Vec<automerge::ChangeHash>>,
@@ -276,6 +279,10 @@ async fn session_once(
         st.sessions += 1;
         st.session_frames_sent = 0;
         st.session_frames_received = 0;
+        for d in st.docs.values_mut() {
+            d.session_frames_sent = 0;
+            d.session_frames_received = 0;
+        }
         for (id, heads) in &local {
             let d = st.docs.entry(id.to_string()).or_default();
             d.in_sync = remote.get(id) == Some(heads);
@@ -315,13 +322,17 @@ async fn session_once(
         move |ev| {
             let mut st = lock(&status2);
             match ev {
-                SessionEvent::Sent(n) => {
+                SessionEvent::Sent(id, n) => {
+                    st.docs.entry(id.to_string()).or_default().session_frames_sent += 1;
                     st.frames_sent += 1;
                     st.session_frames_sent += 1;
                     st.bytes_sent += n as u64;
                     st.largest_frame_sent = st.largest_frame_sent.max(n as u64);
                 }
-                SessionEvent::Got(n) => {
+                SessionEvent::Got(id, n) => {
+                    if let Some(d) = st.docs.get_mut(&id) {
+                        d.session_frames_received += 1;
+                    }
                     st.frames_received += 1;
                     st.session_frames_received += 1;
                     st.bytes_received += n as u64;

@@ -104,6 +104,11 @@ fn field_err(e: FieldError) -> Status {
 }
 
 fn parse_kind(s: &str) -> Result<Kind, Status> {
+    if gridsync_core::street::StreetKind::parse(s.trim()).is_some() {
+        return Err(Status::permission_denied(format!(
+            "{s:?} is a record of the street document, which is read-only at a node: the street's operators edit it at the coordinator (gridctl street …); read it here with GetStreet"
+        )));
+    }
     Kind::parse(s.trim()).ok_or_else(|| {
         Status::invalid_argument(format!(
             "kind: {s:?} is not a record kind; use one of {}",

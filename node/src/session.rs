@@ -109,9 +109,9 @@ pub enum SessionEvent {
         id: DocId,
         received: Received,
     },
-    /// A frame of this many bytes was sent / received.
-    Sent(usize),
-    Got(usize),
+    /// A frame of this many bytes was sent / received for a document.
+    Sent(DocId, usize),
+    Got(String, usize),
 }
 
 /// A host shared between the API and the session; the lock is only taken
@@ -186,7 +186,7 @@ where
                     Some(Err(status)) => return Err(SessionError::Remote(status)),
                     Some(Ok(f)) => f,
                 };
-                events(SessionEvent::Got(frame.data.len()));
+                events(SessionEvent::Got(frame.doc_id.clone(), frame.data.len()));
                 let doc: DocId = frame.doc_id.parse().map_err(|e| {
                     SessionError::Protocol(format!("a sync frame names no document: {e}"))
                 })?;
@@ -269,7 +269,7 @@ async fn send_next<H: SyncHost>(
             .send(frame)
             .await
             .map_err(|_| SessionError::Closed)?;
-        events(SessionEvent::Sent(len));
+        events(SessionEvent::Sent(id.clone(), len));
     }
     Ok(())
 }

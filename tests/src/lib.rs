@@ -12,6 +12,13 @@
 //!   seeded moment, restarted, and every acknowledged write must still be
 //!   there (`GRIDSYNC_SEED=<n>` replays a run).
 //!
+//! - `sync.rs`: a coordinator and nodes in this process (see [`street`]),
+//!   over mutual TLS: concurrent edits converge, restarts of either side,
+//!   resumption from the persisted sync state within a stated bound, and a
+//!   catch-up larger than the message limit.
+//! - `access.rs`: every access rule and every kind of bad frame, each
+//!   refused with a clear status while nothing stored changes.
+//!
 //! This library holds what they share: [`InProcessNode`], [`NodeProcess`],
 //! the paths of the built binaries ([`node_binary`], [`gridctl_binary`]),
 //! and small helpers for records and store snapshots.
