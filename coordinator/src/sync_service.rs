@@ -282,6 +282,7 @@ impl pb::sync_server::Sync for SyncService {
             let run = session::run(
                 host as SharedHost<NodeHost>,
                 plan,
+                node_docs,
                 Box::pin(frames),
                 sync_tx,
                 changed,

@@ -313,6 +313,7 @@ async fn session_once(
     session::run(
         office.clone(),
         plan,
+        remote,
         Box::pin(inbound),
         tx,
         changed,
@@ -323,7 +324,10 @@ async fn session_once(
             let mut st = lock(&status2);
             match ev {
                 SessionEvent::Sent(id, n) => {
-                    st.docs.entry(id.to_string()).or_default().session_frames_sent += 1;
+                    st.docs
+                        .entry(id.to_string())
+                        .or_default()
+                        .session_frames_sent += 1;
                     st.frames_sent += 1;
                     st.session_frames_sent += 1;
                     st.bytes_sent += n as u64;

@@ -147,13 +147,16 @@ async fn blocking<H: SyncHost, R: Send + 'static>(
 
 /// Runs one session until the stream ends, an error, or `stop` turns true.
 ///
-/// `initial` is the plan from the handshake (documents whose heads differ);
-/// later, a tick of `changed` makes the loop look for documents whose local
-/// heads the peer does not hold yet.
+/// `initial` is the plan from the handshake (documents whose heads differ)
+/// and `remote` the heads the peer stated in it; later, a tick of `changed`
+/// makes the loop look for documents whose local heads the peer does not
+/// hold yet: for a document this session has synced, by its sync state; for
+/// one it has not touched, by the peer's handshake heads.
 #[allow(clippy::too_many_arguments)]
 pub async fn run<H: SyncHost, S>(
     host: SharedHost<H>,
     initial: BTreeSet<DocId>,
+    remote: DocHeads,
     mut inbound: S,
     outbound: mpsc::Sender<SyncFrame>,
     mut changed: watch::Receiver<u64>,
@@ -215,11 +218,18 @@ where
                     return Ok(());
                 }
                 changed.borrow_and_update();
-                let stale = blocking(&host, &session, |h, s| {
+                let remote = remote.clone();
+                let stale = blocking(&host, &session, move |h, s| {
                     let heads = h.heads()?;
                     Ok(heads
                         .into_iter()
-                        .filter(|(id, heads)| !s.in_sync(id, heads))
+                        .filter(|(id, heads)| {
+                            if s.has_doc(id) {
+                                !s.in_sync(id, heads)
+                            } else {
+                                remote.get(id) != Some(heads)
+                            }
+                        })
                         .map(|(id, _)| id)
                         .collect::<Vec<_>>())
                 })

@@ -134,10 +134,17 @@ async fn main() {
     let id2 = day_id.clone();
     let (save_after, save_whole) = offline
         .run(move |o| {
-            let s = o.store().load_doc(&id2).expect("load").expect("the day is stored");
-            let mut doc =
-                load_doc(s.snapshot.as_deref(), s.chunks.iter().map(Vec::as_slice), &id2)
-                    .expect("the day loads");
+            let s = o
+                .store()
+                .load_doc(&id2)
+                .expect("load")
+                .expect("the day is stored");
+            let mut doc = load_doc(
+                s.snapshot.as_deref(),
+                s.chunks.iter().map(Vec::as_slice),
+                &id2,
+            )
+            .expect("the day loads");
             let mut genesis = docs::genesis(&id2, automerge::ActorId::random());
             let g = genesis.get_heads();
             (doc.save_after(&g).len(), doc.save().len())
@@ -168,11 +175,17 @@ async fn main() {
     );
     row(
         "catch-up: wire bytes ÷ save_after",
-        format!("{:.2}", (st.bytes_sent + st.bytes_received) as f64 / save_after as f64),
+        format!(
+            "{:.2}",
+            (st.bytes_sent + st.bytes_received) as f64 / save_after as f64
+        ),
     );
     row(
         "catch-up: frames node→coordinator / coordinator→node",
-        format!("{} / {}", st.session_frames_sent, st.session_frames_received),
+        format!(
+            "{} / {}",
+            st.session_frames_sent, st.session_frames_received
+        ),
     );
     for (doc, d) in &st.docs {
         if d.session_frames_sent + d.session_frames_received > 0 {
