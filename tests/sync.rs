@@ -201,11 +201,36 @@ async fn edits_made_while_the_coordinator_is_down_arrive_after_it_restarts() {
         "the node never noticed the coordinator was gone"
     );
     let sessions_before = node.link_status().sessions;
+    // The node shows the link down and what the coordinator has not got.
+    let st = node.link_status();
+    let shown = node
+        .run(move |o| gridsync_node::service::link_status(o, &st).expect("link status"))
+        .await;
+    assert!(
+        !shown.connected && !shown.last_error.is_empty(),
+        "{shown:?}"
+    );
+    let registry = shown
+        .docs
+        .iter()
+        .find(|d| d.doc_id == "registry/c01")
+        .unwrap();
+    assert!(
+        !registry.in_sync && registry.unacknowledged_changes >= 9,
+        "{registry:?}"
+    );
+    assert!(registry.last_sync_ms > 0);
 
     // Same store, same port: the node redials by itself.
     let coord = TestCoordinator::start(cdir.path(), &pki, port, FrameLimits::default()).await;
     wait_converged(&node, &coord).await;
     assert!(node.link_status().sessions > sessions_before);
+    let st = node.link_status();
+    let shown = node
+        .run(move |o| gridsync_node::service::link_status(o, &st).expect("link status"))
+        .await;
+    assert!(shown.connected, "{shown:?}");
+    assert_eq!(shown.unacknowledged_changes, 0, "{shown:?}");
     assert_eq!(household_count_at_coordinator(&coord, "c01").await, 12);
     node.stop().await;
     coord.stop().await;

@@ -659,8 +659,16 @@ impl Office {
 
     /// How many changes of `id` are not among those `acked` (the heads the
     /// coordinator said it holds). Exact for documents in memory; for a
-    /// stored day not in memory, 0 or 1 ("some").
-    pub fn unacknowledged(&mut self, id: &DocId, acked: Option<&[ChangeHash]>) -> u64 {
+    /// stored day not in memory, 0 or 1 ("some"), from its `heads`.
+    pub fn unacknowledged(
+        &mut self,
+        id: &DocId,
+        heads: &[ChangeHash],
+        acked: Option<&[ChangeHash]>,
+    ) -> u64 {
+        if acked == Some(heads) {
+            return 0;
+        }
         let doc = if *id == DocId::Street {
             Some(&mut self.street)
         } else {
@@ -676,15 +684,7 @@ impl Office {
                 doc.get_changes(&known).len() as u64
             }
             (Some(doc), None) => doc.get_changes(&[]).len() as u64,
-            (None, acked) => {
-                let stored = self
-                    .store
-                    .doc_heads()
-                    .ok()
-                    .and_then(|all| all.into_iter().find(|(d, _)| d == id))
-                    .and_then(|(_, h)| h);
-                u64::from(stored.as_deref() != acked)
-            }
+            (None, _) => 1,
         }
     }
 

@@ -169,14 +169,14 @@ impl OfficeService {
 
 /// The link's state for the status reply, with unacknowledged changes
 /// counted against the office's documents.
-fn link_status(o: &mut Office, link: &LinkStatus) -> Result<pb::LinkStatus, OfficeError> {
+pub fn link_status(o: &mut Office, link: &LinkStatus) -> Result<pb::LinkStatus, OfficeError> {
     let heads = o.sync_heads()?;
     let mut docs = Vec::new();
     let mut total = 0;
-    for id in heads.keys() {
+    for (id, h) in &heads {
         let d = link.docs.get(&id.to_string()).cloned().unwrap_or_default();
         let pending = if link.configured {
-            o.unacknowledged(id, d.peer_heads.as_deref())
+            o.unacknowledged(id, h, d.peer_heads.as_deref())
         } else {
             0
         };
