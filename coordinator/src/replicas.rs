@@ -180,12 +180,28 @@ impl StreetReplicas {
             .expect("inserted just above when missing"))
     }
 
-    /// Drops a document from memory when everything in it is stored.
+    /// Drops a document from memory when everything in it is stored, or
+    /// when it was started here and holds nothing but its genesis (a
+    /// document a node listed and never sent anything for).
     fn unload_if_saved(&mut self, id: &DocId) {
-        if let Some(l) = self.docs.get_mut(id)
-            && l.doc.get_heads() == l.saved
-        {
-            self.docs.remove(id);
+        if let Some(l) = self.docs.get_mut(id) {
+            let unsaved_genesis_only = l.saved.is_empty() && l.doc.get_changes(&[]).len() <= 1;
+            if l.doc.get_heads() == l.saved || unsaved_genesis_only {
+                self.docs.remove(id);
+            }
+        }
+    }
+
+    /// After a session of `c` ends: its past days go back to the store.
+    pub fn session_ended(&mut self, c: &CommunityId) {
+        let days: Vec<DocId> = self
+            .docs
+            .keys()
+            .filter(|id| matches!(id, DocId::Activity(dc, _) if dc == c))
+            .cloned()
+            .collect();
+        for id in days {
+            self.unload_if_saved(&id);
         }
     }
 
@@ -422,7 +438,7 @@ impl StreetReplicas {
                 let (mem_last, mem_in_sync) = link.docs.get(*id).cloned().unwrap_or_default();
                 let last = mem_last.or(stored.get(*id).and_then(|p| p.last_sync_ms));
                 last_sync_ms = last_sync_ms.max(last);
-                if !(mem_in_sync || (link.docs.get(*id).is_none() && last.is_some())) {
+                if !(mem_in_sync || (!link.docs.contains_key(*id) && last.is_some())) {
                     behind += 1;
                 }
             }

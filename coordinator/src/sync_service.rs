@@ -95,7 +95,7 @@ pub struct SyncService {
     /// Turns true on shutdown: every session ends.
     stop: watch::Receiver<bool>,
     /// The stop switch of each community's current session.
-    current: Arc<Mutex<HashMap<CommunityId, (u64, watch::Sender<bool>)>>>,
+    current: Arc<Mutex<HashMap<CommunityId, CurrentSession>>>,
     next_session: Arc<std::sync::atomic::AtomicU64>,
     tasks: Arc<Mutex<tokio::task::JoinSet<()>>>,
 }
@@ -128,6 +128,9 @@ impl SyncService {
         }
     }
 }
+
+/// A community's current session: its number and its stop switch.
+type CurrentSession = (u64, watch::Sender<bool>);
 
 type FrameStream = Pin<Box<dyn Stream<Item = Result<pb::CoordinatorFrame, Status>> + Send>>;
 
@@ -194,8 +197,10 @@ impl pb::sync_server::Sync for SyncService {
         };
         let (community, node_docs) = check_hello(&principal, &hello)?;
         let c = community.clone();
-        let (registered, local) = blocking(&self.replicas, move |r| {
-            (r.is_registered(&c), r.community_heads(&c))
+        // Subscribed under the same lock as the heads are read: a change
+        // committed after this point is a tick the session will see.
+        let (registered, local, changed) = blocking(&self.replicas, move |r| {
+            (r.is_registered(&c), r.community_heads(&c), r.subscribe())
         })
         .await?;
         if !registered {
@@ -243,7 +248,7 @@ impl pb::sync_server::Sync for SyncService {
         let peer_max = if hello.max_frame_bytes == 0 {
             self.limits.max_frame_bytes
         } else {
-            hello.max_frame_bytes as usize
+            usize::try_from(hello.max_frame_bytes).unwrap_or(usize::MAX)
         };
         let (sync_tx, sync_rx) = mpsc::channel::<pb::SyncFrame>(16);
         let (end_tx, end_rx) = mpsc::channel::<Result<pb::CoordinatorFrame, Status>>(1);
@@ -253,7 +258,6 @@ impl pb::sync_server::Sync for SyncService {
         let (merged_tx, merged_rx) = watch::channel(false);
         let mut replaced = stop_rx;
         let replicas = self.replicas.clone();
-        let changed = blocking(&self.replicas, |r| r.subscribe()).await?;
         let limits = self.limits;
         let current = self.current.clone();
         let host = Arc::new(Mutex::new(NodeHost {
@@ -301,6 +305,7 @@ impl pb::sync_server::Sync for SyncService {
             };
             let error = match &result {
                 Ok(()) | Err(SessionError::Closed) => None,
+                Err(SessionError::Remote(s)) => Some(s.message().to_string()),
                 Err(e) => Some(e.to_string()),
             };
             match &result {
@@ -309,10 +314,26 @@ impl pb::sync_server::Sync for SyncService {
                 }
                 Err(e) => tracing::warn!(community = %community, error = %e, "session ended"),
             }
-            if let Err(e) = result
-                && !matches!(e, SessionError::Closed | SessionError::Remote(_))
-            {
-                let _ = end_tx.send(Err(Status::from(e))).await;
+            // Every error here is ours to report to the node: on this side
+            // an inbound error is tonic's decoder refusing the node's frame
+            // (too large, not a frame) or the filter above, never a status
+            // the node sent.
+            if let Err(e) = result {
+                let status = match e {
+                    SessionError::Closed => None,
+                    SessionError::Remote(s) if s.code() == tonic::Code::OutOfRange => {
+                        Some(Status::resource_exhausted(format!(
+                            "a frame over the message limit ({} bytes): {}",
+                            limits.grpc_message_limit(),
+                            s.message()
+                        )))
+                    }
+                    SessionError::Remote(s) => Some(s),
+                    other => Some(Status::from(other)),
+                };
+                if let Some(status) = status {
+                    let _ = end_tx.send(Err(status)).await;
+                }
             }
             // Only the current session of the community marks it closed.
             let mine = {
@@ -324,10 +345,14 @@ impl pb::sync_server::Sync for SyncService {
                     false
                 }
             };
-            if mine {
-                let c = community.clone();
-                let _ = blocking(&replicas, move |r| r.link_closed(&c, error, now_ms())).await;
-            }
+            let c = community.clone();
+            let _ = blocking(&replicas, move |r| {
+                if mine {
+                    r.link_closed(&c, error, now_ms());
+                }
+                r.session_ended(&c);
+            })
+            .await;
         };
         {
             let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());

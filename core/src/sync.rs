@@ -137,12 +137,27 @@ impl SyncSession {
         Some(msg.encode())
     }
 
-    /// Decodes a received message without applying it.
+    /// Decodes a received message without applying it, and refuses one
+    /// whose summaries (`have` Bloom filters) Automerge would choke on: a
+    /// filter with no bits divides by zero, and one with a huge probe count
+    /// allocates without bound on every lookup. Ours use 10 bits per entry
+    /// and 7 probes.
     pub fn decode(id: &DocId, bytes: &[u8]) -> Result<sync::Message, SyncError> {
-        sync::Message::decode(bytes).map_err(|e| SyncError::Garbage {
+        let garbage = |reason: String| SyncError::Garbage {
             doc: id.to_string(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let msg = sync::Message::decode(bytes).map_err(|e| garbage(e.to_string()))?;
+        if msg.have.len() > MAX_HAVES {
+            return Err(garbage(format!(
+                "{} summaries; at most {MAX_HAVES} are accepted",
+                msg.have.len()
+            )));
+        }
+        for (i, have) in msg.have.iter().enumerate() {
+            check_bloom(&have.bloom.to_bytes()).map_err(|r| garbage(format!("have[{i}]: {r}")))?;
+        }
+        Ok(msg)
     }
 
     /// Applies a received message to `doc` under the peer's `access`.
@@ -240,6 +255,53 @@ impl SyncSession {
     pub fn close_doc(&mut self, id: &DocId) {
         self.docs.remove(id);
     }
+}
+
+/// Summaries accepted in one message (Automerge sends one).
+const MAX_HAVES: usize = 16;
+/// Bounds on a received Bloom filter's shape.
+const MAX_PROBES: u64 = 32;
+const MAX_BITS_PER_ENTRY: u64 = 64;
+
+/// Checks the shape of an encoded Bloom filter: entries, bits per entry,
+/// probes (LEB128), then the bits.
+fn check_bloom(bytes: &[u8]) -> Result<(), String> {
+    if bytes.is_empty() {
+        return Ok(()); // the empty filter
+    }
+    let mut rest = bytes;
+    let mut next = || -> Result<u64, String> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let (&b, r) = rest
+                .split_first()
+                .ok_or_else(|| "a Bloom filter cut short".to_string())?;
+            rest = r;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("a Bloom filter number too long".into())
+    };
+    let (entries, bits_per_entry, probes) = (next()?, next()?, next()?);
+    if entries == 0 {
+        return Ok(());
+    }
+    if !(1..=MAX_BITS_PER_ENTRY).contains(&bits_per_entry) {
+        return Err(format!(
+            "a Bloom filter with {bits_per_entry} bits per entry (1 to {MAX_BITS_PER_ENTRY})"
+        ));
+    }
+    if !(1..=MAX_PROBES).contains(&probes) {
+        return Err(format!(
+            "a Bloom filter with {probes} probes (1 to {MAX_PROBES})"
+        ));
+    }
+    if rest.is_empty() {
+        return Err("a Bloom filter with entries but no bits".into());
+    }
+    Ok(())
 }
 
 /// Whether a probe that received a read-only peer's message holds changes
@@ -517,6 +579,20 @@ mod tests {
         let mut liar = parts[0].clone();
         liar.count = 1;
         assert!(matches!(r.push(liar), Err(SyncError::Frame(_))));
+    }
+
+    #[test]
+    fn bloom_filters_automerge_would_choke_on_are_refused() {
+        assert!(check_bloom(&[]).is_ok());
+        assert!(check_bloom(&[0, 10, 7]).is_ok());
+        assert!(check_bloom(&[2, 10, 7, 0xff, 0xff, 0xff]).is_ok());
+        // No bits per entry: Automerge would divide by zero.
+        assert!(check_bloom(&[1, 0, 7]).is_err());
+        // A huge probe count (50,000,000 as LEB128).
+        assert!(check_bloom(&[1, 10, 0x80, 0xe1, 0xeb, 0x17, 0xff]).is_err());
+        // Entries and no bits; cut short.
+        assert!(check_bloom(&[1, 10, 7]).is_err());
+        assert!(check_bloom(&[1, 0x80]).is_err());
     }
 
     #[test]

@@ -229,9 +229,16 @@ async fn session_once(
         tokio_stream::once(hello).chain(ReceiverStream::new(rx).map(|f| pb::NodeFrame {
             frame: Some(pb::node_frame::Frame::Sync(f)),
         }));
-    let response = client
-        .session(outbound)
+    // The coordinator answers (headers and Welcome) only after it has read
+    // the Hello: bound the whole wait.
+    let response = tokio::time::timeout(cfg.handshake_timeout, client.session(outbound))
         .await
+        .map_err(|_| {
+            SessionError::Protocol(format!(
+                "the coordinator did not answer the Hello within {:?}",
+                cfg.handshake_timeout
+            ))
+        })?
         .map_err(SessionError::Remote)?;
     let mut inbound = response.into_inner();
     let welcome = tokio::time::timeout(cfg.handshake_timeout, inbound.next())
@@ -269,7 +276,12 @@ async fn session_once(
         }
     }
     let plan = sync::plan(&local, &remote);
-    backoff.reset();
+    let stored_sync = blocking(office, |o| {
+        o.store()
+            .sync_states(crate::office::COORDINATOR_PEER)
+            .map_err(|e| SessionError::Host(e.to_string()))
+    })
+    .await?;
     {
         let mut st = lock(status);
         st.connected = true;
@@ -285,6 +297,9 @@ async fn session_once(
         }
         for (id, heads) in &local {
             let d = st.docs.entry(id.to_string()).or_default();
+            if d.last_sync_ms.is_none() {
+                d.last_sync_ms = stored_sync.get(id).and_then(|p| p.last_sync_ms);
+            }
             d.in_sync = remote.get(id) == Some(heads);
             d.peer_heads = remote.get(id).cloned();
         }
@@ -310,7 +325,7 @@ async fn session_once(
     });
     let status2 = status.clone();
     let now = crate::service::now_ms;
-    session::run(
+    let result = session::run(
         office.clone(),
         plan,
         remote,
@@ -352,5 +367,26 @@ async fn session_once(
             }
         },
     )
-    .await
+    .await;
+    // A session that got through its handshake resets the backoff, unless
+    // the coordinator refused something of ours: redialling at once would
+    // only be refused again, so the waits keep growing.
+    let refused = matches!(
+        &result,
+        Err(SessionError::Remote(st)) if matches!(
+            st.code(),
+            tonic::Code::PermissionDenied
+                | tonic::Code::InvalidArgument
+                | tonic::Code::ResourceExhausted
+                | tonic::Code::FailedPrecondition
+                | tonic::Code::Unauthenticated
+        )
+    ) || matches!(
+        &result,
+        Err(SessionError::Protocol(_) | SessionError::Limit(_) | SessionError::Denied(_))
+    );
+    if !refused {
+        backoff.reset();
+    }
+    result
 }

@@ -641,7 +641,21 @@ impl Office {
             let heads = match heads {
                 Some(h) => h,
                 None => {
-                    let h = self.sync_doc(&id)?.get_heads();
+                    // Learnt once (a store from before version 3), without
+                    // keeping the document in memory.
+                    let s = self
+                        .store
+                        .load_doc(&id)?
+                        .unwrap_or(crate::store::StoredDoc {
+                            snapshot: None,
+                            chunks: Vec::new(),
+                        });
+                    let mut doc = load_doc(
+                        s.snapshot.as_deref(),
+                        s.chunks.iter().map(Vec::as_slice),
+                        &id,
+                    )?;
+                    let h = doc.get_heads();
                     self.store.set_heads(&id, &h)?;
                     h
                 }

@@ -13,7 +13,7 @@
 //! answer, and the answer is what tells the peer which heads we hold. So a
 //! peer never learns that we have a change we could still lose.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use gridsync_core::DocId;
@@ -23,6 +23,9 @@ use gridsync_core::sync::{
 use gridsync_proto::sync::v1::SyncFrame;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::{Stream, StreamExt};
+
+/// The smallest frame size a peer may ask for.
+pub const MIN_FRAME_BYTES: usize = 1024;
 
 /// Where the documents of a session live. Every method is blocking.
 pub trait SyncHost: Send + 'static {
@@ -169,13 +172,25 @@ where
     S: Stream<Item = Result<SyncFrame, tonic::Status>> + Unpin,
 {
     let session = Arc::new(Mutex::new(SyncSession::new()));
-    let frame_max = limits.max_frame_bytes.min(peer_max_frame.max(1));
+    // A peer's stated frame size is honoured only down to a sane minimum:
+    // a tiny one would make us cut a message into millions of parts.
+    let frame_max = limits
+        .max_frame_bytes
+        .min(peer_max_frame.max(MIN_FRAME_BYTES));
     let mut reassembly = Reassembly::new(limits);
-    changed.borrow_and_update();
-
-    // Start every planned document.
+    // Frames waiting for room in the outbound queue. Every received message
+    // is answered at once (Automerge's protocol expects a reply to each
+    // message: answering two with one can leave the peer without our new
+    // heads), but the answer waits here, so the inbound side keeps being
+    // read while the peer is slow to read ours: two sides catching up on
+    // each other at once do not wait on each other's full queues. Reading
+    // pauses only when this holds `max_message_bytes` or more.
+    let mut out: VecDeque<SyncFrame> = VecDeque::new();
+    let mut out_bytes: usize = 0;
+    let out_cap = limits.max_message_bytes;
     for id in initial {
-        send_next(&host, &session, &id, &outbound, frame_max, &events, true).await?;
+        let msg = generate(&host, &session, &id).await?;
+        out_bytes += queue(&mut out, &id, msg, frame_max);
     }
     loop {
         tokio::select! {
@@ -183,7 +198,19 @@ where
             res = stop.changed() => {
                 if res.is_err() || *stop.borrow() { return Ok(()); }
             }
-            frame = inbound.next() => {
+            permit = outbound.reserve(), if !out.is_empty() => {
+                let permit = permit.map_err(|_| SessionError::Closed)?;
+                if let Some(frame) = out.pop_front() {
+                    let len = frame.data.len();
+                    out_bytes = out_bytes.saturating_sub(len);
+                    let doc = frame.doc_id.parse::<DocId>().ok();
+                    permit.send(frame);
+                    if let Some(doc) = doc {
+                        events(SessionEvent::Sent(doc, len));
+                    }
+                }
+            }
+            frame = inbound.next(), if out_bytes < out_cap => {
                 let frame = match frame {
                     None => return Err(SessionError::Closed),
                     Some(Err(status)) => return Err(SessionError::Remote(status)),
@@ -209,8 +236,9 @@ where
                     h.receive(s, &rid, &bytes)
                 })
                 .await?;
-                events(SessionEvent::Doc { id: id.clone(), received: received.clone() });
-                send_next(&host, &session, &id, &outbound, frame_max, &events, false).await?;
+                events(SessionEvent::Doc { id: id.clone(), received });
+                let msg = generate(&host, &session, &id).await?;
+                out_bytes += queue(&mut out, &id, msg, frame_max);
             }
             res = changed.changed() => {
                 if res.is_err() {
@@ -235,27 +263,24 @@ where
                 })
                 .await?;
                 for id in stale {
-                    send_next(&host, &session, &id, &outbound, frame_max, &events, true).await?;
+                    let msg = generate(&host, &session, &id).await?;
+                    out_bytes += queue(&mut out, &id, msg, frame_max);
                 }
             }
         }
     }
 }
 
-/// Generates and sends the next message for `id`, if there is one; tells
-/// the host when the document has settled.
-async fn send_next<H: SyncHost>(
+/// The next message for `id` (opening it if needed); tells the host when
+/// there is nothing to say.
+async fn generate<H: SyncHost>(
     host: &SharedHost<H>,
     session: &Arc<Mutex<SyncSession>>,
     id: &DocId,
-    outbound: &mpsc::Sender<SyncFrame>,
-    frame_max: usize,
-    events: &(impl Fn(SessionEvent) + Send),
-    open: bool,
-) -> Result<(), SessionError> {
+) -> Result<Option<Vec<u8>>, SessionError> {
     let gid = id.clone();
-    let msg = blocking(host, session, move |h, s| {
-        if open && !s.has_doc(&gid) {
+    blocking(host, session, move |h, s| {
+        if !s.has_doc(&gid) {
             h.open(s, &gid)?;
         }
         let msg = h.generate(s, &gid)?;
@@ -264,22 +289,24 @@ async fn send_next<H: SyncHost>(
         }
         Ok(msg)
     })
-    .await?;
-    let Some(msg) = msg else { return Ok(()) };
-    for part in split(id, msg, frame_max) {
-        let len = part.data.len();
-        let frame = SyncFrame {
-            doc_id: part.doc.to_string(),
-            data: part.data,
-            part: part.index,
-            parts: part.count,
-            total_bytes: part.total,
-        };
-        outbound
-            .send(frame)
-            .await
-            .map_err(|_| SessionError::Closed)?;
-        events(SessionEvent::Sent(id.clone(), len));
-    }
-    Ok(())
+    .await
+}
+
+/// Cuts a message into frames at the back of `out`; returns their bytes.
+fn queue(
+    out: &mut VecDeque<SyncFrame>,
+    id: &DocId,
+    msg: Option<Vec<u8>>,
+    frame_max: usize,
+) -> usize {
+    let Some(msg) = msg else { return 0 };
+    let len = msg.len();
+    out.extend(split(id, msg, frame_max).into_iter().map(|p| SyncFrame {
+        doc_id: p.doc.to_string(),
+        data: p.data,
+        part: p.index,
+        parts: p.count,
+        total_bytes: p.total,
+    }));
+    len
 }

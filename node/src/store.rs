@@ -146,13 +146,16 @@ pub struct SyncWrite<'a> {
     pub state: PersistedSync,
 }
 
+/// A stored document's id and heads (`None` where not yet recorded).
+pub type StoredHeads = (DocId, Option<Vec<ChangeHash>>);
+
 /// Heads as stored: the 32-byte hashes one after the other.
 pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     heads.iter().flat_map(|h| h.0).collect()
 }
 
 pub fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return None;
     }
     bytes
@@ -324,7 +327,7 @@ impl Store {
     }
 
     /// Every stored document with its heads (`None` where not yet known).
-    pub fn doc_heads(&self) -> Result<Vec<(DocId, Option<Vec<ChangeHash>>)>, StoreError> {
+    pub fn doc_heads(&self) -> Result<Vec<StoredHeads>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT doc_id, heads FROM documents ORDER BY doc_id")
