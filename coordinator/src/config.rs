@@ -119,15 +119,7 @@ pub const MAX_FRAME_LIMIT: usize = 16 * 1024 * 1024;
 
 impl CoordinatorConfig {
     pub fn resolve(flags: Flags) -> anyhow::Result<CoordinatorConfig> {
-        let file = match &flags.config {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", p.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", p.display()))?
-            }
-            None => FileConfig::default(),
-        };
+        let file: FileConfig = gridsync_node::config::read_config_file(flags.config.as_deref())?;
         fn pick<T>(flag: Option<T>, file: Option<T>) -> Option<T> {
             flag.or(file)
         }

@@ -16,48 +16,12 @@ use gridsync_node::server::shutdown_signal;
 use gridsync_node::tls::{Authenticator, DevTokens, server_tls};
 
 fn main() -> ExitCode {
-    let flags = Flags::parse();
-    let cfg = match CoordinatorConfig::resolve(flags) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("gridsync-coordinator: configuration: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    init_tracing(cfg.json_logs);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("gridsync-coordinator: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cfg)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("gridsync-coordinator: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GRIDSYNC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    gridsync_node::process::main_with(
+        "gridsync-coordinator",
+        CoordinatorConfig::resolve(Flags::parse()),
+        |c| c.json_logs,
+        run,
+    )
 }
 
 async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
@@ -90,10 +54,8 @@ async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     if let Some(path) = &cfg.addr_file {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, addr.to_string())
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+        gridsync_node::process::write_addr_file(path, addr)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     tracing::info!(%addr, tls = tls.is_some(), "sync and Street APIs listening (gRPC, health, reflection)");
     let mut opts = ServeOptions::new(auth, tls);

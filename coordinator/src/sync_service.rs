@@ -16,7 +16,7 @@ use std::time::Duration;
 use gridsync_core::access::{Principal, SyncAccess};
 use gridsync_core::sync::{self, FrameLimits, PROTOCOL_VERSION, Received, SyncSession};
 use gridsync_core::{CommunityId, DocId};
-use gridsync_node::link::heads_from_pb;
+use gridsync_node::link::{heads_from_pb, heads_to_pb};
 use gridsync_node::session::{self, SessionError, SessionEvent, SharedHost, SyncHost};
 use gridsync_node::tls::{Authenticator, authenticate};
 use gridsync_proto::sync::v1 as pb;
@@ -27,12 +27,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::replicas::StreetReplicas;
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use gridsync_node::service::now_ms;
 
 /// The replicas, shared by the sync sessions and the operator API. The
 /// lock is only taken in `spawn_blocking`, never across an `.await`.
@@ -234,13 +229,7 @@ impl pb::sync_server::Sync for SyncService {
         let welcome = pb::CoordinatorFrame {
             frame: Some(pb::coordinator_frame::Frame::Welcome(pb::Welcome {
                 protocol_version: PROTOCOL_VERSION,
-                docs: local
-                    .iter()
-                    .map(|(id, h)| pb::DocHeads {
-                        doc_id: id.to_string(),
-                        heads: h.iter().map(|c| c.0.to_vec()).collect(),
-                    })
-                    .collect(),
+                docs: heads_to_pb(&local),
                 max_frame_bytes: self.limits.max_frame_bytes as u64,
                 max_message_bytes: self.limits.max_message_bytes as u64,
             })),

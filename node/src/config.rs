@@ -123,6 +123,19 @@ pub struct Flags {
     pub max_frame_bytes: Option<usize>,
 }
 
+/// Reads a service's TOML config file (unknown settings are refused by the
+/// struct), or the defaults when there is none.
+pub fn read_config_file<T: serde::de::DeserializeOwned + Default>(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<T> {
+    let Some(p) = path else {
+        return Ok(T::default());
+    };
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", p.display()))?;
+    toml::from_str::<T>(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", p.display()))
+}
+
 /// How the node reaches its coordinator, checked.
 #[derive(Clone, Debug)]
 pub struct CoordinatorLink {
@@ -199,15 +212,7 @@ impl NodeConfig {
     /// Merges file < environment < flags (clap already put env under flags)
     /// and checks every value.
     pub fn resolve(flags: Flags) -> anyhow::Result<NodeConfig> {
-        let file = match &flags.config {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", p.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", p.display()))?
-            }
-            None => FileConfig::default(),
-        };
+        let file: FileConfig = read_config_file(flags.config.as_deref())?;
         fn pick<T>(flag: Option<T>, file: Option<T>) -> Option<T> {
             flag.or(file)
         }

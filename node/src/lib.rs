@@ -14,6 +14,7 @@
 //! - [`session`]: the sync session loop shared with the coordinator.
 //! - [`store`]: the SQLite file: snapshot + chunks per document, audit rows,
 //!   versioned schema with migrations.
+//! - [`process`]: what the service binaries share around `main`.
 //! - [`config`]: the one settings struct (file < environment < flags).
 //! - [`demo`]: a deterministic demo community, as a roster.
 //! - [`tls`]: the street CA's certificates, identities from certificates or
@@ -31,6 +32,7 @@ pub mod config;
 pub mod demo;
 pub mod link;
 pub mod office;
+pub mod process;
 pub mod server;
 pub mod service;
 pub mod session;

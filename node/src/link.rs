@@ -145,7 +145,8 @@ async fn blocking<R: Send + 'static>(
     .map_err(|e| SessionError::Host(format!("a sync task failed: {e}")))?
 }
 
-fn heads_to_pb(heads: &DocHeads) -> Vec<pb::DocHeads> {
+/// Documents and heads as the handshake carries them.
+pub fn heads_to_pb(heads: &DocHeads) -> Vec<pb::DocHeads> {
     heads
         .iter()
         .map(|(id, h)| pb::DocHeads {

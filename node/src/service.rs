@@ -104,7 +104,11 @@ fn field_err(e: FieldError) -> Status {
 }
 
 fn parse_kind(s: &str) -> Result<Kind, Status> {
-    if gridsync_core::street::StreetKind::parse(s.trim()).is_some() {
+    // "notice" names a community notice here; the street's own kinds are
+    // refused by name.
+    if Kind::parse(s.trim()).is_none()
+        && gridsync_core::street::StreetKind::parse(s.trim()).is_some()
+    {
         return Err(Status::permission_denied(format!(
             "{s:?} is a record of the street document, which is read-only at a node: the street's operators edit it at the coordinator (gridctl street …); read it here with GetStreet"
         )));
