@@ -493,3 +493,53 @@ async fn a_node_refuses_local_writes_to_the_street_document() {
     assert_eq!(before.heads, after.heads);
     node.stop().await;
 }
+
+/// A message larger than the coordinator accepts is not sent at all: the
+/// node says why in its link status instead of having it refused over and
+/// over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_over_the_coordinators_limit_is_not_sent_and_the_status_says_why() {
+    let coord_limits = FrameLimits {
+        max_frame_bytes: 4 * 1024,
+        max_message_bytes: 16 * 1024,
+    };
+    let pki = Pki::new();
+    let cdir = tempfile::tempdir().unwrap();
+    let ndir = tempfile::tempdir().unwrap();
+    let coord = TestCoordinator::start(cdir.path(), &pki, 0, coord_limits).await;
+    register(&mut coord.operator(&pki).await, &["c01"]).await;
+    let offline = TestNode::start(ndir.path(), "c01", None).await;
+    let c = offline.create(compound("大院")).await;
+    let b = offline.create(building(c.id(), "1号楼")).await;
+    let (cid, bid) = (c.id().to_string(), b.id().to_string());
+    offline
+        .run(move |o| {
+            let edits: Vec<Edit> = (0..2000u64)
+                .map(|i| {
+                    let mut h = household(&cid, &bid, &format!("{i}"));
+                    if let Record::Household(hh) = &mut h {
+                        hh.head_name =
+                            format!("{:016x}", (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                    }
+                    h.set_id(format!("hh_{i:016x}"));
+                    Edit::Create(h)
+                })
+                .collect();
+            o.apply(&edits, gridsync_node::service::now_ms(), "bulk")
+                .expect("bulk");
+        })
+        .await;
+    offline.stop().await;
+    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
+    let node = TestNode::start(ndir.path(), "c01", Some(link)).await;
+    let said = eventually(WITHIN, || async {
+        node.link_status()
+            .last_error
+            .is_some_and(|e| e.contains("over the peer's limit of 16384"))
+    })
+    .await;
+    assert!(said, "{:?}", node.link_status());
+    assert_eq!(household_count_at_coordinator(&coord, "c01").await, 0);
+    node.stop().await;
+    coord.stop().await;
+}

@@ -93,6 +93,9 @@ pub struct StreetReplicas {
     street: Loaded,
     links: BTreeMap<CommunityId, LinkRecord>,
     changes: tokio::sync::watch::Sender<u64>,
+    /// Set when the street document could not be reloaded after a failed
+    /// commit; cleared by the next successful reload.
+    street_stale: bool,
 }
 
 impl StreetReplicas {
@@ -112,6 +115,7 @@ impl StreetReplicas {
             docs: HashMap::new(),
             links: BTreeMap::new(),
             changes: tokio::sync::watch::Sender::new(0),
+            street_stale: false,
         };
         if let Some(street) = me.load_stored(&DocId::Street)? {
             me.street = street;
@@ -162,6 +166,19 @@ impl StreetReplicas {
     /// A document, loaded from the store or started from its genesis.
     fn doc(&mut self, id: &DocId) -> Result<&mut Loaded, ReplicasError> {
         if *id == DocId::Street {
+            if self.street_stale {
+                // A failed commit whose reload failed too: memory may hold
+                // what the store does not, so nothing is served from it
+                // until a reload succeeds.
+                self.street = match self.load_stored(id)? {
+                    Some(l) => l,
+                    None => Loaded {
+                        doc: docs::genesis(id, self.actor.clone()),
+                        saved: Vec::new(),
+                    },
+                };
+                self.street_stale = false;
+            }
             return Ok(&mut self.street);
         }
         if !self.docs.contains_key(id) {
@@ -261,7 +278,10 @@ impl StreetReplicas {
                         saved: Vec::new(),
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "reloading the street document failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "reloading the street document failed; it is retried before its next use");
+                    self.street_stale = true;
+                }
             }
         } else {
             self.docs.remove(id);
@@ -471,7 +491,8 @@ impl StreetReplicas {
             rec.set_id(id);
         }
         let action = format!("put {} {}", rec.kind(), rec.id());
-        let rec = gridsync_core::street::put(&mut self.street.doc, rec, now_ms, &action)?;
+        let rec =
+            gridsync_core::street::put(&mut self.doc(&DocId::Street)?.doc, rec, now_ms, &action)?;
         self.commit_doc(&DocId::Street, &[], operator, &action, now_ms)?;
         Ok(rec)
     }
@@ -484,7 +505,8 @@ impl StreetReplicas {
         now_ms: i64,
     ) -> Result<StreetRecord, ReplicasError> {
         let action = format!("remove {kind} {id}");
-        let rec = gridsync_core::street::remove(&mut self.street.doc, kind, id, now_ms)?;
+        let rec =
+            gridsync_core::street::remove(&mut self.doc(&DocId::Street)?.doc, kind, id, now_ms)?;
         self.commit_doc(&DocId::Street, &[], operator, &action, now_ms)?;
         Ok(rec)
     }

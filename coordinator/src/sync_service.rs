@@ -282,6 +282,8 @@ impl pb::sync_server::Sync for SyncService {
                 merged_rx,
                 limits,
                 peer_max,
+                // The node states no message limit; its default is ours.
+                limits.max_message_bytes,
                 |ev| {
                     if let SessionEvent::Doc { .. } = ev {
                         // Link bookkeeping happens in `receive`.

@@ -336,6 +336,11 @@ async fn session_once(
         stop,
         cfg.limits,
         peer_max,
+        if welcome.max_message_bytes == 0 {
+            cfg.limits.max_message_bytes
+        } else {
+            usize::try_from(welcome.max_message_bytes).unwrap_or(usize::MAX)
+        },
         move |ev| {
             let mut st = lock(&status2);
             match ev {

@@ -166,6 +166,7 @@ pub async fn run<H: SyncHost, S>(
     mut stop: watch::Receiver<bool>,
     limits: FrameLimits,
     peer_max_frame: usize,
+    peer_max_message: usize,
     events: impl Fn(SessionEvent) + Send,
 ) -> Result<(), SessionError>
 where
@@ -190,7 +191,7 @@ where
     let out_cap = limits.max_message_bytes;
     for id in initial {
         let msg = generate(&host, &session, &id).await?;
-        out_bytes += queue(&mut out, &id, msg, frame_max);
+        out_bytes += queue(&mut out, &id, msg, frame_max, peer_max_message)?;
     }
     loop {
         tokio::select! {
@@ -238,7 +239,7 @@ where
                 .await?;
                 events(SessionEvent::Doc { id: id.clone(), received });
                 let msg = generate(&host, &session, &id).await?;
-                out_bytes += queue(&mut out, &id, msg, frame_max);
+                out_bytes += queue(&mut out, &id, msg, frame_max, peer_max_message)?;
             }
             res = changed.changed() => {
                 if res.is_err() {
@@ -264,7 +265,7 @@ where
                 .await?;
                 for id in stale {
                     let msg = generate(&host, &session, &id).await?;
-                    out_bytes += queue(&mut out, &id, msg, frame_max);
+                    out_bytes += queue(&mut out, &id, msg, frame_max, peer_max_message)?;
                 }
             }
         }
@@ -293,14 +294,21 @@ async fn generate<H: SyncHost>(
 }
 
 /// Cuts a message into frames at the back of `out`; returns their bytes.
+/// A message the peer would refuse as too large is not sent at all.
 fn queue(
     out: &mut VecDeque<SyncFrame>,
     id: &DocId,
     msg: Option<Vec<u8>>,
     frame_max: usize,
-) -> usize {
-    let Some(msg) = msg else { return 0 };
+    peer_max_message: usize,
+) -> Result<usize, SessionError> {
+    let Some(msg) = msg else { return Ok(0) };
     let len = msg.len();
+    if len > peer_max_message {
+        return Err(SessionError::Limit(format!(
+            "document {id}: a sync message of {len} bytes is over the peer's limit of {peer_max_message}; raise max_message_bytes there"
+        )));
+    }
     out.extend(split(id, msg, frame_max).into_iter().map(|p| SyncFrame {
         doc_id: p.doc.to_string(),
         data: p.data,
@@ -308,5 +316,5 @@ fn queue(
         parts: p.count,
         total_bytes: p.total,
     }));
-    len
+    Ok(len)
 }

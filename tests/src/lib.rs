@@ -16,6 +16,8 @@
 //!   over mutual TLS: concurrent edits converge, restarts of either side,
 //!   resumption from the persisted sync state within a stated bound, and a
 //!   catch-up larger than the message limit.
+//! - `binaries.rs`: the README's street with the real binaries: `gridctl
+//!   certs`, a coordinator and two nodes over mutual TLS, `gridctl street`.
 //! - `access.rs`: every access rule and every kind of bad frame, each
 //!   refused with a clear status while nothing stored changes.
 //!
@@ -207,6 +209,11 @@ fn target_binary(name: &str, env_var: &str) -> PathBuf {
 /// The built `gridsync-node` executable (`GRIDSYNC_NODE_BIN` if set).
 pub fn node_binary() -> PathBuf {
     target_binary("gridsync-node", "GRIDSYNC_NODE_BIN")
+}
+
+/// The built `gridsync-coordinator` executable (`GRIDSYNC_COORDINATOR_BIN` if set).
+pub fn coordinator_binary() -> PathBuf {
+    target_binary("gridsync-coordinator", "GRIDSYNC_COORDINATOR_BIN")
 }
 
 /// The built `gridctl` executable (`GRIDCTL_BIN` if set).

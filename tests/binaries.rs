@@ -1,0 +1,273 @@
+//! The README's street, with the real binaries: `gridctl certs` makes the
+//! CA and certificates, a `gridsync-coordinator` and two `gridsync-node`
+//! processes sync over mutual TLS on loopback, an operator registers the
+//! communities and writes the street document with `gridctl street`, and
+//! each node's `gridctl status` shows its link converged.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use gridsync_tests::{coordinator_binary, gridctl_binary, node_binary};
+
+const WITHIN: Duration = Duration::from_secs(60);
+
+/// A child process killed when dropped; its stderr goes to a file.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn start(bin: &Path, args: &[&str], log: PathBuf) -> Proc {
+        let err = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(bin)
+            .args(args)
+            .env("GRIDSYNC_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        Proc { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn wait_addr(file: &Path, p: &mut Proc) -> String {
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        if let Ok(a) = std::fs::read_to_string(file)
+            && !a.is_empty()
+        {
+            return a;
+        }
+        if let Ok(Some(status)) = p.child.try_wait() {
+            panic!("the process exited with {status}: {}", p.log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no address within {WITHIN:?}: {}",
+            p.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn gridctl(dir: &Path, args: &[&str]) -> Output {
+    Command::new(gridctl_binary())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run gridctl")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "gridctl failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_coordinator_and_two_node_binaries_sync_over_mutual_tls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(gridctl(
+        dir,
+        &["certs", "init", "--dir", "certs", "--street", "测试街道"],
+    ));
+    ok(gridctl(
+        dir,
+        &["certs", "server", "--dir", "certs", "--host", "localhost"],
+    ));
+    ok(gridctl(
+        dir,
+        &["certs", "node", "--dir", "certs", "--community", "c01"],
+    ));
+    ok(gridctl(
+        dir,
+        &["certs", "node", "--dir", "certs", "--community", "c02"],
+    ));
+    ok(gridctl(
+        dir,
+        &["certs", "operator", "--dir", "certs", "--name", "alice"],
+    ));
+
+    let caddr_file = dir.join("coordinator.addr");
+    let d = |p: &str| dir.join(p).to_string_lossy().into_owned();
+    let mut coord = Proc::start(
+        &coordinator_binary(),
+        &[
+            "--street-id",
+            "teststreet",
+            "--data-dir",
+            &d("street-data"),
+            "--listen",
+            "127.0.0.1:0",
+            "--addr-file",
+            &d("coordinator.addr"),
+            "--tls-ca",
+            &d("certs/ca.pem"),
+            "--tls-cert",
+            &d("certs/coordinator.pem"),
+            "--tls-key",
+            &d("certs/coordinator.key"),
+        ],
+        dir.join("coordinator.log"),
+    );
+    let caddr = wait_addr(&caddr_file, &mut coord);
+    let port = caddr.rsplit(':').next().unwrap().to_string();
+    let coordinator = format!("localhost:{port}");
+    let op = |args: &[&str]| {
+        let mut all = vec![
+            "--coordinator",
+            coordinator.as_str(),
+            "--certs",
+            "certs",
+            "--identity",
+            "operator-alice",
+        ];
+        all.extend_from_slice(args);
+        gridctl(dir, &all)
+    };
+    ok(op(&[
+        "street",
+        "community",
+        "add",
+        "--id",
+        "c01",
+        "--name",
+        "桐柏路社区",
+    ]));
+    ok(op(&[
+        "street",
+        "community",
+        "add",
+        "--id",
+        "c02",
+        "--name",
+        "朝阳村",
+        "--kind",
+        "village",
+    ]));
+
+    let mut nodes = Vec::new();
+    for c in ["c01", "c02"] {
+        let addr_file = dir.join(format!("{c}.addr"));
+        let mut p = Proc::start(
+            &node_binary(),
+            &[
+                "--community-id",
+                c,
+                "--data-dir",
+                &d(&format!("data-{c}")),
+                "--listen",
+                "127.0.0.1:0",
+                "--addr-file",
+                &addr_file.to_string_lossy(),
+                "--coordinator",
+                &coordinator,
+                "--tls-ca",
+                &d("certs/ca.pem"),
+                "--tls-cert",
+                &d(&format!("certs/node-{c}.pem")),
+                "--tls-key",
+                &d(&format!("certs/node-{c}.key")),
+                "--reconnect-min-ms",
+                "50",
+                "--reconnect-max-ms",
+                "500",
+            ],
+            dir.join(format!("{c}.log")),
+        );
+        let addr = wait_addr(&addr_file, &mut p);
+        nodes.push((c, addr, p));
+    }
+
+    // Work on both sides.
+    let n1 = nodes[0].1.clone();
+    ok(gridctl(
+        dir,
+        &[
+            "--node",
+            &n1,
+            "create",
+            "compound",
+            r#"{"name":"一号院","address":null}"#,
+        ],
+    ));
+    ok(op(&[
+        "street",
+        "risk",
+        "add",
+        "--region",
+        "某市某区",
+        "--level",
+        "high",
+        "--from",
+        "2026-11-20",
+    ]));
+    ok(op(&[
+        "street",
+        "dispatch-ticket",
+        "--community",
+        "c01",
+        "--category",
+        "环境",
+        "--summary",
+        "12345 工单",
+    ]));
+
+    // Every node: connected, nothing unacknowledged, the street's risk
+    // region in its read-only copy; node c01: the dispatched ticket.
+    for (c, addr, p) in &nodes {
+        let deadline = Instant::now() + WITHIN;
+        loop {
+            let status: serde_json::Value =
+                serde_json::from_str(&ok(gridctl(dir, &["--node", addr, "--json", "status"])))
+                    .expect("status is JSON");
+            let link = &status["link"];
+            let street: serde_json::Value =
+                serde_json::from_str(&ok(gridctl(dir, &["--node", addr, "--json", "street-doc"])))
+                    .expect("street-doc is JSON");
+            let regions = street["risk_regions"].as_array().map_or(0, Vec::len);
+            let tickets = if *c == "c01" {
+                ok(gridctl(dir, &["--node", addr, "tickets"])).contains("12345 工单")
+            } else {
+                true
+            };
+            if link["connected"] == true
+                && link["unacknowledged_changes"].as_u64().unwrap_or(1) == 0
+                && regions == 1
+                && tickets
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {c} did not converge: {link}\nnode log: {}\ncoordinator log: {}",
+                p.log(),
+                coord.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(op(&["--json", "street", "communities"]))).expect("JSON");
+    let communities = list["communities"].as_array().expect("a list");
+    assert_eq!(communities.len(), 2, "{list}");
+    assert!(communities.iter().all(|c| c["connected"] == true), "{list}");
+}
