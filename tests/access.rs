@@ -64,35 +64,6 @@ fn url(coord: &TestCoordinator) -> String {
     format!("https://localhost:{}", coord.addr.port())
 }
 
-fn compound(name: &str) -> Record {
-    Record::Compound(Compound {
-        id: String::new(),
-        name: name.into(),
-        address: None,
-    })
-}
-
-fn building(compound_id: &str, name: &str) -> Record {
-    Record::Building(Building {
-        id: String::new(),
-        compound_id: compound_id.into(),
-        name: name.into(),
-    })
-}
-
-fn household(compound_id: &str, building_id: &str, door: &str) -> Record {
-    Record::Household(Household {
-        id: String::new(),
-        compound_id: compound_id.into(),
-        building_id: building_id.into(),
-        unit: "1".into(),
-        door: door.into(),
-        head_name: format!("户主{door}"),
-        phone: None,
-        contract_group_id: None,
-    })
-}
-
 /// A compound with one building and `n` households.
 async fn populate(node: &TestNode, tag: &str, n: usize) {
     let c = node.create(compound(&format!("{tag}楼院"))).await;

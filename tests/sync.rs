@@ -11,35 +11,6 @@ use gridsync_tests::street::*;
 
 const WITHIN: Duration = Duration::from_secs(30);
 
-fn compound(name: &str) -> Record {
-    Record::Compound(Compound {
-        id: String::new(),
-        name: name.into(),
-        address: None,
-    })
-}
-
-fn building(compound_id: &str, name: &str) -> Record {
-    Record::Building(Building {
-        id: String::new(),
-        compound_id: compound_id.into(),
-        name: name.into(),
-    })
-}
-
-fn household(compound_id: &str, building_id: &str, door: &str) -> Record {
-    Record::Household(Household {
-        id: String::new(),
-        compound_id: compound_id.into(),
-        building_id: building_id.into(),
-        unit: "1".into(),
-        door: door.into(),
-        head_name: format!("户主{door}"),
-        phone: None,
-        contract_group_id: None,
-    })
-}
-
 /// A compound with one building and `n` households; returns the compound id.
 async fn populate(node: &TestNode, tag: &str, n: usize) -> String {
     let c = node.create(compound(&format!("{tag}楼院"))).await;
@@ -373,29 +344,7 @@ async fn a_catch_up_larger_than_the_message_limit_completes() {
 
     // A large community built offline in one edit group: one big change.
     let offline = TestNode::start(ndir.path(), "c01", None).await;
-    let c = offline.create(compound("大院")).await;
-    let b = offline.create(building(c.id(), "1号楼")).await;
-    let (cid, bid) = (c.id().to_string(), b.id().to_string());
-    offline
-        .run(move |o| {
-            let edits: Vec<Edit> = (0..3000)
-                .map(|i| {
-                    // Names that do not compress away.
-                    let mut h = household(&cid, &bid, &format!("{i}"));
-                    if let Record::Household(hh) = &mut h {
-                        hh.head_name = format!(
-                            "{:016x}",
-                            (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                        );
-                    }
-                    h.set_id(format!("hh_{i:016x}"));
-                    Edit::Create(h)
-                })
-                .collect();
-            o.apply(&edits, gridsync_node::service::now_ms(), "bulk")
-                .expect("bulk create");
-        })
-        .await;
+    bulk_households(&offline, 3000).await;
     offline.stop().await;
 
     // And at the same time a large catch-up the other way: notices the
@@ -509,26 +458,7 @@ async fn a_message_over_the_coordinators_limit_is_not_sent_and_the_status_says_w
     let coord = TestCoordinator::start(cdir.path(), &pki, 0, coord_limits).await;
     register(&mut coord.operator(&pki).await, &["c01"]).await;
     let offline = TestNode::start(ndir.path(), "c01", None).await;
-    let c = offline.create(compound("大院")).await;
-    let b = offline.create(building(c.id(), "1号楼")).await;
-    let (cid, bid) = (c.id().to_string(), b.id().to_string());
-    offline
-        .run(move |o| {
-            let edits: Vec<Edit> = (0..2000u64)
-                .map(|i| {
-                    let mut h = household(&cid, &bid, &format!("{i}"));
-                    if let Record::Household(hh) = &mut h {
-                        hh.head_name =
-                            format!("{:016x}", (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-                    }
-                    h.set_id(format!("hh_{i:016x}"));
-                    Edit::Create(h)
-                })
-                .collect();
-            o.apply(&edits, gridsync_node::service::now_ms(), "bulk")
-                .expect("bulk");
-        })
-        .await;
+    bulk_households(&offline, 2000).await;
     offline.stop().await;
     let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
     let node = TestNode::start(ndir.path(), "c01", Some(link)).await;

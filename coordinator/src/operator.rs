@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use gridsync_core::access::Principal;
-use gridsync_core::{CommunityId, CoreError, Ticket};
-use gridsync_node::store::StoreError;
+use gridsync_core::{CommunityId, Ticket};
+use gridsync_node::service::{core_status, store_status};
 use gridsync_node::tls::{Authenticator, authenticate};
 use gridsync_proto::street::v1 as pb;
 use gridsync_proto::street_convert;
@@ -18,28 +18,9 @@ use crate::sync_service::{ReplicasHandle, blocking, now_ms};
 impl From<ReplicasError> for Status {
     fn from(e: ReplicasError) -> Self {
         match e {
-            ReplicasError::Core(CoreError::Invalid(errs)) => Status::invalid_argument(
-                errs.iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-            ReplicasError::Core(e @ CoreError::NotFound { .. }) => Status::not_found(e.to_string()),
-            ReplicasError::Core(e @ CoreError::AlreadyExists { .. }) => {
-                Status::already_exists(e.to_string())
-            }
-            ReplicasError::Core(e @ CoreError::Precondition(_)) => {
-                Status::failed_precondition(e.to_string())
-            }
-            ReplicasError::Core(e) => Status::internal(e.to_string()),
-            ReplicasError::Unregistered(_) => Status::failed_precondition(e.to_string()),
-            ReplicasError::NotFound(m) => Status::not_found(m),
-            ReplicasError::Store(e @ StoreError::TooNew { .. }) => {
-                Status::failed_precondition(e.to_string())
-            }
-            ReplicasError::Store(e) => {
-                Status::unavailable(format!("the change was not stored: {e}"))
-            }
+            ReplicasError::Core(e) => core_status(e),
+            ReplicasError::Store(e) => store_status(e),
+            e @ ReplicasError::Unregistered(_) => Status::failed_precondition(e.to_string()),
         }
     }
 }

@@ -35,8 +35,6 @@ pub enum ReplicasError {
         "community {0} is not registered in this street; an operator adds it with `gridctl street community add --id {0} --name …`"
     )]
     Unregistered(CommunityId),
-    #[error("{0}")]
-    NotFound(String),
 }
 
 impl From<ReplicasError> for SessionError {
@@ -336,9 +334,9 @@ impl StreetReplicas {
         }
         let stored = self
             .store
-            .sync_states(&peer_name(c))
+            .sync_state(&peer_name(c), id)
             .map_err(ReplicasError::from)?;
-        session.open_doc(id, stored.get(id));
+        session.open_doc(id, stored.as_ref());
         Ok(())
     }
 

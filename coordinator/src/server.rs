@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gridsync_core::sync::FrameLimits;
+use gridsync_node::server::reflection_service;
 use gridsync_node::tls::Authenticator;
 use gridsync_proto::street::v1::street_server::StreetServer;
 use gridsync_proto::sync::v1::sync_server::SyncServer;
@@ -17,15 +18,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::operator::OperatorService;
 use crate::sync_service::{ReplicasHandle, SyncService};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("gRPC reflection could not be set up: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
-    #[error("the gRPC server failed: {0}")]
-    Transport(#[from] tonic::transport::Error),
-    #[error("the gRPC server task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
-}
+pub use gridsync_node::server::ServeError;
 
 /// What the server needs besides the replicas.
 pub struct ServeOptions {
@@ -68,10 +61,7 @@ pub async fn serve(
     health_reporter
         .set_serving::<StreetServer<OperatorService>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(gridsync_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflection = reflection_service()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let sync = SyncService::new(replicas.clone(), opts.auth.clone(), opts.limits, stop_rx);
     let grpc_limit = opts.limits.grpc_message_limit();

@@ -29,7 +29,7 @@ use crate::docs::{Keyed, check_header, delete_in, put_in, read_all, read_one};
 use crate::error::{CoreError, FieldError};
 use crate::ids::{CommunityId, Day, DocId, MAX_ID_LEN, check_record_id};
 use crate::model::{CommunityKind, RiskLevel, RiskRegion, StreetNotice, TaskForce};
-use crate::validate::{self, Errors, MAX_FUTURE_MS, MAX_TEXT, MIN_INSTANT_MS};
+use crate::validate::{self, Errors, MAX_TEXT};
 use crate::view::{Gap, GapReason};
 
 /// The most members a task force may list. A street's task forces are a
@@ -165,21 +165,6 @@ impl FromStr for StreetKind {
     }
 }
 
-/// The instant rule of street records: Unix milliseconds from 2000 on, at
-/// most a day ahead of `now_ms`.
-fn instant(field: &str, ms: i64, now_ms: i64) -> Result<(), FieldError> {
-    if ms < MIN_INSTANT_MS {
-        return Err(FieldError::new(
-            field,
-            format!("{ms} is before the year 2000; instants are Unix milliseconds"),
-        ));
-    }
-    if ms > now_ms.saturating_add(MAX_FUTURE_MS) {
-        return Err(FieldError::new(field, "is more than a day in the future"));
-    }
-    Ok(())
-}
-
 /// The id rule of the kinds whose ids are generated: a plain record id that
 /// starts with the kind's prefix (`tf_`).
 fn generated_id(e: &mut Errors, kind: StreetKind, id: &str) {
@@ -235,7 +220,11 @@ pub fn validate(rec: &StreetRecord, now_ms: i64) -> Result<(), CoreError> {
             } else {
                 e.check(validate::text_len(&f("body"), &n.body, MAX_TEXT));
             }
-            e.check(instant(&f("published_at_ms"), n.published_at_ms, now_ms));
+            e.check(validate::instant(
+                &f("published_at_ms"),
+                n.published_at_ms,
+                now_ms,
+            ));
         }
         StreetRecord::TaskForce(t) => {
             generated_id(&mut e, rec.kind(), &t.id);
@@ -596,7 +585,7 @@ mod tests {
             id: "sn_1".into(),
             title: "t".into(),
             body: "long ".repeat(100),
-            published_at_ms: NOW + 2 * MAX_FUTURE_MS,
+            published_at_ms: NOW + 2 * validate::MAX_FUTURE_MS,
         };
         assert_eq!(
             fields(validate(&n.into(), NOW).unwrap_err()),

@@ -181,7 +181,9 @@ fn not_before(
     }
 }
 
-fn instant(field: &str, ms: i64, now_ms: i64) -> Result<(), FieldError> {
+/// The instant rule: Unix milliseconds from 2000 on, at most a day ahead
+/// of `now_ms`.
+pub fn instant(field: &str, ms: i64, now_ms: i64) -> Result<(), FieldError> {
     if ms < MIN_INSTANT_MS {
         return Err(FieldError::new(
             field,

@@ -808,9 +808,9 @@ impl SyncHost for Office {
         }
         let stored = self
             .store
-            .sync_states(COORDINATOR_PEER)
+            .sync_state(COORDINATOR_PEER, id)
             .map_err(OfficeError::from)?;
-        session.open_doc(id, stored.get(id));
+        session.open_doc(id, stored.as_ref());
         Ok(())
     }
 

@@ -21,6 +21,20 @@ pub enum ServeError {
     Task(#[from] tokio::task::JoinError),
 }
 
+/// gRPC reflection over every gridsync service and tonic-health, so that
+/// `grpcurl list` shows them all. Shared with the coordinator.
+pub fn reflection_service() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    ServeError,
+> {
+    Ok(tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(gridsync_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?)
+}
+
 /// Largest request the office API accepts (an import page of 2,000 rows is
 /// well under this).
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
@@ -39,10 +53,7 @@ pub async fn serve(
     health_reporter
         .set_serving::<OfficeServer<OfficeService>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(gridsync_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflection = reflection_service()?;
     let api = OfficeServer::new(OfficeService::new(office).with_link(link))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);

@@ -73,20 +73,31 @@ pub fn now_ms() -> i64 {
 impl From<OfficeError> for Status {
     fn from(e: OfficeError) -> Self {
         match e {
-            OfficeError::Core(CoreError::Invalid(errs)) => invalid(&errs),
-            OfficeError::Core(e @ CoreError::NotFound { .. }) => Status::not_found(e.to_string()),
-            OfficeError::Core(e @ CoreError::AlreadyExists { .. }) => {
-                Status::already_exists(e.to_string())
-            }
-            OfficeError::Core(e @ CoreError::Precondition(_)) => {
-                Status::failed_precondition(e.to_string())
-            }
-            OfficeError::Core(e) => Status::internal(e.to_string()),
-            OfficeError::Store(e @ StoreError::TooNew { .. }) => {
-                Status::failed_precondition(e.to_string())
-            }
-            OfficeError::Store(e) => Status::unavailable(format!("the write was not stored: {e}")),
+            OfficeError::Core(e) => core_status(e),
+            OfficeError::Store(e) => store_status(e),
         }
+    }
+}
+
+/// The gRPC code of a core error: `InvalidArgument` naming the fields,
+/// `NotFound`, `AlreadyExists`, `FailedPrecondition`; anything else is ours.
+/// Shared with the coordinator's services.
+pub fn core_status(e: CoreError) -> Status {
+    match e {
+        CoreError::Invalid(errs) => invalid(&errs),
+        e @ CoreError::NotFound { .. } => Status::not_found(e.to_string()),
+        e @ CoreError::AlreadyExists { .. } => Status::already_exists(e.to_string()),
+        e @ CoreError::Precondition(_) => Status::failed_precondition(e.to_string()),
+        e => Status::internal(e.to_string()),
+    }
+}
+
+/// The gRPC code of a store error: a store too new for this build is a
+/// precondition; anything else means the write was not stored.
+pub fn store_status(e: StoreError) -> Status {
+    match e {
+        e @ StoreError::TooNew { .. } => Status::failed_precondition(e.to_string()),
+        e => Status::unavailable(format!("the write was not stored: {e}")),
     }
 }
 

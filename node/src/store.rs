@@ -359,6 +359,24 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// The stored sync state of one document with `peer`.
+    pub fn sync_state(&self, peer: &str, id: &DocId) -> Result<Option<PersistedSync>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT state, last_sync_ms FROM sync_state WHERE peer = ?1 AND doc_id = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![peer, id.to_string()], |r| {
+                    Ok(PersistedSync {
+                        state: r.get(0)?,
+                        last_sync_ms: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
     /// The stored sync states with `peer`.
     pub fn sync_states(
         &self,

@@ -383,3 +383,56 @@ pub fn show_heads(h: &DocHeads) -> BTreeMap<String, Vec<String>> {
         })
         .collect()
 }
+
+// ---- records for tests ----
+
+pub fn compound(name: &str) -> Record {
+    Record::Compound(gridsync_core::Compound {
+        id: String::new(),
+        name: name.into(),
+        address: None,
+    })
+}
+
+pub fn building(compound_id: &str, name: &str) -> Record {
+    Record::Building(gridsync_core::Building {
+        id: String::new(),
+        compound_id: compound_id.into(),
+        name: name.into(),
+    })
+}
+
+pub fn household(compound_id: &str, building_id: &str, door: &str) -> Record {
+    Record::Household(gridsync_core::Household {
+        id: String::new(),
+        compound_id: compound_id.into(),
+        building_id: building_id.into(),
+        unit: "1".into(),
+        door: door.into(),
+        head_name: format!("户主{door}"),
+        phone: None,
+        contract_group_id: None,
+    })
+}
+
+/// A compound, a building and `n` households made in one edit group (one
+/// large change), with head names that do not compress away.
+pub async fn bulk_households(node: &TestNode, n: u64) {
+    let c = node.create(compound("大院")).await;
+    let b = node.create(building(c.id(), "1号楼")).await;
+    let (cid, bid) = (c.id().to_string(), b.id().to_string());
+    node.run(move |o| {
+        let edits: Vec<gridsync_core::Edit> = (0..n)
+            .map(|i| {
+                let mut h = household(&cid, &bid, &format!("{i}"));
+                if let Record::Household(hh) = &mut h {
+                    hh.head_name = format!("{:016x}", (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                }
+                h.set_id(format!("hh_{i:016x}"));
+                gridsync_core::Edit::Create(h)
+            })
+            .collect();
+        o.apply(&edits, now_ms(), "bulk").expect("bulk create");
+    })
+    .await;
+}

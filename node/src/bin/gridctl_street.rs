@@ -17,9 +17,11 @@ use gridsync_core::{
     CommunityKind, Date, RiskLevel, RiskRegion, StreetNotice, TaskForce, Ticket, TicketChannel,
 };
 use gridsync_node::client::mask_phone;
+use gridsync_node::tls::TokenInterceptor;
 use gridsync_proto::street::v1 as pb;
 use gridsync_proto::street::v1::street_client::StreetClient;
-use tonic::codegen::{Body, Bytes, StdError};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 
 #[derive(Subcommand)]
 pub enum StreetCommand {
@@ -281,18 +283,12 @@ fn print_record(r: pb::StreetRecord, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The operator's client of the coordinator's `Street` API: a channel
+/// (TLS or plain) with the development token added when there is one.
+pub type Client = StreetClient<InterceptedService<Channel, TokenInterceptor>>;
+
 /// Runs one street command against the coordinator's `Street` API.
-pub async fn run<T>(
-    cmd: StreetCommand,
-    mut client: StreetClient<T>,
-    json: bool,
-) -> anyhow::Result<()>
-where
-    T: tonic::client::GrpcService<tonic::body::Body>,
-    T::Error: Into<StdError>,
-    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
-    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
-{
+pub async fn run(cmd: StreetCommand, mut client: Client, json: bool) -> anyhow::Result<()> {
     let c = &mut client;
     match cmd {
         StreetCommand::Communities => communities(c, json).await,
@@ -397,13 +393,7 @@ where
     }
 }
 
-async fn communities<T>(c: &mut StreetClient<T>, json: bool) -> anyhow::Result<()>
-where
-    T: tonic::client::GrpcService<tonic::body::Body>,
-    T::Error: Into<StdError>,
-    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
-    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
-{
+async fn communities(c: &mut Client, json: bool) -> anyhow::Result<()> {
     let r = c
         .list_communities(pb::ListCommunitiesRequest {})
         .await
@@ -443,13 +433,7 @@ where
     Ok(())
 }
 
-async fn show<T>(c: &mut StreetClient<T>, json: bool) -> anyhow::Result<()>
-where
-    T: tonic::client::GrpcService<tonic::body::Body>,
-    T::Error: Into<StdError>,
-    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
-    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
-{
+async fn show(c: &mut Client, json: bool) -> anyhow::Result<()> {
     let doc = c
         .get_street(pb::GetStreetRequest {})
         .await
@@ -527,13 +511,7 @@ pub fn print_document(doc: &pb::StreetDocument, json: bool) -> anyhow::Result<()
     Ok(())
 }
 
-async fn put<T>(c: &mut StreetClient<T>, rec: StreetRecord, json: bool) -> anyhow::Result<()>
-where
-    T: tonic::client::GrpcService<tonic::body::Body>,
-    T::Error: Into<StdError>,
-    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
-    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
-{
+async fn put(c: &mut Client, rec: StreetRecord, json: bool) -> anyhow::Result<()> {
     let kind = rec.kind();
     let r = c
         .put_street_record(pb::PutStreetRecordRequest {
@@ -546,18 +524,7 @@ where
     print_record(r, json)
 }
 
-async fn remove<T>(
-    c: &mut StreetClient<T>,
-    kind: StreetKind,
-    id: String,
-    json: bool,
-) -> anyhow::Result<()>
-where
-    T: tonic::client::GrpcService<tonic::body::Body>,
-    T::Error: Into<StdError>,
-    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
-    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
-{
+async fn remove(c: &mut Client, kind: StreetKind, id: String, json: bool) -> anyhow::Result<()> {
     let r = c
         .remove_street_record(pb::RemoveStreetRecordRequest {
             kind: pb::StreetKindPb::from(kind) as i32,
@@ -809,7 +776,7 @@ mod tests {
         }
     }
 
-    async fn fake() -> StreetClient<tonic::transport::Channel> {
+    async fn fake() -> Client {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let svc = StreetServer::new(FakeCoordinator {
@@ -824,12 +791,18 @@ mod tests {
                 .add_service(svc)
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
-        StreetClient::connect(format!("http://{addr}"))
-            .await
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        StreetClient::with_interceptor(
+            channel,
+            TokenInterceptor::new(&gridsync_node::tls::ClientAuth::None).unwrap(),
+        )
     }
 
-    async fn doc(c: &StreetClient<tonic::transport::Channel>) -> StreetView {
+    async fn doc(c: &Client) -> StreetView {
         StreetView::from(
             c.clone()
                 .get_street(pb::GetStreetRequest {})
