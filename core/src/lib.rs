@@ -27,6 +27,9 @@
 //! - [`sync`]: the sync decision logic: `SyncSession`, frames and limits, backoff.
 //! - [`roster`]: CSV rosters with Chinese or English headers.
 //! - [`street`]: the street document: its records, `put`/`remove`, `StreetView`.
+//! - [`rollup`]: the five-level rollup, its digest, stamps and the street's tree.
+//! - [`signoff`]: a community's sign-off of its daily report.
+//! - [`report`]: the daily report (每日上报) as CSV and JSON.
 //!
 //! Main types: [`CommunityReplica`], [`Record`], [`Edit`], [`CommunityView`], [`Gap`].
 
@@ -38,7 +41,10 @@ pub mod model;
 pub mod queries;
 pub mod record;
 pub mod replica;
+pub mod report;
+pub mod rollup;
 pub mod roster;
+pub mod signoff;
 pub mod street;
 pub mod sync;
 pub mod validate;
