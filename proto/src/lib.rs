@@ -17,6 +17,8 @@
 //! - [`office::v1`]: the office API's messages, clients and servers.
 //! - [`sync::v1`]: the sync protocol (`Sync.Session`, frames, handshake).
 //! - [`street::v1`]: the operator API (`Street`: communities, street document).
+//! - [`rollup::v1`]: the rollup tree, stamps, daily report and sign-off messages.
+//! - [`rollup_convert`]: core rollup types → messages, and the node's digest back.
 //! - [`convert`]: conversions between the generated messages and the core's
 //!   records (`TryFrom<pb::X> for core::X`, `From<core::X> for pb::X`).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
@@ -42,7 +44,15 @@ pub mod street {
     }
 }
 
+/// `gridsync.rollup.v1`: the rollup, its stamps, the daily report.
+pub mod rollup {
+    pub mod v1 {
+        tonic::include_proto!("gridsync.rollup.v1");
+    }
+}
+
 pub mod convert;
+pub mod rollup_convert;
 pub mod street_convert;
 
 /// The encoded `FileDescriptorSet` of every `.proto` file of this crate,
