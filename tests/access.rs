@@ -1331,6 +1331,7 @@ async fn development_tokens_over_plain_http_sync_and_unknown_tokens_are_refused(
         db_path: cdir.path().join("gridsync-coordinator.sqlite3"),
         tz: TIME_ZONE,
         compact_after_chunks: COMPACT_AFTER_CHUNKS,
+        stale_after_ms: gridsync_tests::street::STALE_AFTER_MS,
     };
     let replicas = tokio::task::spawn_blocking(move || StreetReplicas::open(cfg))
         .await

@@ -45,6 +45,9 @@ pub struct FileConfig {
     pub compact_after_chunks: Option<u64>,
     /// Seconds to let sessions and requests finish on shutdown. Default: 10.
     pub shutdown_grace_secs: Option<u64>,
+    /// A community whose last sync is older than this many seconds is
+    /// marked stale in the rollups. Default: 900 (15 minutes).
+    pub stale_after_secs: Option<u64>,
     /// `text` or `json` logs. Default: text.
     pub log_format: Option<String>,
 }
@@ -86,6 +89,9 @@ pub struct Flags {
     pub compact_after_chunks: Option<u64>,
     #[arg(long, env = "GRIDSYNC_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Seconds after the last sync at which a community is marked stale.
+    #[arg(long, env = "GRIDSYNC_STALE_AFTER_SECS")]
+    pub stale_after_secs: Option<u64>,
     #[arg(long, env = "GRIDSYNC_LOG_FORMAT")]
     pub log_format: Option<String>,
     /// Write the address actually bound to this file once listening.
@@ -189,6 +195,12 @@ impl CoordinatorConfig {
         if compact_after_chunks == 0 {
             anyhow::bail!("compact_after_chunks must be at least 1");
         }
+        let stale_after_secs = pick(flags.stale_after_secs, file.stale_after_secs).unwrap_or(900);
+        if stale_after_secs == 0 || stale_after_secs > 30 * 24 * 3600 {
+            anyhow::bail!(
+                "stale_after_secs: {stale_after_secs} must be between 1 and 2592000 (30 days)"
+            );
+        }
         let json_logs = match pick(flags.log_format, file.log_format)
             .as_deref()
             .unwrap_or("text")
@@ -203,6 +215,7 @@ impl CoordinatorConfig {
                 db_path: data_dir.join("gridsync-coordinator.sqlite3"),
                 tz,
                 compact_after_chunks,
+                stale_after_ms: stale_after_secs as i64 * 1000,
             },
             data_dir,
             listen,

@@ -14,6 +14,8 @@
 //!   the street document, tickets dispatched to communities.
 //! - [`replicas`]: `StreetReplicas`, the documents bound to the store:
 //!   receive → commit (with the sync state) → answer.
+//! - [`rollups`]: the street's rollups kept current per community, stamped,
+//!   never served older than already served.
 //! - [`config`]: the one settings struct (file < environment < flags).
 //!
 //! ## What it refuses to do
@@ -30,5 +32,6 @@
 pub mod config;
 pub mod operator;
 pub mod replicas;
+pub mod rollups;
 pub mod server;
 pub mod sync_service;

@@ -6,13 +6,18 @@ use std::sync::Arc;
 
 use gridsync_core::access::Principal;
 use gridsync_core::{CommunityId, Ticket};
-use gridsync_node::service::{core_status, store_status};
+use gridsync_node::service::{
+    core_status, render_report, report_format, rollup_date, rollup_tz, store_status,
+};
+use gridsync_proto::rollup::v1 as rpb;
+use gridsync_proto::rollup_convert::report_to_pb;
 use gridsync_node::tls::{Authenticator, authenticate};
 use gridsync_proto::street::v1 as pb;
 use gridsync_proto::street_convert;
 use tonic::{Request, Response, Status};
 
 use crate::replicas::ReplicasError;
+use crate::rollups::community_report;
 use crate::sync_service::{ReplicasHandle, blocking, now_ms};
 
 impl From<ReplicasError> for Status {
@@ -49,6 +54,56 @@ impl OperatorService {
 
 #[tonic::async_trait]
 impl pb::street_server::Street for OperatorService {
+    async fn get_rollup(
+        &self,
+        req: Request<rpb::RollupRequest>,
+    ) -> Result<Response<rpb::Rollup>, Status> {
+        self.operator(&req)?;
+        let req = req.into_inner();
+        let now = now_ms();
+        blocking(&self.replicas, move |r| {
+            let tz = rollup_tz(&req.tz, r.config().tz)?;
+            let as_of = rollup_date("as_of", &req.as_of, tz, now)?;
+            let report = r.street_report(as_of, tz, now)?;
+            report_to_pb(&report, &req.path, req.depth, r.stale_after_ms())
+                .map(Response::new)
+                .ok_or_else(|| {
+                    Status::not_found(format!(
+                        "nothing at {:?} in the street's rollup (ids from the community down; \"-\" names an unplaced part)",
+                        req.path.join("/")
+                    ))
+                })
+        })
+        .await?
+    }
+
+    async fn get_daily_report(
+        &self,
+        req: Request<rpb::DailyReportRequest>,
+    ) -> Result<Response<rpb::DailyReport>, Status> {
+        self.operator(&req)?;
+        let req = req.into_inner();
+        let format = report_format(req.format)?;
+        let now = now_ms();
+        blocking(&self.replicas, move |r| {
+            let tz = rollup_tz(&req.tz, r.config().tz)?;
+            let as_of = rollup_date("date", &req.date, tz, now)?;
+            let street = r.street_report(as_of, tz, now)?;
+            let report = if req.community_id.is_empty() {
+                street
+            } else {
+                community_report(&street, &req.community_id).ok_or_else(|| {
+                    Status::not_found(format!(
+                        "community {:?} is not in this street",
+                        req.community_id
+                    ))
+                })?
+            };
+            Ok(Response::new(render_report(&report, format)))
+        })
+        .await?
+    }
+
     async fn list_communities(
         &self,
         req: Request<pb::ListCommunitiesRequest>,

@@ -54,10 +54,13 @@ pub struct ReplicasConfig {
     pub db_path: PathBuf,
     pub tz: Tz,
     pub compact_after_chunks: u64,
+    /// A community whose last sync is older than this is marked stale in
+    /// the rollups.
+    pub stale_after_ms: i64,
 }
 
-struct Loaded {
-    doc: AutoCommit,
+pub(crate) struct Loaded {
+    pub(crate) doc: AutoCommit,
     /// Heads already in the store.
     saved: Vec<ChangeHash>,
 }
@@ -83,23 +86,25 @@ pub fn peer_name(c: &CommunityId) -> String {
 }
 
 pub struct StreetReplicas {
-    cfg: ReplicasConfig,
-    store: Store,
+    pub(crate) cfg: ReplicasConfig,
+    pub(crate) store: Store,
     actor: ActorId,
-    heads: BTreeMap<DocId, Vec<ChangeHash>>,
-    docs: HashMap<DocId, Loaded>,
+    pub(crate) heads: BTreeMap<DocId, Vec<ChangeHash>>,
+    pub(crate) docs: HashMap<DocId, Loaded>,
     street: Loaded,
     links: BTreeMap<CommunityId, LinkRecord>,
     changes: tokio::sync::watch::Sender<u64>,
     /// Set when the street document could not be reloaded after a failed
     /// commit; cleared by the next successful reload.
     street_stale: bool,
+    pub(crate) rollups: crate::rollups::RollupState,
 }
 
 impl StreetReplicas {
     pub fn open(cfg: ReplicasConfig) -> Result<Self, ReplicasError> {
         let store = Store::open(&cfg.db_path)?;
         store.claim_street(&cfg.street_id)?;
+        let cfg_stale = cfg.stale_after_ms;
         let actor = ActorId::random();
         let mut me = StreetReplicas {
             street: Loaded {
@@ -114,6 +119,7 @@ impl StreetReplicas {
             links: BTreeMap::new(),
             changes: tokio::sync::watch::Sender::new(0),
             street_stale: false,
+            rollups: crate::rollups::RollupState::new(cfg_stale),
         };
         if let Some(street) = me.load_stored(&DocId::Street)? {
             me.street = street;
@@ -162,7 +168,7 @@ impl StreetReplicas {
     }
 
     /// A document, loaded from the store or started from its genesis.
-    fn doc(&mut self, id: &DocId) -> Result<&mut Loaded, ReplicasError> {
+    pub(crate) fn doc(&mut self, id: &DocId) -> Result<&mut Loaded, ReplicasError> {
         if *id == DocId::Street {
             if self.street_stale {
                 // A failed commit whose reload failed too: memory may hold
@@ -198,7 +204,7 @@ impl StreetReplicas {
     /// Drops a document from memory when everything in it is stored, or
     /// when it was started here and holds nothing but its genesis (a
     /// document a node listed and never sent anything for).
-    fn unload_if_saved(&mut self, id: &DocId) {
+    pub(crate) fn unload_if_saved(&mut self, id: &DocId) {
         if let Some(l) = self.docs.get_mut(id) {
             let unsaved_genesis_only = l.saved.is_empty() && l.doc.get_changes(&[]).len() <= 1;
             if l.doc.get_heads() == l.saved || unsaved_genesis_only {
@@ -233,6 +239,7 @@ impl StreetReplicas {
     ) -> Result<bool, ReplicasError> {
         let l = self.doc(id)?;
         let heads = l.doc.get_heads();
+        let before = l.saved.clone();
         let mut writes = Vec::new();
         if heads != l.saved {
             writes.push(DocWrite {
@@ -257,7 +264,8 @@ impl StreetReplicas {
             if let Ok(l) = self.doc(id) {
                 l.saved = heads.clone();
             }
-            self.heads.insert(id.clone(), heads);
+            self.heads.insert(id.clone(), heads.clone());
+            self.rollup_doc_changed(id, &before, &heads);
             if let Err(e) = self.maybe_compact(id, now_ms) {
                 tracing::warn!(doc = %id, error = %e, "compaction failed; the chunks stay as they are");
             }

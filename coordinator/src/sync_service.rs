@@ -19,6 +19,9 @@ use gridsync_core::{CommunityId, DocId};
 use gridsync_node::link::{heads_from_pb, heads_to_pb};
 use gridsync_node::session::{self, SessionError, SessionEvent, SharedHost, SyncHost};
 use gridsync_node::tls::{Authenticator, authenticate};
+use gridsync_core::rollup::NodeDigest;
+use gridsync_proto::rollup::v1 as rpb;
+use gridsync_proto::rollup_convert::report_to_pb;
 use gridsync_proto::sync::v1 as pb;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -164,6 +167,53 @@ fn check_hello(
 #[tonic::async_trait]
 impl pb::sync_server::Sync for SyncService {
     type SessionStream = FrameStream;
+
+    /// A node's digest of its own community; answered with the street's
+    /// top figures (the street and each community, no deeper) for the
+    /// street's today.
+    async fn report(
+        &self,
+        req: Request<pb::NodeReport>,
+    ) -> Result<Response<rpb::Rollup>, Status> {
+        let principal = authenticate(&req, &self.auth)?;
+        let Principal::Node(community) = principal else {
+            return Err(Status::permission_denied(format!(
+                "{principal} is not a node: only nodes report digests"
+            )));
+        };
+        let report = req.into_inner();
+        if report.community_id != community.as_str() {
+            return Err(Status::permission_denied(format!(
+                "this certificate is for community {community}, not {:?}",
+                report.community_id
+            )));
+        }
+        let digest = match report.digest {
+            Some(d) => Some(NodeDigest::try_from(d).map_err(|e| {
+                Status::invalid_argument(format!("{}: {}", e.field, e.reason))
+            })?),
+            None => None,
+        };
+        let now = now_ms();
+        let summary = blocking(&self.replicas, move |r| {
+            if !r.is_registered(&community) {
+                return Err(Status::from(crate::replicas::ReplicasError::Unregistered(
+                    community.clone(),
+                )));
+            }
+            if let Some(d) = digest {
+                r.node_digest(&community, d);
+            }
+            let tz = r.config().tz;
+            let today = gridsync_core::replica::day_of_instant(now, tz)
+                .ok_or_else(|| Status::internal("the clock is outside the years 1000-9000"))?;
+            let street = r.street_report(today, tz, now)?;
+            report_to_pb(&street, &[], 2, r.stale_after_ms())
+                .ok_or_else(|| Status::internal("the street's rollup has no root"))
+        })
+        .await??;
+        Ok(Response::new(summary))
+    }
 
     async fn session(
         &self,

@@ -132,6 +132,85 @@ pub async fn run(
     }
 }
 
+/// How often the node reports its digest (and fetches the street's figures)
+/// when nothing changes.
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(20);
+
+/// While a session runs: computes the digest of the community's rollup for
+/// today and reports it to the coordinator whenever the heads change (after
+/// a short pause, so a burst of edits makes one report) and every
+/// `REPORT_INTERVAL`; keeps the street's figures it gets back. A coordinator
+/// that does not know `Report` (an older version) is asked no more.
+async fn report_loop<S>(
+    mut client: SyncClient<S>,
+    office: SharedHost<Office>,
+    community: gridsync_core::CommunityId,
+    mut changed: watch::Receiver<u64>,
+) where
+    S: tonic::client::GrpcService<tonic::body::Body> + Clone + Send + 'static,
+    S::Error: Into<tonic::codegen::StdError>,
+    S::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <S::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+    S::Future: Send,
+{
+    let mut last: Option<(gridsync_core::Day, gridsync_core::rollup::RollupHeads)> = None;
+    let mut last_at = tokio::time::Instant::now();
+    loop {
+        let digest = blocking(&office, |o| {
+            let now = crate::service::now_ms();
+            let tz = o.config().tz;
+            let today = o.today(now);
+            o.rollup(today, tz, now)
+                .map(|r| gridsync_core::rollup::NodeDigest::of(&r, now))
+                .map_err(|e| SessionError::Host(e.to_string()))
+        })
+        .await;
+        match digest {
+            Ok(d) => {
+                let due = last_at.elapsed() >= REPORT_INTERVAL;
+                if due || last.as_ref() != Some(&(d.as_of, d.heads.clone())) {
+                    let req = pb::NodeReport {
+                        community_id: community.to_string(),
+                        digest: Some((&d).into()),
+                    };
+                    match client.report(req).await {
+                        Ok(resp) => {
+                            let bytes = prost::Message::encode_to_vec(&resp.into_inner());
+                            let _ = blocking(&office, move |o| {
+                                o.set_street_summary(&bytes, crate::service::now_ms());
+                                Ok(())
+                            })
+                            .await;
+                            last = Some((d.as_of, d.heads));
+                            last_at = tokio::time::Instant::now();
+                        }
+                        Err(st) if st.code() == tonic::Code::Unimplemented => {
+                            tracing::info!("the coordinator takes no digests (an older version)");
+                            std::future::pending::<()>().await;
+                        }
+                        Err(st) => {
+                            tracing::debug!(error = %st, "reporting the digest failed");
+                            last_at = tokio::time::Instant::now();
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "computing the community's digest failed"),
+        }
+        tokio::select! {
+            res = changed.changed() => {
+                if res.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                // A burst of edits makes one report.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                changed.borrow_and_update();
+            }
+            _ = tokio::time::sleep(REPORT_INTERVAL) => {}
+        }
+    }
+}
+
 async fn blocking<R: Send + 'static>(
     office: &SharedHost<Office>,
     f: impl FnOnce(&mut Office) -> Result<R, SessionError> + Send + 'static,
@@ -326,7 +405,13 @@ async fn session_once(
     });
     let status2 = status.clone();
     let now = crate::service::now_ms;
-    let result = session::run(
+    let reporter = report_loop(
+        client.clone(),
+        office.clone(),
+        community.clone(),
+        blocking(office, |o| Ok(o.subscribe_all())).await?,
+    );
+    let session = session::run(
         office.clone(),
         plan,
         remote,
@@ -372,8 +457,12 @@ async fn session_once(
                 }
             }
         },
-    )
-    .await;
+    );
+    // The reporter never ends by itself; the session decides.
+    let result = tokio::select! {
+        r = session => r,
+        () = reporter => Err(SessionError::Closed),
+    };
     // A session that got through its handshake resets the backoff, unless
     // the coordinator refused something of ours: redialling at once would
     // only be refused again, so the waits keep growing.

@@ -73,6 +73,14 @@ pub struct Office {
     street_saved: Vec<ChangeHash>,
     /// Ticks after every committed local edit, so the link pushes it at once.
     changes: tokio::sync::watch::Sender<u64>,
+    /// Ticks after every committed change, local or synced (for the
+    /// digest reports).
+    any_change: tokio::sync::watch::Sender<u64>,
+    /// The last rollup computed (its heads say whether it is current).
+    rollup_cache: Option<rollup::CommunityRollup>,
+    /// The street's figures as last received from the coordinator
+    /// (an encoded `gridsync.rollup.v1.Rollup`) and when, Unix ms.
+    street_summary: Option<(Vec<u8>, i64)>,
 }
 
 /// The peer name under which the node keeps its sync state with the
@@ -102,6 +110,9 @@ impl Office {
             street,
             street_saved,
             changes: tokio::sync::watch::Sender::new(0),
+            any_change: tokio::sync::watch::Sender::new(0),
+            rollup_cache: None,
+            street_summary: None,
         };
         let info = CommunityInfo {
             id: office.cfg.community.as_str().to_string(),
@@ -279,6 +290,7 @@ impl Office {
         }
         // Stored: from here on nothing may turn this write into an error.
         self.changes.send_modify(|n| *n += 1);
+        self.any_change.send_modify(|n| *n += 1);
         let ids: Vec<DocId> = unsaved.iter().map(|(id, _, _)| id.clone()).collect();
         for (id, _, heads) in unsaved {
             self.replica.mark_saved(&id, heads);
@@ -776,6 +788,9 @@ impl Office {
         if let Some(h) = street_heads {
             self.street_saved = h;
         }
+        if !writes.is_empty() {
+            self.any_change.send_modify(|n| *n += 1);
+        }
         for w in writes {
             if w.id != DocId::Street {
                 self.replica.mark_saved(&w.id, w.heads);
@@ -868,5 +883,164 @@ impl SyncHost for Office {
                 self.replica.detach_day(*day);
             }
         }
+    }
+}
+
+/// The days whose activity documents a rollup of `as_of` in `tz` reads: the
+/// day itself when `tz` is the zone the documents are split by, else its
+/// neighbours too (an instant may sit in the previous or next document).
+pub fn rollup_days(as_of: Day, tz: Tz, split_tz: Tz) -> Vec<Day> {
+    if tz == split_tz {
+        vec![as_of]
+    } else {
+        [as_of.pred_opt(), Some(as_of), as_of.succ_opt()]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}
+
+/// Hex change hashes, sorted: how heads appear in rollups.
+pub fn hex_heads(h: &[ChangeHash]) -> Vec<String> {
+    let mut v: Vec<String> = h.iter().map(|h| h.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// Key of the street's figures as last received, in the store's meta table.
+const STREET_SUMMARY_KEY: &str = "street_summary";
+
+// ---- rollups, sign-off, the street's figures ----
+impl Office {
+    /// The rollup of this community for `as_of` in `tz` (the subtree the
+    /// coordinator computes from its replica; same heads, same digest).
+    pub fn rollup(
+        &mut self,
+        as_of: Day,
+        tz: Tz,
+        now_ms: i64,
+    ) -> Result<rollup::CommunityRollup, OfficeError> {
+        self.ensure_consistent()?;
+        let c = self.cfg.community.clone();
+        let mut days = Vec::new();
+        let mut heads = rollup::RollupHeads {
+            registry: hex_heads(
+                &self
+                    .replica
+                    .heads(&DocId::Registry(c.clone()))
+                    .unwrap_or_default(),
+            ),
+            cases: hex_heads(
+                &self
+                    .replica
+                    .heads(&DocId::Cases(c.clone()))
+                    .unwrap_or_default(),
+            ),
+            days: Default::default(),
+            street: hex_heads(&self.street.get_heads()),
+        };
+        for d in rollup_days(as_of, tz, self.cfg.tz) {
+            if self.load_day(d)? {
+                let h = self
+                    .replica
+                    .heads(&DocId::Activity(c.clone(), d))
+                    .unwrap_or_default();
+                heads.days.insert(Date(d).to_string(), hex_heads(&h));
+                days.push(d);
+            }
+        }
+        if let Some(r) = &self.rollup_cache
+            && r.as_of == as_of
+            && r.tz == tz.name()
+            && r.heads == heads
+        {
+            let r = r.clone();
+            self.evict_days(now_ms);
+            return Ok(r);
+        }
+        let street = street::StreetView::read(&self.street);
+        let day_views: Vec<&DayView> = days
+            .iter()
+            .filter_map(|d| self.replica.day_view(*d))
+            .collect();
+        let input = rollup::CommunityInput {
+            community_id: c.as_str(),
+            view: self.replica.view(),
+            days: &day_views,
+            street: &street,
+            heads,
+        };
+        let r = rollup::community_rollup(&input, as_of, tz);
+        self.rollup_cache = Some(r.clone());
+        self.evict_days(now_ms);
+        Ok(r)
+    }
+
+    /// Where this community's sign-off of `r`'s date stands.
+    pub fn sign_off_state(&mut self, r: &rollup::CommunityRollup) -> signoff::SignOffState {
+        let id = DocId::Cases(self.cfg.community.clone());
+        let s = self
+            .replica
+            .doc_mut(&id)
+            .and_then(|d| signoff::get(d, r.as_of));
+        signoff::state(s.as_ref(), r)
+    }
+
+    /// Signs off the community's figures for `date`: who, when, the heads
+    /// and the digest, written into the cases document and committed
+    /// before returning.
+    pub fn sign_off(
+        &mut self,
+        date: Day,
+        tz: Tz,
+        signed_by: &str,
+        now_ms: i64,
+    ) -> Result<signoff::SignOff, OfficeError> {
+        let r = self.rollup(date, tz, now_ms)?;
+        let s = signoff::SignOff::of(&r, signed_by, now_ms)?;
+        let id = DocId::Cases(self.cfg.community.clone());
+        let action = format!("sign off {}", Date(date));
+        let doc = self
+            .replica
+            .doc_mut(&id)
+            .ok_or_else(|| CoreError::Precondition("the cases document is not loaded".into()))?;
+        if let Err(e) = signoff::put(doc, &s) {
+            doc.rollback();
+            return Err(e.into());
+        }
+        doc.commit_with(
+            automerge::transaction::CommitOptions::default()
+                .with_message(action.clone())
+                .with_time(now_ms.div_euclid(1000)),
+        );
+        self.persist(&action, now_ms)?;
+        Ok(s)
+    }
+
+    /// A receiver that ticks after every committed change, local or synced.
+    pub fn subscribe_all(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.any_change.subscribe()
+    }
+
+    /// Keeps the street's figures as received from the coordinator
+    /// (encoded), in memory and in the store.
+    pub fn set_street_summary(&mut self, encoded: &[u8], received_ms: i64) {
+        self.street_summary = Some((encoded.to_vec(), received_ms));
+        let text = format!("{received_ms}:{}", hex::encode(encoded));
+        if let Err(e) = self.store.set_meta(STREET_SUMMARY_KEY, &text) {
+            tracing::warn!(error = %e, "could not keep the street's figures in the store");
+        }
+    }
+
+    /// The street's figures as last received (encoded) and when.
+    pub fn street_summary(&mut self) -> Option<(Vec<u8>, i64)> {
+        if self.street_summary.is_none()
+            && let Ok(Some(text)) = self.store.meta(STREET_SUMMARY_KEY)
+            && let Some((ms, hexed)) = text.split_once(':')
+            && let (Ok(ms), Ok(bytes)) = (ms.parse::<i64>(), hex::decode(hexed))
+        {
+            self.street_summary = Some((bytes, ms));
+        }
+        self.street_summary.clone()
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use gridsync_core::queries::Tree;
 use gridsync_core::{CoreError, Date, Day, FieldError, GapReason, Kind, Record};
 use gridsync_proto::office::v1 as pb;
+use gridsync_proto::rollup::v1 as rpb;
 use pb::office_server::Office as OfficeApi;
 use tonic::{Request, Response, Status};
 
@@ -282,6 +283,34 @@ pub const MAX_PAGE: u32 = 5000;
 
 #[tonic::async_trait]
 impl OfficeApi for OfficeService {
+    async fn get_rollup(
+        &self,
+        req: Request<rpb::RollupRequest>,
+    ) -> Result<Response<rpb::Rollup>, Status> {
+        self.rollup_api(req.into_inner()).await
+    }
+
+    async fn get_street_summary(
+        &self,
+        _: Request<rpb::StreetSummaryRequest>,
+    ) -> Result<Response<rpb::Rollup>, Status> {
+        self.street_summary_api().await
+    }
+
+    async fn get_daily_report(
+        &self,
+        req: Request<rpb::DailyReportRequest>,
+    ) -> Result<Response<rpb::DailyReport>, Status> {
+        self.daily_report_api(req.into_inner()).await
+    }
+
+    async fn sign_off_day(
+        &self,
+        req: Request<rpb::SignOffRequest>,
+    ) -> Result<Response<rpb::SignOff>, Status> {
+        self.sign_off_api(req.into_inner()).await
+    }
+
     async fn get_status(
         &self,
         _: Request<pb::GetStatusRequest>,
@@ -625,6 +654,177 @@ impl OfficeApi for OfficeService {
                         })
                         .collect(),
                 }))
+            })
+            .await
+    }
+}
+
+// ---- rollups: shared by the node and the coordinator ----
+
+/// The date of a rollup request: `YYYY-MM-DD`, or today in `tz` when empty.
+pub fn rollup_date(field: &str, wire: &str, tz: chrono_tz::Tz, now_ms: i64) -> Result<Day, Status> {
+    if wire.trim().is_empty() {
+        return gridsync_core::replica::day_of_instant(now_ms, tz)
+            .ok_or_else(|| Status::internal("the clock is outside the years 1000-9000"));
+    }
+    Date::parse(field, wire)
+        .map(|d| d.0)
+        .map_err(|e| invalid(&[e]))
+}
+
+/// The time zone of a rollup request, or `default` when empty.
+pub fn rollup_tz(wire: &str, default: chrono_tz::Tz) -> Result<chrono_tz::Tz, Status> {
+    if wire.trim().is_empty() {
+        return Ok(default);
+    }
+    gridsync_proto::rollup_convert::parse_tz("tz", wire).map_err(|e| invalid(&[e]))
+}
+
+/// The format of a report request (CSV when unspecified).
+pub fn report_format(wire: i32) -> Result<rpb::ReportFormat, Status> {
+    match rpb::ReportFormat::try_from(wire) {
+        Ok(rpb::ReportFormat::Unspecified) => Ok(rpb::ReportFormat::Csv),
+        Ok(f) => Ok(f),
+        Err(_) => Err(invalid(&[FieldError::new(
+            "format",
+            format!("{wire} is not a report format (1 = CSV, 2 = JSON)"),
+        )])),
+    }
+}
+
+/// A report as the requested format, with a file name.
+pub fn render_report(
+    r: &gridsync_core::report::DailyReport,
+    format: rpb::ReportFormat,
+) -> rpb::DailyReport {
+    let (body, ext) = match format {
+        rpb::ReportFormat::Json => (gridsync_core::report::to_json(r), "json"),
+        _ => (gridsync_core::report::to_csv(r), "csv"),
+    };
+    rpb::DailyReport {
+        format: format as i32,
+        body,
+        file_name: format!("report-{}-{}.{ext}", r.tree.id, Date(r.as_of)),
+    }
+}
+
+/// The node's own community as a one-community report: its rollup with
+/// its stamp (heads, digest, the link's last sync) and sign-off state.
+fn own_report(
+    o: &mut Office,
+    link: &LinkStatus,
+    as_of: Day,
+    tz: chrono_tz::Tz,
+    now: i64,
+) -> Result<gridsync_core::report::DailyReport, Status> {
+    use gridsync_core::report::{DailyReport, ReportStamp};
+    use gridsync_core::rollup::{DigestCheck, Stamp};
+    let r = o.rollup(as_of, tz, now)?;
+    let sign_off = o.sign_off_state(&r);
+    let last_sync_ms = link.docs.values().filter_map(|d| d.last_sync_ms).max();
+    Ok(DailyReport {
+        street_id: String::new(),
+        as_of,
+        tz: tz.name().to_string(),
+        rollup_version: r.rollup_version,
+        generated_at_ms: now,
+        stamps: vec![ReportStamp {
+            stamp: Stamp {
+                community_id: r.community_id.clone(),
+                heads: r.heads.clone(),
+                digest: r.digest.clone(),
+                last_sync_ms,
+                stale: false,
+                held: false,
+                digest_check: DigestCheck::Pending,
+            },
+            sign_off,
+        }],
+        conflicts: Vec::new(),
+        tree: r.tree,
+    })
+}
+
+impl OfficeService {
+    fn link_snapshot(&self) -> LinkStatus {
+        self.link.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) async fn rollup_api(
+        &self,
+        req: rpb::RollupRequest,
+    ) -> Result<Response<rpb::Rollup>, Status> {
+        let now = now_ms();
+        let link = self.link_snapshot();
+        self.office
+            .run(move |o| {
+                let tz = rollup_tz(&req.tz, o.config().tz)?;
+                let as_of = rollup_date("as_of", &req.as_of, tz, now)?;
+                let report = own_report(o, &link, as_of, tz, now)?;
+                let mut path = req.path;
+                if path.first().map(String::as_str) != Some(report.tree.id.as_str()) {
+                    path.insert(0, report.tree.id.clone());
+                }
+                gridsync_proto::rollup_convert::report_to_pb(&report, &path, req.depth, 0)
+                    .map(Response::new)
+                    .ok_or_else(|| {
+                        Status::not_found(format!("nothing at {} in this community", path.join("/")))
+                    })
+            })
+            .await
+    }
+
+    pub(crate) async fn street_summary_api(&self) -> Result<Response<rpb::Rollup>, Status> {
+        self.office
+            .run(|o| {
+                let (bytes, received) = o.street_summary().ok_or_else(|| {
+                    Status::not_found(
+                        "no figures of the street yet: the node has not reported to the coordinator since its store was created",
+                    )
+                })?;
+                let mut r = <rpb::Rollup as prost::Message>::decode(bytes.as_slice())
+                    .map_err(|e| Status::internal(format!("the stored street figures do not decode: {e}")))?;
+                r.received_at_ms = received;
+                Ok(Response::new(r))
+            })
+            .await
+    }
+
+    pub(crate) async fn daily_report_api(
+        &self,
+        req: rpb::DailyReportRequest,
+    ) -> Result<Response<rpb::DailyReport>, Status> {
+        let now = now_ms();
+        let link = self.link_snapshot();
+        let format = report_format(req.format)?;
+        self.office
+            .run(move |o| {
+                if !req.community_id.is_empty() && req.community_id != o.config().community.as_str() {
+                    return Err(Status::permission_denied(format!(
+                        "this node serves community {} only; ask the coordinator for {}",
+                        o.config().community,
+                        req.community_id
+                    )));
+                }
+                let tz = rollup_tz(&req.tz, o.config().tz)?;
+                let as_of = rollup_date("date", &req.date, tz, now)?;
+                let report = own_report(o, &link, as_of, tz, now)?;
+                Ok(Response::new(render_report(&report, format)))
+            })
+            .await
+    }
+
+    pub(crate) async fn sign_off_api(
+        &self,
+        req: rpb::SignOffRequest,
+    ) -> Result<Response<rpb::SignOff>, Status> {
+        let now = now_ms();
+        self.office
+            .run(move |o| {
+                let tz = rollup_tz(&req.tz, o.config().tz)?;
+                let date = rollup_date("date", &req.date, tz, now)?;
+                let s = o.sign_off(date, tz, &req.signed_by, now)?;
+                Ok(Response::new((&s).into()))
             })
             .await
     }

@@ -32,6 +32,9 @@ use crate::{COMPACT_AFTER_CHUNKS, TIME_ZONE, person_key_secret};
 
 /// The street's id in tests.
 pub const STREET: &str = "teststreet";
+/// The staleness threshold of test coordinators: long enough that a
+/// connected community is never stale during a test unless it is cut off.
+pub const STALE_AFTER_MS: i64 = 60_000;
 
 /// The test street's CA and certificates.
 pub struct Pki {
@@ -110,6 +113,7 @@ impl TestCoordinator {
             db_path: dir.join("gridsync-coordinator.sqlite3"),
             tz: TIME_ZONE,
             compact_after_chunks: COMPACT_AFTER_CHUNKS,
+            stale_after_ms: STALE_AFTER_MS,
         };
         let replicas = tokio::task::spawn_blocking(move || StreetReplicas::open(cfg))
             .await

@@ -1,0 +1,434 @@
+//! The street's rollups at the coordinator: kept current as changes arrive,
+//! stamped, and never going back to an older state of a community.
+//!
+//! - **Current by recomputing one community.** The hydrated views of each
+//!   community's registry and cases (and of the activity days asked for) are
+//!   kept in memory and refreshed from the changes each commit brings; a
+//!   community's rollup is cached under the heads it reflects, so an edit
+//!   recomputes that community only, and the street's tree is the sum.
+//! - **Stamps.** Every community's figures say which heads they reflect,
+//!   when the community last synced, whether that is older than the
+//!   staleness threshold, how the node's own digest compares, and where its
+//!   sign-off stands.
+//! - **Never backwards.** For each (community, date, zone) the last rollup
+//!   served is kept in the store with its heads. A rollup is served only if
+//!   the replica holds every change of the last one served; otherwise (the
+//!   store was restored from an older backup, say) the last one served is
+//!   served again, marked `held`, until the node has synced the rest.
+
+use std::collections::{BTreeMap, HashMap};
+
+use automerge::{AutoCommit, ChangeHash};
+use chrono_tz::Tz;
+use gridsync_core::report::{DailyReport, ReportStamp};
+use gridsync_core::rollup::{
+    self, CommunityInput, CommunityRollup, NodeDigest, RollupHeads, Stamp,
+};
+use gridsync_core::signoff::{self, SignOffState};
+use gridsync_core::street::StreetView;
+use gridsync_core::*;
+use serde::{Deserialize, Serialize};
+
+use gridsync_node::office::{hex_heads, rollup_days};
+
+use crate::replicas::{ReplicasError, StreetReplicas};
+
+/// Default staleness threshold: a community whose last sync is older than
+/// this is marked stale.
+pub const DEFAULT_STALE_AFTER_MS: i64 = 15 * 60 * 1000;
+
+/// Rollup caches held beside the replicas.
+#[derive(Default)]
+pub struct RollupState {
+    pub(crate) stale_after_ms: i64,
+    views: HashMap<CommunityId, CommunityView>,
+    day_views: BTreeMap<(CommunityId, Day), (Vec<ChangeHash>, DayView)>,
+    street: Option<(Vec<ChangeHash>, StreetView)>,
+    cache: HashMap<(CommunityId, Day, String), CommunityRollup>,
+    node_digests: HashMap<CommunityId, NodeDigest>,
+}
+
+impl RollupState {
+    pub fn new(stale_after_ms: i64) -> Self {
+        RollupState {
+            stale_after_ms,
+            ..Default::default()
+        }
+    }
+}
+
+/// What is kept of the last rollup served for a (community, date, zone).
+#[derive(Serialize, Deserialize)]
+struct Served {
+    rollup: CommunityRollup,
+    served_ms: i64,
+}
+
+fn served_key(c: &CommunityId, as_of: Day, tz: &str) -> String {
+    format!("rollup_served/{c}/{}/{tz}", Date(as_of))
+}
+
+fn parse_hash(s: &str) -> Option<ChangeHash> {
+    s.parse().ok()
+}
+
+impl StreetReplicas {
+    /// The heads a rollup of `c` for `as_of` in `tz` would reflect, from the
+    /// in-memory heads index (no document loaded).
+    fn rollup_heads(&self, c: &CommunityId, as_of: Day, tz: Tz) -> (Vec<Day>, RollupHeads) {
+        let mut days = Vec::new();
+        let mut heads = RollupHeads {
+            registry: self
+                .heads
+                .get(&DocId::Registry(c.clone()))
+                .map(|h| hex_heads(h))
+                .unwrap_or_default(),
+            cases: self
+                .heads
+                .get(&DocId::Cases(c.clone()))
+                .map(|h| hex_heads(h))
+                .unwrap_or_default(),
+            days: BTreeMap::new(),
+            street: self
+                .heads
+                .get(&DocId::Street)
+                .map(|h| hex_heads(h))
+                .unwrap_or_default(),
+        };
+        for d in rollup_days(as_of, tz, self.cfg.tz) {
+            if let Some(h) = self.heads.get(&DocId::Activity(c.clone(), d)) {
+                heads.days.insert(Date(d).to_string(), hex_heads(h));
+                days.push(d);
+            }
+        }
+        (days, heads)
+    }
+
+    /// Keeps the cached views current after a commit changed `id` from
+    /// `before` to `after`.
+    pub(crate) fn rollup_doc_changed(
+        &mut self,
+        id: &DocId,
+        before: &[ChangeHash],
+        after: &[ChangeHash],
+    ) {
+        match id {
+            DocId::Registry(c) | DocId::Cases(c) => {
+                if !self.rollups.views.contains_key(c) {
+                    return;
+                }
+                let (reg, cases) = (DocId::Registry(c.clone()), DocId::Cases(c.clone()));
+                let class = if matches!(id, DocId::Registry(_)) {
+                    DocClass::Registry
+                } else {
+                    DocClass::Cases
+                };
+                let (Some(r), Some(k)) = (self.docs.get(&reg), self.docs.get(&cases)) else {
+                    // A document of the view is not in memory: rebuilt on demand.
+                    self.rollups.views.remove(c);
+                    return;
+                };
+                let _ = (class, before, after);
+                let view = CommunityView::read(&r.doc, &k.doc);
+                self.rollups.views.insert(c.clone(), view);
+            }
+            DocId::Activity(c, day) => {
+                let key = (c.clone(), *day);
+                if let Some(entry) = self.rollups.day_views.get_mut(&key) {
+                    match self.docs.get(id) {
+                        Some(l) => {
+                            *entry = (after.to_vec(), DayView::read(*day, &l.doc));
+                        }
+                        None => {
+                            self.rollups.day_views.remove(&key);
+                        }
+                    }
+                }
+            }
+            DocId::Street => {
+                self.rollups.street = None;
+            }
+        }
+    }
+
+    fn ensure_view(&mut self, c: &CommunityId) -> Result<(), ReplicasError> {
+        if self.rollups.views.contains_key(c) {
+            return Ok(());
+        }
+        let (reg, cases) = (DocId::Registry(c.clone()), DocId::Cases(c.clone()));
+        self.doc(&reg)?;
+        self.doc(&cases)?;
+        let view = match (self.docs.get(&reg), self.docs.get(&cases)) {
+            (Some(r), Some(k)) => CommunityView::read(&r.doc, &k.doc),
+            _ => CommunityView::default(),
+        };
+        self.rollups.views.insert(c.clone(), view);
+        Ok(())
+    }
+
+    fn ensure_day_view(&mut self, c: &CommunityId, day: Day) -> Result<(), ReplicasError> {
+        let id = DocId::Activity(c.clone(), day);
+        let Some(heads) = self.heads.get(&id).cloned() else {
+            return Ok(());
+        };
+        let key = (c.clone(), day);
+        if self
+            .rollups
+            .day_views
+            .get(&key)
+            .is_some_and(|(h, _)| *h == heads)
+        {
+            return Ok(());
+        }
+        let was_loaded = self.docs.contains_key(&id);
+        let view = DayView::read(day, &self.doc(&id)?.doc);
+        self.rollups.day_views.insert(key, (heads, view));
+        if !was_loaded {
+            self.unload_if_saved(&id);
+        }
+        // Keep the views of a few days per community: today's work and
+        // the days operators look at, not a month of them.
+        let mut per: HashMap<CommunityId, Vec<Day>> = HashMap::new();
+        for (cc, d) in self.rollups.day_views.keys() {
+            per.entry(cc.clone()).or_default().push(*d);
+        }
+        for (cc, mut ds) in per {
+            if ds.len() > 4 {
+                ds.sort();
+                for d in ds.iter().take(ds.len() - 4) {
+                    if *d != day {
+                        self.rollups.day_views.remove(&(cc.clone(), *d));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn street_view_cached(&mut self) -> StreetView {
+        let heads = self.heads.get(&DocId::Street).cloned().unwrap_or_default();
+        match &self.rollups.street {
+            Some((h, v)) if *h == heads => v.clone(),
+            _ => {
+                let v = self.street_view();
+                self.rollups.street = Some((heads, v.clone()));
+                v
+            }
+        }
+    }
+
+    /// The rollup of community `c` for `as_of` in `tz`, from the cache when
+    /// the heads it reflects are still current.
+    pub fn community_rollup(
+        &mut self,
+        c: &CommunityId,
+        as_of: Day,
+        tz: Tz,
+    ) -> Result<CommunityRollup, ReplicasError> {
+        let (days, heads) = self.rollup_heads(c, as_of, tz);
+        let key = (c.clone(), as_of, tz.name().to_string());
+        if let Some(r) = self.rollups.cache.get(&key)
+            && r.heads == heads
+        {
+            return Ok(r.clone());
+        }
+        self.ensure_view(c)?;
+        for d in &days {
+            self.ensure_day_view(c, *d)?;
+        }
+        let street = self.street_view_cached();
+        let empty = CommunityView::default();
+        let view = self.rollups.views.get(c).unwrap_or(&empty);
+        let day_views: Vec<&DayView> = days
+            .iter()
+            .filter_map(|d| self.rollups.day_views.get(&(c.clone(), *d)).map(|(_, v)| v))
+            .collect();
+        let input = CommunityInput {
+            community_id: c.as_str(),
+            view,
+            days: &day_views,
+            street: &street,
+            heads,
+        };
+        let r = rollup::community_rollup(&input, as_of, tz);
+        if self.rollups.cache.len() > 256 {
+            self.rollups.cache.clear();
+        }
+        self.rollups.cache.insert(key, r.clone());
+        Ok(r)
+    }
+
+    /// Whether the replica holds every change of `heads`.
+    fn holds_all(&mut self, c: &CommunityId, heads: &RollupHeads) -> Result<bool, ReplicasError> {
+        let mut docs: Vec<(DocId, &Vec<String>)> = vec![
+            (DocId::Registry(c.clone()), &heads.registry),
+            (DocId::Cases(c.clone()), &heads.cases),
+            (DocId::Street, &heads.street),
+        ];
+        for (d, h) in &heads.days {
+            if let Ok(date) = Date::parse("", d) {
+                docs.push((DocId::Activity(c.clone(), date.0), h));
+            }
+        }
+        for (id, wanted) in docs {
+            if wanted.is_empty() {
+                continue;
+            }
+            let current = self.heads.get(&id).cloned().unwrap_or_default();
+            let current_hex = hex_heads(&current);
+            if wanted.iter().all(|h| current_hex.contains(h)) {
+                continue;
+            }
+            if current.is_empty() {
+                return Ok(false);
+            }
+            let was_loaded = self.docs.contains_key(&id) || id == DocId::Street;
+            let doc: &mut AutoCommit = &mut self.doc(&id)?.doc;
+            let all = wanted
+                .iter()
+                .all(|h| parse_hash(h).is_some_and(|h| doc.get_change_by_hash(&h).is_some()));
+            if !was_loaded {
+                self.unload_if_saved(&id);
+            }
+            if !all {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The rollup of `c` to serve: the current one if the replica holds
+    /// everything last served for this date and zone (recording it as
+    /// served when it moved on), else the last one served, `held`.
+    fn serve_community(
+        &mut self,
+        c: &CommunityId,
+        as_of: Day,
+        tz: Tz,
+        now_ms: i64,
+    ) -> Result<(CommunityRollup, bool), ReplicasError> {
+        let current = self.community_rollup(c, as_of, tz)?;
+        let key = served_key(c, as_of, tz.name());
+        let last: Option<Served> = self
+            .store
+            .meta(&key)?
+            .and_then(|s| serde_json::from_str(&s).ok());
+        if let Some(last) = &last {
+            if last.rollup.heads == current.heads && last.rollup.digest == current.digest {
+                return Ok((current, false));
+            }
+            if !self.holds_all(c, &last.rollup.heads)? {
+                tracing::warn!(community = %c, "the replica is behind the rollup last served; serving that one until the node syncs");
+                return Ok((last.rollup.clone(), true));
+            }
+        }
+        let record = Served {
+            rollup: current.clone(),
+            served_ms: now_ms,
+        };
+        if let Ok(json) = serde_json::to_string(&record) {
+            self.store.set_meta(&key, &json)?;
+        }
+        Ok((current, false))
+    }
+
+    /// Records the digest a node reported of its own community.
+    pub fn node_digest(&mut self, c: &CommunityId, d: NodeDigest) {
+        self.rollups.node_digests.insert(c.clone(), d);
+    }
+
+    pub fn stale_after_ms(&self) -> i64 {
+        self.rollups.stale_after_ms
+    }
+
+    /// The street's stamped rollup for `as_of` in `tz`: every community the
+    /// coordinator knows, its figures, stamp and sign-off, and the street's
+    /// tree over them.
+    pub fn street_report(
+        &mut self,
+        as_of: Day,
+        tz: Tz,
+        now_ms: i64,
+    ) -> Result<DailyReport, ReplicasError> {
+        let statuses = self.communities()?;
+        let mut rollups = Vec::with_capacity(statuses.len());
+        let mut stamps = Vec::with_capacity(statuses.len());
+        for st in &statuses {
+            let (r, held) = self.serve_community(&st.id, as_of, tz, now_ms)?;
+            let last_sync_ms = if st.link.connected && st.docs_behind == 0 {
+                Some(now_ms)
+            } else {
+                st.last_sync_ms
+            };
+            let stale =
+                last_sync_ms.is_none_or(|t| now_ms.saturating_sub(t) > self.rollups.stale_after_ms);
+            let digest_check = rollup::check_digest(&r, self.rollups.node_digests.get(&st.id));
+            let sign_off = self.sign_off_state(&st.id, &r)?;
+            stamps.push(ReportStamp {
+                stamp: Stamp {
+                    community_id: st.id.to_string(),
+                    heads: r.heads.clone(),
+                    digest: r.digest.clone(),
+                    last_sync_ms,
+                    stale,
+                    held,
+                    digest_check,
+                },
+                sign_off,
+            });
+            rollups.push(r);
+        }
+        let refs: Vec<&CommunityRollup> = rollups.iter().collect();
+        let street_id = self.cfg.street_id.clone();
+        let (tree, conflicts) = rollup::street_tree(&street_id, &street_id, &refs);
+        Ok(DailyReport {
+            street_id,
+            as_of,
+            tz: tz.name().to_string(),
+            rollup_version: rollup::ROLLUP_VERSION,
+            generated_at_ms: now_ms,
+            tree,
+            stamps,
+            conflicts,
+        })
+    }
+
+    fn sign_off_state(
+        &mut self,
+        c: &CommunityId,
+        r: &CommunityRollup,
+    ) -> Result<SignOffState, ReplicasError> {
+        let id = DocId::Cases(c.clone());
+        if !self.heads.contains_key(&id) {
+            return Ok(SignOffState::NotSigned);
+        }
+        let s = signoff::get(&self.doc(&id)?.doc, r.as_of);
+        Ok(signoff::state(s.as_ref(), r))
+    }
+}
+
+/// The report of one community cut from the street's: its subtree, stamp
+/// and conflicts. `None` if the street has no such community.
+pub fn community_report(street: &DailyReport, c: &str) -> Option<DailyReport> {
+    let tree = street.tree.children.iter().find(|n| n.id == c)?.clone();
+    Some(DailyReport {
+        street_id: street.street_id.clone(),
+        as_of: street.as_of,
+        tz: street.tz.clone(),
+        rollup_version: street.rollup_version,
+        generated_at_ms: street.generated_at_ms,
+        tree,
+        stamps: street
+            .stamps
+            .iter()
+            .filter(|s| s.stamp.community_id == c)
+            .cloned()
+            .collect(),
+        conflicts: street
+            .conflicts
+            .iter()
+            .filter(|k| k.registrations.iter().any(|(cc, _)| cc == c))
+            .cloned()
+            .collect(),
+    })
+}
