@@ -703,6 +703,18 @@ mod tests {
 
     #[tonic::async_trait]
     impl Street for FakeCoordinator {
+        async fn get_rollup(
+            &self,
+            _: Request<gridsync_proto::rollup::v1::RollupRequest>,
+        ) -> Result<Response<gridsync_proto::rollup::v1::Rollup>, Status> {
+            Err(Status::unimplemented("rollups are tested against the real coordinator"))
+        }
+        async fn get_daily_report(
+            &self,
+            _: Request<gridsync_proto::rollup::v1::DailyReportRequest>,
+        ) -> Result<Response<gridsync_proto::rollup::v1::DailyReport>, Status> {
+            Err(Status::unimplemented("reports are tested against the real coordinator"))
+        }
         async fn list_communities(
             &self,
             _: Request<pb::ListCommunitiesRequest>,
