@@ -26,6 +26,7 @@ impl From<ReplicasError> for Status {
             ReplicasError::Core(e) => core_status(e),
             ReplicasError::Store(e) => store_status(e),
             e @ ReplicasError::Unregistered(_) => Status::failed_precondition(e.to_string()),
+            e @ ReplicasError::Served(_) => Status::unavailable(e.to_string()),
         }
     }
 }

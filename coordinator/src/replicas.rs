@@ -35,12 +35,15 @@ pub enum ReplicasError {
         "community {0} is not registered in this street; an operator adds it with `gridctl street community add --id {0} --name …`"
     )]
     Unregistered(CommunityId),
+    #[error("the record of the rollups served could not be written: {0}")]
+    Served(String),
 }
 
 impl From<ReplicasError> for SessionError {
     fn from(e: ReplicasError) -> Self {
         match e {
             ReplicasError::Unregistered(_) => SessionError::Denied(e.to_string()),
+            ReplicasError::Served(_) => SessionError::Host(e.to_string()),
             _ => SessionError::Host(e.to_string()),
         }
     }
@@ -105,6 +108,11 @@ impl StreetReplicas {
         let store = Store::open(&cfg.db_path)?;
         store.claim_street(&cfg.street_id)?;
         let cfg_stale = cfg.stale_after_ms;
+        let served_dir = cfg
+            .db_path
+            .parent()
+            .map(|p| p.join("rollup-served"))
+            .unwrap_or_else(|| PathBuf::from("rollup-served"));
         let actor = ActorId::random();
         let mut me = StreetReplicas {
             street: Loaded {
@@ -119,7 +127,7 @@ impl StreetReplicas {
             links: BTreeMap::new(),
             changes: tokio::sync::watch::Sender::new(0),
             street_stale: false,
-            rollups: crate::rollups::RollupState::new(cfg_stale),
+            rollups: crate::rollups::RollupState::new(cfg_stale, served_dir),
         };
         if let Some(street) = me.load_stored(&DocId::Street)? {
             me.street = street;

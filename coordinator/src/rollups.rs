@@ -14,7 +14,9 @@
 //!   served is kept in the store with its heads. A rollup is served only if
 //!   the replica holds every change of the last one served; otherwise (the
 //!   store was restored from an older backup, say) the last one served is
-//!   served again, marked `held`, until the node has synced the rest.
+//!   served again, marked `held`, until the node has synced the rest. The
+//!   record of what was served lives in files beside the store (see
+//!   [`ServedLog`]), so restoring the store does not roll it back.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -38,7 +40,6 @@ use crate::replicas::{ReplicasError, StreetReplicas};
 pub const DEFAULT_STALE_AFTER_MS: i64 = 15 * 60 * 1000;
 
 /// Rollup caches held beside the replicas.
-#[derive(Default)]
 pub struct RollupState {
     pub(crate) stale_after_ms: i64,
     views: HashMap<CommunityId, CommunityView>,
@@ -46,26 +47,98 @@ pub struct RollupState {
     street: Option<(Vec<ChangeHash>, StreetView)>,
     cache: HashMap<(CommunityId, Day, String), CommunityRollup>,
     node_digests: HashMap<CommunityId, NodeDigest>,
+    served: ServedLog,
 }
 
 impl RollupState {
-    pub fn new(stale_after_ms: i64) -> Self {
+    pub fn new(stale_after_ms: i64, served_dir: std::path::PathBuf) -> Self {
         RollupState {
             stale_after_ms,
-            ..Default::default()
+            views: HashMap::new(),
+            day_views: BTreeMap::new(),
+            street: None,
+            cache: HashMap::new(),
+            node_digests: HashMap::new(),
+            served: ServedLog::new(served_dir),
         }
     }
 }
 
 /// What is kept of the last rollup served for a (community, date, zone).
-#[derive(Serialize, Deserialize)]
-struct Served {
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Served {
     rollup: CommunityRollup,
     served_ms: i64,
 }
 
-fn served_key(c: &CommunityId, as_of: Day, tz: &str) -> String {
-    format!("rollup_served/{c}/{}/{tz}", Date(as_of))
+fn served_key(_c: &CommunityId, as_of: Day, tz: &str) -> String {
+    format!("{}/{tz}", Date(as_of))
+}
+
+/// The last rollup served per community, date and zone, kept in files of
+/// their own beside the store (`rollup-served/<community>.json`, replaced
+/// atomically): restoring the store from an older backup does not restore
+/// them, so the coordinator knows it has shown more than its replica holds.
+pub struct ServedLog {
+    dir: std::path::PathBuf,
+    mem: HashMap<CommunityId, BTreeMap<String, Served>>,
+}
+
+/// Dates of served rollups kept per community.
+const SERVED_KEEP: usize = 16;
+
+impl ServedLog {
+    pub fn new(dir: std::path::PathBuf) -> Self {
+        ServedLog {
+            dir,
+            mem: HashMap::new(),
+        }
+    }
+
+    fn path(&self, c: &CommunityId) -> std::path::PathBuf {
+        self.dir.join(format!("{c}.json"))
+    }
+
+    fn load(&mut self, c: &CommunityId) -> &mut BTreeMap<String, Served> {
+        if !self.mem.contains_key(c) {
+            let map = std::fs::read(self.path(c))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            self.mem.insert(c.clone(), map);
+        }
+        self.mem.entry(c.clone()).or_default()
+    }
+
+    fn get(&mut self, c: &CommunityId, key: &str) -> Option<Served> {
+        self.load(c).get(key).cloned()
+    }
+
+    fn put(&mut self, c: &CommunityId, key: String, s: Served) -> std::io::Result<()> {
+        let path = self.path(c);
+        let dir = self.dir.clone();
+        let map = self.load(c);
+        map.insert(key, s);
+        while map.len() > SERVED_KEEP {
+            // Keys start with the date: the oldest date goes first.
+            let Some(first) = map.keys().next().cloned() else { break };
+            map.remove(&first);
+        }
+        let bytes = serde_json::to_vec(&*map).map_err(std::io::Error::other)?;
+        std::fs::create_dir_all(&dir)?;
+        let tmp = path.with_extension("json.tmp");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
 }
 
 fn parse_hash(s: &str) -> Option<ChangeHash> {
@@ -309,10 +382,7 @@ impl StreetReplicas {
     ) -> Result<(CommunityRollup, bool), ReplicasError> {
         let current = self.community_rollup(c, as_of, tz)?;
         let key = served_key(c, as_of, tz.name());
-        let last: Option<Served> = self
-            .store
-            .meta(&key)?
-            .and_then(|s| serde_json::from_str(&s).ok());
+        let last = self.rollups.served.get(c, &key);
         if let Some(last) = &last {
             if last.rollup.heads == current.heads && last.rollup.digest == current.digest {
                 return Ok((current, false));
@@ -326,8 +396,11 @@ impl StreetReplicas {
             rollup: current.clone(),
             served_ms: now_ms,
         };
-        if let Ok(json) = serde_json::to_string(&record) {
-            self.store.set_meta(&key, &json)?;
+        if let Err(e) = self.rollups.served.put(c, key, record) {
+            // Not served as fresh unless recorded: a restart could otherwise
+            // show an older state without knowing.
+            tracing::error!(community = %c, error = %e, "could not record the rollup served");
+            return Err(ReplicasError::Served(e.to_string()));
         }
         Ok((current, false))
     }
