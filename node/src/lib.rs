@@ -15,6 +15,7 @@
 //! - [`store`]: the SQLite file: snapshot + chunks per document, audit rows,
 //!   versioned schema with migrations.
 //! - [`process`]: what the service binaries share around `main`.
+//! - [`proxy`]: a loopback TCP fault proxy for the demo and partition tests.
 //! - [`config`]: the one settings struct (file < environment < flags).
 //! - [`demo`]: a deterministic demo community, as a roster.
 //! - [`tls`]: the street CA's certificates, identities from certificates or
@@ -33,6 +34,7 @@ pub mod demo;
 pub mod link;
 pub mod office;
 pub mod process;
+pub mod proxy;
 pub mod server;
 pub mod service;
 pub mod session;
