@@ -33,6 +33,30 @@
 //! - a gap → the place of its record when it is a household or resident (or
 //!   a record about a household), else the community's unplaced leaf.
 //!
+//! The three parts of a household's place are replaced independently: a
+//! household whose building is gone keeps its compound and its contract
+//! group (`cp / "" / cg`); one whose compound is gone while its building
+//! (in that same missing compound) exists sits in that building under the
+//! community's unplaced compound.
+//!
+//! ## Which nodes there are
+//!
+//! Every existing compound; every existing building under its compound
+//! (a building whose compound does not exist shows only where a household
+//! places something in it); a group node for each (building, contract
+//! group) pair that holds a figure; an unplaced child only where it holds
+//! a figure.
+//!
+//! ## The day's figures
+//!
+//! Visits, care visits, inspections, and tickets received or resolved count
+//! on the as-of date when their instant falls on it in the rollup's time
+//! zone ([`crate::replica::day_of_instant`]), whichever activity document
+//! holds them; an activity record found in two of the documents given
+//! counts once. Likewise the gaps of activity records: only those of
+//! records on the as-of date count (an unreadable one by the day its id
+//! names, else by its document's day), each once.
+//!
 //! ## Determinism and digests
 //!
 //! Children are sorted by (unplaced last, name, id); figures are integers;
@@ -41,14 +65,19 @@
 //! documents give the same digest on every machine, and a different
 //! `ROLLUP_VERSION` (an upgrade in progress) gives a different one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::ids::Day;
+use crate::ids::{Day, day_of_activity_id};
+use crate::model::{CareRelationship, RiskLevel};
+use crate::record::Kind;
+use crate::replica::day_of_instant;
 use crate::street::StreetView;
-use crate::view::{CommunityView, DayView};
+use crate::validate::age_on;
+use crate::view::{CommunityView, DayView, Gap, GapReason};
 
 /// The version of the rollup rules. Part of every digest: two builds with
 /// different rules give different digests for the same documents, which the
@@ -167,28 +196,165 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// Adds `other` into `self`, field by field.
+    /// Adds `other` into `self`, field by field. Gap reasons with a count of
+    /// 0 are not carried over, so a map never grows an entry it does not need.
     pub fn add(&mut self, other: &Figures) {
-        let _ = other;
+        // Destructured so that a new field cannot be forgotten here.
+        let Figures {
+            households,
+            residents,
+            residents_counted_elsewhere,
+            households_contracted,
+            households_uncontracted,
+            households_screened,
+            households_unscreened,
+            screening_visits,
+            returnees_high,
+            returnees_medium,
+            returnees_low,
+            returnees_none,
+            isolating,
+            isolations_past_end,
+            elderly_alone,
+            care_relationships,
+            care_overdue,
+            care_visits,
+            tickets_opened,
+            tickets_open,
+            tickets_resolved,
+            resolve_hours,
+            inspections,
+            inspections_knew_member,
+            party_members,
+            staff,
+            gaps,
+        } = other;
+        macro_rules! sum {
+            ($($f:ident),* $(,)?) => { $( self.$f = self.$f.saturating_add(*$f); )* };
+        }
+        sum!(
+            households,
+            residents,
+            residents_counted_elsewhere,
+            households_contracted,
+            households_uncontracted,
+            households_screened,
+            households_unscreened,
+            screening_visits,
+            returnees_high,
+            returnees_medium,
+            returnees_low,
+            returnees_none,
+            isolating,
+            isolations_past_end,
+            elderly_alone,
+            care_relationships,
+            care_overdue,
+            care_visits,
+            tickets_opened,
+            tickets_open,
+            tickets_resolved,
+            inspections,
+            inspections_knew_member,
+            party_members,
+            staff,
+        );
+        for (mine, theirs) in self.resolve_hours.iter_mut().zip(resolve_hours) {
+            *mine = mine.saturating_add(*theirs);
+        }
+        for (reason, n) in gaps {
+            if *n > 0 {
+                let e = self.gaps.entry(reason.clone()).or_default();
+                *e = e.saturating_add(*n);
+            }
+        }
     }
 
     /// Total number of gaps.
     pub fn gap_count(&self) -> u64 {
-        self.gaps.values().sum()
+        self.gaps.values().fold(0, |a, n| a.saturating_add(*n))
+    }
+
+    /// Whether every figure is 0.
+    pub fn is_zero(&self) -> bool {
+        self.columns().iter().all(|(_, n)| *n == 0)
+    }
+
+    /// Whether `self` and `other` hold the same figures, a gap reason
+    /// counted 0 being the same as one not listed.
+    pub fn same_as(&self, other: &Figures) -> bool {
+        let nonzero = |f: &Figures| {
+            let mut f = f.clone();
+            f.gaps.retain(|_, n| *n > 0);
+            f
+        };
+        nonzero(self) == nonzero(other)
     }
 
     /// The bucket (index into `resolve_hours`) holding the `p`-th
     /// percentile (0–100) of time to resolve, or `None` with no resolutions.
+    ///
+    /// Nearest rank: the bucket of the `ceil(p/100 × n)`-th fastest of the
+    /// `n` resolutions (at least the first), so `p = 50` is the median's
+    /// bucket and `p = 100` the slowest one's. `p` above 100 counts as 100.
     pub fn resolve_percentile_bucket(&self, p: u32) -> Option<usize> {
-        let _ = p;
-        None
+        let total: u128 = self.resolve_hours.iter().map(|n| u128::from(*n)).sum();
+        if total == 0 {
+            return None;
+        }
+        let p = u128::from(p.min(100));
+        let rank = (p * total).div_ceil(100).max(1);
+        let mut seen = 0u128;
+        for (i, n) in self.resolve_hours.iter().enumerate() {
+            seen += u128::from(*n);
+            if seen >= rank {
+                return Some(i);
+            }
+        }
+        Some(RESOLVE_BUCKETS - 1)
     }
 
     /// `(name, value)` of every scalar figure in a fixed order, for tables
     /// and CSV (histogram buckets as `resolve_lt_1h` …, gaps as one
     /// `gaps` total).
     pub fn columns(&self) -> Vec<(&'static str, u64)> {
-        Vec::new()
+        let [lt_1h, lt_4h, lt_24h, lt_72h, ge_72h] = self.resolve_hours;
+        vec![
+            ("households", self.households),
+            ("residents", self.residents),
+            (
+                "residents_counted_elsewhere",
+                self.residents_counted_elsewhere,
+            ),
+            ("households_contracted", self.households_contracted),
+            ("households_uncontracted", self.households_uncontracted),
+            ("households_screened", self.households_screened),
+            ("households_unscreened", self.households_unscreened),
+            ("screening_visits", self.screening_visits),
+            ("returnees_high", self.returnees_high),
+            ("returnees_medium", self.returnees_medium),
+            ("returnees_low", self.returnees_low),
+            ("returnees_none", self.returnees_none),
+            ("isolating", self.isolating),
+            ("isolations_past_end", self.isolations_past_end),
+            ("elderly_alone", self.elderly_alone),
+            ("care_relationships", self.care_relationships),
+            ("care_overdue", self.care_overdue),
+            ("care_visits", self.care_visits),
+            ("tickets_opened", self.tickets_opened),
+            ("tickets_open", self.tickets_open),
+            ("tickets_resolved", self.tickets_resolved),
+            ("resolve_lt_1h", lt_1h),
+            ("resolve_lt_4h", lt_4h),
+            ("resolve_lt_24h", lt_24h),
+            ("resolve_lt_72h", lt_72h),
+            ("resolve_ge_72h", ge_72h),
+            ("inspections", self.inspections),
+            ("inspections_knew_member", self.inspections_knew_member),
+            ("party_members", self.party_members),
+            ("staff", self.staff),
+            ("gaps", self.gap_count()),
+        ]
     }
 }
 
@@ -224,10 +390,70 @@ impl Node {
         }
     }
 
-    /// The first node where the figures are not the sum of the children's,
-    /// as its path of ids, or `None` when the tree is additive throughout.
+    /// The first node (depth first) where the figures are not the sum of
+    /// the children's, as its path of ids below this node (the path
+    /// [`Node::find`] takes; `[]` is this node), or `None` when the tree is
+    /// additive throughout. A node of a level above `Group` with no
+    /// children must hold zero figures (the sum of nothing).
     pub fn additivity_violation(&self) -> Option<Vec<String>> {
-        None
+        if self.level.child().is_some() || !self.children.is_empty() {
+            let mut sum = Figures::default();
+            for c in &self.children {
+                sum.add(&c.figures);
+            }
+            if !sum.same_as(&self.figures) {
+                return Some(Vec::new());
+            }
+        }
+        self.children.iter().find_map(|c| {
+            c.additivity_violation().map(|mut path| {
+                path.insert(0, c.id.clone());
+                path
+            })
+        })
+    }
+
+    fn find_mut(&mut self, path: &[&str]) -> Option<&mut Node> {
+        match path.split_first() {
+            None => Some(self),
+            Some((first, rest)) => self
+                .children
+                .iter_mut()
+                .find(|c| c.id == *first)
+                .and_then(|c| c.find_mut(rest)),
+        }
+    }
+
+    /// Sets every inner node's figures to the sum of its children's.
+    fn resum(&mut self) {
+        if self.children.is_empty() {
+            return;
+        }
+        let mut sum = Figures::default();
+        for c in &mut self.children {
+            c.resum();
+            sum.add(&c.figures);
+        }
+        self.figures = sum;
+    }
+
+    /// A node whose figures are the sum of `children`'s, which are sorted
+    /// (unplaced last, then by name and id).
+    fn inner(level: Level, id: &str, name: String, mut children: Vec<Node>) -> Node {
+        children.sort_by(|a, b| {
+            (a.is_unplaced(), &a.name, &a.id).cmp(&(b.is_unplaced(), &b.name, &b.id))
+        });
+        let mut figures = Figures::default();
+        for c in &children {
+            figures.add(&c.figures);
+        }
+        Node {
+            level,
+            id: id.to_string(),
+            name,
+            figures,
+            children,
+        }
     }
 }
 
@@ -290,29 +516,411 @@ pub struct CommunityInput<'a> {
 /// The rollup of one community for `as_of` in `tz`. Never panics, whatever
 /// the documents hold.
 pub fn community_rollup(input: &CommunityInput<'_>, as_of: Day, tz: Tz) -> CommunityRollup {
-    let _ = (input, as_of, tz);
+    let leaves = Leaves::count(input, as_of, tz);
+    let persons = leaves.persons;
+    let tree = assemble(input.community_id, input.view, leaves.figures);
+    let tz_name = tz.name().to_string();
     CommunityRollup {
         community_id: input.community_id.to_string(),
         as_of,
-        tz: tz.name().to_string(),
+        digest: digest(input.community_id, as_of, &tz_name, &tree),
+        tz: tz_name,
         rollup_version: ROLLUP_VERSION,
         heads: input.heads.clone(),
-        tree: Node {
-            level: Level::Community,
-            id: input.community_id.to_string(),
-            name: String::new(),
-            figures: Figures::default(),
-            children: Vec::new(),
-        },
-        digest: String::new(),
-        persons: Vec::new(),
+        tree,
+        persons,
     }
+}
+
+/// Where a figure is counted: (compound, building, group) ids, `""` for
+/// unplaced.
+type Place<'a> = (&'a str, &'a str, &'a str);
+
+/// The community's unplaced leaf.
+const UNPLACED: Place<'static> = ("", "", "");
+
+/// The figures of every leaf, and where each person was counted.
+struct Leaves<'a> {
+    figures: BTreeMap<Place<'a>, Figures>,
+    persons: Vec<PersonPlace>,
+}
+
+impl<'a> Leaves<'a> {
+    fn at(&mut self, place: Place<'a>) -> &mut Figures {
+        self.figures.entry(place).or_default()
+    }
+
+    fn count(input: &CommunityInput<'a>, as_of: Day, tz: Tz) -> Leaves<'a> {
+        let v: &'a CommunityView = input.view;
+        let on_day = |ms: i64| day_of_instant(ms, tz) == Some(as_of);
+        let mut out = Leaves {
+            figures: BTreeMap::new(),
+            persons: Vec::new(),
+        };
+
+        // Where each household, and so each resident, is placed.
+        let household_place: HashMap<&'a str, Place<'a>> = v
+            .households
+            .values()
+            .map(|h| {
+                let compound = if v.compounds.contains_key(&h.compound_id) {
+                    h.compound_id.as_str()
+                } else {
+                    ""
+                };
+                let building = match v.buildings.get(&h.building_id) {
+                    Some(b) if b.compound_id == h.compound_id => h.building_id.as_str(),
+                    _ => "",
+                };
+                let group = match &h.contract_group_id {
+                    Some(g) if v.contract_groups.contains_key(g) => g.as_str(),
+                    _ => "",
+                };
+                (h.id.as_str(), (compound, building, group))
+            })
+            .collect();
+        let of_household = |id: &str| household_place.get(id).copied().unwrap_or(UNPLACED);
+        let of_resident = |id: &str| {
+            v.residents
+                .get(id)
+                .map_or(UNPLACED, |r| of_household(&r.household_id))
+        };
+        let of_compound = |id: Option<&'a String>| match id {
+            Some(c) if v.compounds.contains_key(c) => (c.as_str(), "", ""),
+            _ => UNPLACED,
+        };
+
+        // The day's activity, each record once whichever documents hold it.
+        let mut screening = BTreeMap::new();
+        let mut care_visits = BTreeMap::new();
+        let mut inspections = BTreeMap::new();
+        for dv in input.days {
+            for (id, x) in &dv.screening_visits {
+                screening.entry(id.as_str()).or_insert(x);
+            }
+            for (id, x) in &dv.care_visits {
+                care_visits.entry(id.as_str()).or_insert(x);
+            }
+            for (id, x) in &dv.inspections {
+                inspections.entry(id.as_str()).or_insert(x);
+            }
+        }
+        screening.retain(|_, x| on_day(x.visited_at_ms));
+        care_visits.retain(|_, x| on_day(x.visited_at_ms));
+        inspections.retain(|_, x| on_day(x.inspected_at_ms));
+
+        let mut screened: BTreeSet<&str> = BTreeSet::new();
+        for x in screening.values() {
+            if v.households.contains_key(&x.household_id) {
+                screened.insert(x.household_id.as_str());
+            }
+            out.at(of_household(&x.household_id)).screening_visits += 1;
+        }
+        for x in inspections.values() {
+            let f = out.at(of_household(&x.household_id));
+            f.inspections += 1;
+            if x.knew_member {
+                f.inspections_knew_member += 1;
+            }
+        }
+        for x in care_visits.values() {
+            let place = v
+                .care_relationships
+                .get(&x.relationship_id)
+                .map_or(UNPLACED, |c| of_resident(&c.resident_id));
+            out.at(place).care_visits += 1;
+        }
+
+        for h in v.households.values() {
+            let f = out.at(of_household(&h.id));
+            f.households += 1;
+            if h.contract_group_id
+                .as_ref()
+                .is_some_and(|g| v.contract_groups.contains_key(g))
+            {
+                f.households_contracted += 1;
+            } else {
+                f.households_uncontracted += 1;
+            }
+            if screened.contains(h.id.as_str()) {
+                f.households_screened += 1;
+            } else {
+                f.households_unscreened += 1;
+            }
+        }
+
+        for r in v.residents.values() {
+            let place = of_household(&r.household_id);
+            let f = out.at(place);
+            f.residents += 1;
+            if r.lives_alone
+                && r.birth_date
+                    .is_some_and(|b| age_on(b.0, as_of) >= ELDERLY_AGE as i32)
+            {
+                f.elderly_alone += 1;
+            }
+            if let Some(key) = &r.person_key {
+                out.persons.push(PersonPlace {
+                    person_key: key.clone(),
+                    resident_id: r.id.clone(),
+                    path: [place.0.into(), place.1.into(), place.2.into()],
+                });
+            }
+        }
+        out.persons.sort();
+
+        let window_start = as_of
+            .checked_sub_days(chrono::Days::new(RETURNEE_WINDOW_DAYS - 1))
+            .unwrap_or(Day::MIN);
+        for r in v.returnees.values() {
+            let on = r.returned_on.0;
+            if on < window_start || on > as_of {
+                continue;
+            }
+            let f = out.at(of_resident(&r.resident_id));
+            match input.street.risk_level_on(&r.from_region, on) {
+                Some(RiskLevel::High) => f.returnees_high += 1,
+                Some(RiskLevel::Medium) => f.returnees_medium += 1,
+                Some(RiskLevel::Low) => f.returnees_low += 1,
+                None => f.returnees_none += 1,
+            }
+        }
+
+        for i in v.isolations.values() {
+            if i.start.0 > as_of || i.released_on.is_some_and(|r| r.0 <= as_of) {
+                continue;
+            }
+            let f = out.at(of_resident(&i.resident_id));
+            f.isolating += 1;
+            if i.planned_end.0 < as_of {
+                f.isolations_past_end += 1;
+            }
+        }
+
+        for c in v.care_relationships.values() {
+            if c.since.0 > as_of || c.ended_on.is_some_and(|e| e.0 <= as_of) {
+                continue;
+            }
+            let f = out.at(of_resident(&c.resident_id));
+            f.care_relationships += 1;
+            if care_overdue(c, as_of) {
+                f.care_overdue += 1;
+            }
+        }
+
+        for t in v.tickets.values() {
+            let received = day_of_instant(t.received_at_ms, tz);
+            let resolved = t.resolved_at_ms.and_then(|ms| day_of_instant(ms, tz));
+            let f = out.at(of_compound(t.assigned_compound_id.as_ref()));
+            if received == Some(as_of) {
+                f.tickets_opened += 1;
+            }
+            if received.is_some_and(|d| d <= as_of) && resolved.is_none_or(|d| d > as_of) {
+                f.tickets_open += 1;
+            }
+            if let (Some(at), Some(day)) = (t.resolved_at_ms, resolved)
+                && day == as_of
+            {
+                f.tickets_resolved += 1;
+                f.resolve_hours[resolve_bucket(at.saturating_sub(t.received_at_ms))] += 1;
+            }
+        }
+
+        // A party member: the place of the first household (lowest id) of
+        // their first contract group (lowest id) that has one.
+        let mut first_household: HashMap<&str, &str> = HashMap::new();
+        for h in v.households.values() {
+            if let Some(g) = &h.contract_group_id {
+                first_household.entry(g.as_str()).or_insert(h.id.as_str());
+            }
+        }
+        let mut groups_of: HashMap<&str, Vec<&str>> = HashMap::new();
+        for g in v.contract_groups.values() {
+            groups_of
+                .entry(g.party_member_id.as_str())
+                .or_default()
+                .push(g.id.as_str());
+        }
+        for m in v.party_members.values() {
+            let place = groups_of
+                .get(m.id.as_str())
+                .and_then(|gs| gs.iter().find_map(|g| first_household.get(g)))
+                .map_or(UNPLACED, |h| of_household(h));
+            out.at(place).party_members += 1;
+        }
+
+        for s in v.staff.values() {
+            out.at(of_compound(s.grid_compound_id.as_ref())).staff += 1;
+        }
+
+        // Gaps: the community's, then the day's activity records that fall
+        // on the as-of date (each once, whichever documents hold them).
+        for g in v.gaps() {
+            let place = match g.kind {
+                "household" => of_household(&g.id),
+                "resident" => of_resident(&g.id),
+                _ => UNPLACED,
+            };
+            *out.at(place).gaps.entry(gap_key(&g)).or_default() += 1;
+        }
+        let mut seen: BTreeSet<(&'static str, String, GapReason)> = BTreeSet::new();
+        for dv in input.days {
+            for g in dv.gaps(v) {
+                let (on, place) = match Kind::parse(g.kind) {
+                    Some(Kind::ScreeningVisit) => match dv.screening_visits.get(&g.id) {
+                        Some(x) => (on_day(x.visited_at_ms), of_household(&x.household_id)),
+                        None => (unreadable_on(&g.id, dv.day, as_of), UNPLACED),
+                    },
+                    Some(Kind::Inspection) => match dv.inspections.get(&g.id) {
+                        Some(x) => (on_day(x.inspected_at_ms), of_household(&x.household_id)),
+                        None => (unreadable_on(&g.id, dv.day, as_of), UNPLACED),
+                    },
+                    Some(Kind::CareVisit) => match dv.care_visits.get(&g.id) {
+                        Some(x) => (on_day(x.visited_at_ms), UNPLACED),
+                        None => (unreadable_on(&g.id, dv.day, as_of), UNPLACED),
+                    },
+                    _ => (dv.day == as_of, UNPLACED),
+                };
+                if !on {
+                    continue;
+                }
+                let key = gap_key(&g);
+                if seen.insert((g.kind, g.id, g.reason)) {
+                    *out.at(place).gaps.entry(key).or_default() += 1;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Whether an activity record that does not read counts on `as_of`: by the
+/// day its id names, else by the day of the document holding it.
+fn unreadable_on(id: &str, doc_day: Day, as_of: Day) -> bool {
+    day_of_activity_id(id).unwrap_or(doc_day) == as_of
+}
+
+/// A care relationship's next visit was due before `as_of`: the rule of
+/// [`crate::queries::overdue_care`].
+fn care_overdue(c: &CareRelationship, as_of: Day) -> bool {
+    let from = c.last_visit.unwrap_or(c.since).0;
+    from.checked_add_days(chrono::Days::new(u64::from(c.every_days)))
+        .is_some_and(|due| (as_of - due).num_days() > 0)
+}
+
+/// The bucket of `resolve_hours` for a time to resolve of `ms`
+/// (a negative time goes to the first).
+fn resolve_bucket(ms: i64) -> usize {
+    RESOLVE_BUCKET_HOURS
+        .iter()
+        .position(|h| ms < h * 3_600_000)
+        .unwrap_or(RESOLVE_BUCKETS - 1)
+}
+
+/// `"<kind>.<reason>"`: `household.no_contract_group`,
+/// `resident.missing_household`, `ticket.unreadable`.
+fn gap_key(g: &Gap) -> String {
+    let reason = match &g.reason {
+        GapReason::Unreadable(_) => "unreadable".to_string(),
+        GapReason::MissingReference { target, .. } => format!("missing_{target}"),
+        GapReason::NoContractGroup => "no_contract_group".to_string(),
+        GapReason::CompoundMismatch { .. } => "compound_mismatch".to_string(),
+    };
+    format!("{}.{reason}", g.kind)
+}
+
+/// The community's tree from the figures of its leaves: every compound,
+/// every building under its (existing) compound, every leaf that holds a
+/// figure, and unplaced children only where they hold one.
+fn assemble(community_id: &str, v: &CommunityView, leaves: BTreeMap<Place<'_>, Figures>) -> Node {
+    type Groups<'a> = BTreeMap<&'a str, Figures>;
+    let mut nested: BTreeMap<&str, BTreeMap<&str, Groups<'_>>> = BTreeMap::new();
+    for c in v.compounds.keys() {
+        nested.entry(c.as_str()).or_default();
+    }
+    for b in v.buildings.values() {
+        if v.compounds.contains_key(&b.compound_id) {
+            nested
+                .entry(b.compound_id.as_str())
+                .or_default()
+                .entry(b.id.as_str())
+                .or_default();
+        }
+    }
+    for ((c, b, g), f) in leaves {
+        if !f.is_zero() {
+            nested
+                .entry(c)
+                .or_default()
+                .entry(b)
+                .or_default()
+                .insert(g, f);
+        }
+    }
+    let group_name = |id: &str| {
+        let Some(g) = v.contract_groups.get(id) else {
+            return String::new();
+        };
+        let member = v
+            .party_members
+            .get(&g.party_member_id)
+            .map(|m| m.name.as_str());
+        match (member, g.name.as_deref().filter(|n| !n.trim().is_empty())) {
+            (Some(m), Some(n)) => format!("{m} ({n})"),
+            (Some(m), None) => m.to_string(),
+            (None, Some(n)) => n.to_string(),
+            (None, None) => String::new(),
+        }
+    };
+    let mut compounds = Vec::new();
+    for (c, buildings) in nested {
+        let mut building_nodes = Vec::new();
+        for (b, groups) in buildings {
+            let group_nodes = groups
+                .into_iter()
+                .map(|(g, figures)| Node {
+                    level: Level::Group,
+                    id: g.to_string(),
+                    name: group_name(g),
+                    figures,
+                    children: Vec::new(),
+                })
+                .collect();
+            let name = v
+                .buildings
+                .get(b)
+                .map(|x| x.name.clone())
+                .unwrap_or_default();
+            let node = Node::inner(Level::Building, b, name, group_nodes);
+            if !(node.is_unplaced() && node.figures.is_zero()) {
+                building_nodes.push(node);
+            }
+        }
+        let name = v
+            .compounds
+            .get(c)
+            .map(|x| x.name.clone())
+            .unwrap_or_default();
+        let node = Node::inner(Level::Compound, c, name, building_nodes);
+        if !(node.is_unplaced() && node.figures.is_zero()) {
+            compounds.push(node);
+        }
+    }
+    let name = v
+        .community
+        .as_ref()
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    Node::inner(Level::Community, community_id, name, compounds)
 }
 
 /// The digest of a community subtree (see the module docs).
 pub fn digest(community_id: &str, as_of: Day, tz: &str, tree: &Node) -> String {
-    let _ = (community_id, as_of, tz, tree);
-    String::new()
+    let date = as_of.format("%Y-%m-%d").to_string();
+    // Serialising these types cannot fail: every map key is a string.
+    let bytes =
+        serde_json::to_vec(&(ROLLUP_VERSION, community_id, date, tz, tree)).unwrap_or_default();
+    hex::encode(Sha256::digest(&bytes))
 }
 
 /// A person key registered more than once in the street.
@@ -336,17 +944,77 @@ pub fn street_tree(
     street_name: &str,
     communities: &[&CommunityRollup],
 ) -> (Node, Vec<PersonConflict>) {
-    let _ = communities;
-    (
-        Node {
-            level: Level::Street,
-            id: street_id.to_string(),
-            name: street_name.to_string(),
-            figures: Figures::default(),
-            children: Vec::new(),
-        },
+    let mut sorted: Vec<&CommunityRollup> = communities.to_vec();
+    // Stable: of two rollups of one community, the first given is kept.
+    sorted.sort_by(|a, b| a.community_id.cmp(&b.community_id));
+    sorted.dedup_by(|later, earlier| later.community_id == earlier.community_id);
+    let mut children: Vec<Node> = sorted.iter().map(|r| r.tree.clone()).collect();
+
+    // Every registration of each person key: (community, resident, path, child).
+    type Registration<'a> = (&'a str, &'a str, &'a [String; 3], usize);
+    let mut by_key: BTreeMap<&str, Vec<Registration<'_>>> = BTreeMap::new();
+    for (i, r) in sorted.iter().enumerate() {
+        for p in &r.persons {
+            by_key.entry(p.person_key.as_str()).or_default().push((
+                r.community_id.as_str(),
+                p.resident_id.as_str(),
+                &p.path,
+                i,
+            ));
+        }
+    }
+    let mut conflicts = Vec::new();
+    for (key, mut regs) in by_key {
+        regs.sort();
+        regs.dedup_by(|later, earlier| (later.0, later.1) == (earlier.0, earlier.1));
+        if regs.len() < 2 {
+            continue;
+        }
+        for &(_, _, path, i) in &regs[1..] {
+            if let Some(community) = children.get_mut(i) {
+                count_elsewhere(community, path);
+            }
+        }
+        conflicts.push(PersonConflict {
+            person_key: key.to_string(),
+            registrations: regs
+                .iter()
+                .map(|(c, r, _, _)| (c.to_string(), r.to_string()))
+                .collect(),
+        });
+    }
+    for c in &mut children {
+        c.resum();
+    }
+    let mut street = Node::inner(
+        Level::Street,
+        street_id,
+        street_name.to_string(),
         Vec::new(),
-    )
+    );
+    for c in &children {
+        street.figures.add(&c.figures);
+    }
+    street.children = children;
+    (street, conflicts)
+}
+
+/// Moves one resident from `residents` to `residents_counted_elsewhere` at
+/// the leaf at `path` of a community node, or at its unplaced leaf if there
+/// is no such leaf; does nothing if neither holds a resident to move. The
+/// ancestors are summed again afterwards by the caller.
+fn count_elsewhere(community: &mut Node, path: &[String; 3]) {
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    let leaf = match community.find(&path) {
+        Some(_) => community.find_mut(&path),
+        None => community.find_mut(&["", "", ""]),
+    };
+    if let Some(leaf) = leaf
+        && leaf.figures.residents > 0
+    {
+        leaf.figures.residents -= 1;
+        leaf.figures.residents_counted_elsewhere += 1;
+    }
 }
 
 /// What a node reported of its own subtree, sent with its sync.
@@ -395,8 +1063,20 @@ pub enum DigestCheck {
 
 /// Compares the coordinator's rollup of a community with the node's report.
 pub fn check_digest(ours: &CommunityRollup, node: Option<&NodeDigest>) -> DigestCheck {
-    let _ = (ours, node);
-    DigestCheck::NotReported
+    let Some(node) = node else {
+        return DigestCheck::NotReported;
+    };
+    if node.as_of != ours.as_of || node.tz != ours.tz || node.heads != ours.heads {
+        return DigestCheck::Pending;
+    }
+    if node.digest == ours.digest && node.rollup_version == ours.rollup_version {
+        DigestCheck::Match
+    } else {
+        DigestCheck::Mismatch {
+            node_digest: node.digest.clone(),
+            node_rollup_version: node.rollup_version,
+        }
+    }
 }
 
 /// What a street rollup says of one community: what it includes and how
@@ -415,4 +1095,205 @@ pub struct Stamp {
     /// (restored from an old backup, say): figures never go back.
     pub held: bool,
     pub digest_check: DigestCheck,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field set, each to a different value.
+    fn every_field() -> Figures {
+        Figures {
+            households: 1,
+            residents: 2,
+            residents_counted_elsewhere: 3,
+            households_contracted: 4,
+            households_uncontracted: 5,
+            households_screened: 6,
+            households_unscreened: 7,
+            screening_visits: 8,
+            returnees_high: 9,
+            returnees_medium: 10,
+            returnees_low: 11,
+            returnees_none: 12,
+            isolating: 13,
+            isolations_past_end: 14,
+            elderly_alone: 15,
+            care_relationships: 16,
+            care_overdue: 17,
+            care_visits: 18,
+            tickets_opened: 19,
+            tickets_open: 20,
+            tickets_resolved: 21,
+            resolve_hours: [22, 23, 24, 25, 26],
+            inspections: 27,
+            inspections_knew_member: 28,
+            party_members: 29,
+            staff: 30,
+            gaps: [("household.no_contract_group".to_string(), 31)].into(),
+        }
+    }
+
+    #[test]
+    fn add_sums_every_field() {
+        let one = every_field();
+        let mut sum = Figures::default();
+        sum.add(&one);
+        assert_eq!(sum, one);
+        sum.add(&one);
+        let doubled: Vec<u64> = one.columns().iter().map(|(_, n)| 2 * n).collect();
+        let got: Vec<u64> = sum.columns().iter().map(|(_, n)| *n).collect();
+        assert_eq!(got, doubled);
+        // A zero count is not carried into the map.
+        let mut zero = Figures::default();
+        zero.gaps.insert("ticket.unreadable".into(), 0);
+        sum.add(&zero);
+        assert!(!sum.gaps.contains_key("ticket.unreadable"));
+        assert!(zero.same_as(&Figures::default()));
+        assert!(zero.is_zero());
+    }
+
+    #[test]
+    fn columns_name_every_figure_once_in_a_fixed_order() {
+        let cols = every_field().columns();
+        let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
+        let values: Vec<u64> = cols.iter().map(|(_, v)| *v).collect();
+        // Each field's own value, in declaration order, histogram in place.
+        assert_eq!(values, (1..=31).collect::<Vec<u64>>());
+        assert_eq!(
+            names[21..26],
+            [
+                "resolve_lt_1h",
+                "resolve_lt_4h",
+                "resolve_lt_24h",
+                "resolve_lt_72h",
+                "resolve_ge_72h"
+            ]
+        );
+        assert_eq!(names.last(), Some(&"gaps"));
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len());
+        assert!(names.iter().all(|n| {
+            n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        }));
+    }
+
+    #[test]
+    fn percentile_bucket_is_the_nearest_rank() {
+        let f = |h: [u64; RESOLVE_BUCKETS]| Figures {
+            resolve_hours: h,
+            ..Figures::default()
+        };
+        assert_eq!(f([0; 5]).resolve_percentile_bucket(50), None);
+        let h = f([1, 2, 1, 0, 1]);
+        let got: Vec<Option<usize>> = [0, 20, 21, 50, 60, 61, 80, 81, 100, 250]
+            .iter()
+            .map(|p| h.resolve_percentile_bucket(*p))
+            .collect();
+        assert_eq!(
+            got,
+            [0, 0, 1, 1, 1, 2, 2, 4, 4, 4].map(Some).to_vec(),
+            "ranks 1, 1, 2, 3, 3, 4, 4, 5, 5, 5 of 5"
+        );
+        assert_eq!(f([0, 0, 0, 0, 3]).resolve_percentile_bucket(0), Some(4));
+    }
+
+    #[test]
+    fn resolve_buckets_have_exclusive_upper_bounds() {
+        let h = 3_600_000;
+        let got: Vec<usize> = [
+            -5,
+            0,
+            h - 1,
+            h,
+            4 * h - 1,
+            4 * h,
+            24 * h,
+            72 * h - 1,
+            72 * h,
+        ]
+        .iter()
+        .map(|ms| resolve_bucket(*ms))
+        .collect();
+        assert_eq!(got, [0, 0, 0, 1, 1, 2, 3, 3, 4]);
+        assert_eq!(resolve_bucket(i64::MAX), 4);
+        assert_eq!(resolve_bucket(i64::MIN), 0);
+    }
+
+    fn node(level: Level, id: &str, households: u64, children: Vec<Node>) -> Node {
+        Node {
+            level,
+            id: id.into(),
+            name: String::new(),
+            figures: Figures {
+                households,
+                ..Figures::default()
+            },
+            children,
+        }
+    }
+
+    #[test]
+    fn additivity_violation_names_the_first_node_that_does_not_add_up() {
+        let group = |id: &str, n| node(Level::Group, id, n, vec![]);
+        let building = node(Level::Building, "b", 3, vec![group("g", 1), group("", 2)]);
+        let compound = node(Level::Compound, "c", 3, vec![building]);
+        let mut tree = node(Level::Community, "x", 3, vec![compound]);
+        assert_eq!(tree.additivity_violation(), None);
+        tree.children[0].children[0].children[1].figures.households = 1;
+        assert_eq!(
+            tree.additivity_violation(),
+            Some(vec!["c".to_string(), "b".to_string()])
+        );
+        tree.figures.households = 5;
+        assert_eq!(tree.additivity_violation(), Some(vec![]));
+        // An inner node with no children holds the sum of nothing.
+        let empty = node(Level::Building, "b", 1, vec![]);
+        assert_eq!(empty.additivity_violation(), Some(vec![]));
+        // A zero gap count is no different from none.
+        let mut leaf = group("g", 1);
+        leaf.figures.gaps.insert("x.unreadable".into(), 0);
+        let parent = node(Level::Building, "b", 1, vec![leaf]);
+        assert_eq!(parent.additivity_violation(), None);
+    }
+
+    #[test]
+    fn gap_keys_name_kind_and_reason() {
+        let g = |kind, reason| {
+            gap_key(&Gap {
+                kind,
+                id: "x".into(),
+                reason,
+            })
+        };
+        assert_eq!(
+            g("ticket", GapReason::Unreadable("bad".into())),
+            "ticket.unreadable"
+        );
+        assert_eq!(
+            g(
+                "resident",
+                GapReason::MissingReference {
+                    field: "household_id",
+                    target: "household",
+                    target_id: "hh_1".into()
+                }
+            ),
+            "resident.missing_household"
+        );
+        assert_eq!(
+            g("household", GapReason::NoContractGroup),
+            "household.no_contract_group"
+        );
+        assert_eq!(
+            g(
+                "household",
+                GapReason::CompoundMismatch {
+                    building_compound_id: "cp".into()
+                }
+            ),
+            "household.compound_mismatch"
+        );
+    }
 }
