@@ -26,7 +26,7 @@ use crate::ids::{
 use crate::model::*;
 use crate::record::{DocClass, Kind, Record};
 use crate::validate;
-use crate::view::{CommunityView, DayView};
+use crate::view::{CommunityView, DayView, Refreshed};
 
 /// One edit asked for by a user.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,6 +114,9 @@ impl CommunityReplica {
         saved: HashMap<DocId, Vec<ChangeHash>>,
     ) -> Self {
         let view = CommunityView::read(&registry, &cases);
+        let (mut registry, mut cases) = (registry, cases);
+        viewed(&mut registry);
+        viewed(&mut cases);
         Self {
             community,
             actor,
@@ -141,17 +144,19 @@ impl CommunityReplica {
         let mut doc = doc.with_actor(self.actor.clone());
         self.saved.insert(id, doc.get_heads());
         let view = DayView::read(day, &doc);
+        viewed(&mut doc);
         self.days.insert(day, (doc, view));
         Ok(())
     }
 
     /// Starts the activity document of a day that has none stored yet.
     pub fn start_day(&mut self, day: Day) {
-        let doc = genesis(
+        let mut doc = genesis(
             &DocId::Activity(self.community.clone(), day),
             self.actor.clone(),
         );
         let view = DayView::read(day, &doc);
+        viewed(&mut doc);
         self.days.insert(day, (doc, view));
     }
 
@@ -271,7 +276,9 @@ impl CommunityReplica {
         }
         put_root(&mut self.registry, "community", info)?;
         self.registry.commit_with(commit_opts("set community", ctx));
-        self.view.community = Some(info.clone());
+        // Re-read rather than assigned: a gap of an unreadable community goes too.
+        self.view.refresh_community(&self.registry);
+        viewed(&mut self.registry);
         Ok(())
     }
 
@@ -311,6 +318,7 @@ impl CommunityReplica {
         for (class, day) in docs {
             if let Some(doc) = self.doc_for(class, day) {
                 doc.commit_with(commit_opts(message, ctx));
+                viewed(doc);
             }
         }
         Ok(out)
@@ -327,15 +335,8 @@ impl CommunityReplica {
 
     fn refresh(&mut self, kind: Kind, day: Option<Day>, id: &str) {
         match (kind.doc_class(), day) {
-            (DocClass::Registry, _) => self.view.refresh(&self.registry, kind, id),
-            (DocClass::Cases, _) => {
-                self.view.refresh(&self.cases, kind, id);
-                if kind == Kind::CareRelationship
-                    && let Some(rel) = self.view.care_relationships.get_mut(id)
-                {
-                    crate::view::settle_last_visit(&self.cases, id, rel);
-                }
-            }
+            (DocClass::Registry, _) => self.view.refresh_record(&self.registry, kind, id),
+            (DocClass::Cases, _) => self.view.refresh_record(&self.cases, kind, id),
             (DocClass::Activity, Some(d)) => {
                 if let Some((doc, view)) = self.days.get_mut(&d) {
                     view.refresh(doc, kind, id);
@@ -541,8 +542,11 @@ impl CommunityReplica {
     /// Re-reads every view from the documents (after a merge).
     pub fn reread(&mut self) {
         self.view = CommunityView::read(&self.registry, &self.cases);
+        viewed(&mut self.registry);
+        viewed(&mut self.cases);
         for (day, (doc, view)) in self.days.iter_mut() {
             *view = DayView::read(*day, doc);
+            viewed(doc);
         }
     }
 
@@ -551,14 +555,58 @@ impl CommunityReplica {
         match id {
             DocId::Registry(_) | DocId::Cases(_) => {
                 self.view = CommunityView::read(&self.registry, &self.cases);
+                viewed(&mut self.registry);
+                viewed(&mut self.cases);
             }
             DocId::Activity(_, day) => {
                 if let Some((doc, view)) = self.days.get_mut(day) {
                     *view = DayView::read(*day, doc);
+                    viewed(doc);
                 }
             }
             DocId::Street => {}
         }
+    }
+
+    /// Brings the view of one document up to date after sync changed it,
+    /// `before` being the document's heads the view last reflected: only
+    /// the records changed since then are re-read, unless the changes call
+    /// for re-reading the document's whole part of the view (see
+    /// [`WholeReason`](crate::view::WholeReason)). Gives the same view as
+    /// [`Self::reread_doc`], for less when few records changed. `None` if
+    /// this replica does not hold the document.
+    pub fn refresh_doc(&mut self, id: &DocId, before: &[ChangeHash]) -> Option<Refreshed> {
+        if id.community() != Some(&self.community) {
+            return None;
+        }
+        let (doc, refreshed) = match id {
+            DocId::Registry(_) => {
+                let after = self.registry.get_heads();
+                let r = self.view.refresh_changed(
+                    &mut self.registry,
+                    DocClass::Registry,
+                    before,
+                    &after,
+                );
+                (&mut self.registry, r)
+            }
+            DocId::Cases(_) => {
+                let after = self.cases.get_heads();
+                let r = self
+                    .view
+                    .refresh_changed(&mut self.cases, DocClass::Cases, before, &after);
+                (&mut self.cases, r)
+            }
+            DocId::Activity(_, day) => {
+                let (doc, view) = self.days.get_mut(day)?;
+                let after = doc.get_heads();
+                let r = view.refresh_changed(doc, before, &after);
+                (doc, r)
+            }
+            DocId::Street => return None,
+        };
+        viewed(doc);
+        Some(refreshed)
     }
 
     /// Merges every document of `other` (the same community) into this
@@ -599,6 +647,20 @@ impl CommunityReplica {
             _ => self.view.count(kind),
         }
     }
+}
+
+/// Marks `doc` as reflected by its view as it is now: Automerge's diff
+/// cursor is set to its heads, so that a later `refresh_doc` from these
+/// heads reads the patches Automerge logged since rather than scanning the
+/// whole document. Speed only: a refresh from other heads is as correct,
+/// and slower.
+fn viewed(doc: &mut AutoCommit) {
+    doc.update_diff_cursor();
+    // `AutoCommit::diff` keeps a copy of the patches it last gave; an empty
+    // diff (read from the just-emptied log) replaces that copy, which after
+    // a large sync would be a copy of much of the document.
+    let heads = doc.get_heads();
+    let _ = doc.diff(&heads, &heads);
 }
 
 /// The id of the returnee case of a resident who returned on a day: the same

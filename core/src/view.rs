@@ -5,16 +5,23 @@
 //! a record that does not hydrate is a gap, a reference to a record that does
 //! not exist is a gap, a household with no contract group is a gap. Reading
 //! never fails and never panics, whatever concurrent edits left behind.
+//!
+//! A view follows its documents either by re-reading them whole ([`CommunityView::read`],
+//! [`DayView::read`]) or, after a sync or merge changed a document, by
+//! re-reading only the records the changes touched ([`CommunityView::refresh_changed`],
+//! [`DayView::refresh_changed`]), which falls back to re-reading that
+//! document's part of the view whenever the changes are not plainly
+//! record edits (see [`WholeReason`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::AutoCommit;
+use automerge::{AutoCommit, ChangeHash, PatchAction, Prop};
 use serde::Serialize;
 
 use crate::docs::{read_all, read_root};
 use crate::ids::Day;
 use crate::model::*;
-use crate::record::{Kind, Record};
+use crate::record::{DocClass, Kind, Record};
 
 /// Why a record is counted as a gap.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -167,58 +174,111 @@ view_struct!(CommunityView {
 impl CommunityView {
     /// Reads the registry and cases documents. Never fails.
     pub fn read(registry: &AutoCommit, cases: &AutoCommit) -> Self {
-        let mut g = Vec::new();
-        let community = match read_root::<CommunityInfo>(registry, "community") {
-            Ok(c) => c,
-            Err(e) => {
-                g.push(Gap {
-                    kind: "community",
-                    id: String::new(),
-                    reason: GapReason::Unreadable(e),
-                });
-                None
-            }
-        };
+        let mut view = Self::default();
+        view.reread_class(registry, DocClass::Registry);
+        view.reread_class(cases, DocClass::Cases);
+        view
+    }
+
+    /// Re-reads the part of the view that lives in one document: the
+    /// community and the registry kinds from a registry, or the case kinds
+    /// from a cases document, with their unreadable records. The other
+    /// document's part is left as it is. Nothing to do for `Activity`
+    /// (see [`DayView`]).
+    pub fn reread_class(&mut self, doc: &AutoCommit, class: DocClass) {
+        self.unreadable.retain(|g| gap_class(g) != Some(class));
+        let mut g = std::mem::take(&mut self.unreadable);
         macro_rules! rd {
-            ($doc:expr, $k:ident) => {
-                read_all(&$doc, Kind::$k.name(), Kind::$k.collection(), &mut g)
+            ($k:ident) => {
+                read_all(doc, Kind::$k.name(), Kind::$k.collection(), &mut g)
             };
         }
-        let compounds = rd!(registry, Compound);
-        let buildings = rd!(registry, Building);
-        let contract_groups = rd!(registry, ContractGroup);
-        let households = rd!(registry, Household);
-        let residents = rd!(registry, Resident);
-        let party_members = rd!(registry, PartyMember);
-        let staff = rd!(registry, Staff);
-        let volunteer_teams = rd!(registry, VolunteerTeam);
-        let volunteers = rd!(registry, Volunteer);
-        let isolations = rd!(cases, Isolation);
-        let mut care_relationships: BTreeMap<String, CareRelationship> =
-            rd!(cases, CareRelationship);
-        for (id, rel) in care_relationships.iter_mut() {
-            settle_last_visit(cases, id, rel);
+        match class {
+            DocClass::Registry => {
+                self.community = read_community(doc, &mut g);
+                self.compounds = rd!(Compound);
+                self.buildings = rd!(Building);
+                self.contract_groups = rd!(ContractGroup);
+                self.households = rd!(Household);
+                self.residents = rd!(Resident);
+                self.party_members = rd!(PartyMember);
+                self.staff = rd!(Staff);
+                self.volunteer_teams = rd!(VolunteerTeam);
+                self.volunteers = rd!(Volunteer);
+            }
+            DocClass::Cases => {
+                self.isolations = rd!(Isolation);
+                self.care_relationships = rd!(CareRelationship);
+                for (id, rel) in self.care_relationships.iter_mut() {
+                    settle_last_visit(doc, id, rel);
+                }
+                self.tickets = rd!(Ticket);
+                self.returnees = rd!(Returnee);
+                self.notices = rd!(Notice);
+            }
+            DocClass::Activity => {}
         }
-        let tickets = rd!(cases, Ticket);
-        let returnees = rd!(cases, Returnee);
-        let notices = rd!(cases, Notice);
-        Self {
-            community,
-            compounds,
-            buildings,
-            contract_groups,
-            households,
-            residents,
-            party_members,
-            staff,
-            volunteer_teams,
-            volunteers,
-            isolations,
-            care_relationships,
-            tickets,
-            returnees,
-            notices,
-            unreadable: g,
+        self.unreadable = g;
+    }
+
+    /// Brings the part of the view that lives in `doc` (a registry or a
+    /// cases document, as `class` says) from the document as it was at
+    /// `before` to the document as it is, `after` being its current heads.
+    /// Only the records the changes between them touched are re-read (a
+    /// care relationship's `last_visit` settled as in [`Self::read`]); the
+    /// whole part is re-read instead when the changes are not plainly
+    /// record edits or touch more than half the records (see
+    /// [`WholeReason`]). Either way the view ends equal to a fresh
+    /// [`Self::read`], its `unreadable` list perhaps in another order.
+    /// Nothing to do for `Activity`.
+    ///
+    /// Finding what changed costs a scan of the document's operations,
+    /// unless `before` is the document's diff cursor
+    /// (`AutoCommit::update_diff_cursor`, which [`CommunityReplica`](crate::CommunityReplica)
+    /// keeps at the heads its views reflect): then Automerge answers from
+    /// the patches it logged since, for a cost of the size of the changes.
+    pub fn refresh_changed(
+        &mut self,
+        doc: &mut AutoCommit,
+        class: DocClass,
+        before: &[ChangeHash],
+        after: &[ChangeHash],
+    ) -> Refreshed {
+        if class == DocClass::Activity {
+            return Refreshed::Records(0);
+        }
+        let records = Kind::of_class(class).map(|k| self.count(k)).sum();
+        match changed(doc, class, records, before, after).and_then(|c| c.few_enough(records)) {
+            Ok(c) => {
+                if c.community {
+                    self.refresh_community(doc);
+                }
+                for (kind, id) in &c.records {
+                    self.refresh_record(doc, *kind, id);
+                }
+                Refreshed::Records(c.records.len())
+            }
+            Err(why) => {
+                self.reread_class(doc, class);
+                Refreshed::Whole(why)
+            }
+        }
+    }
+
+    /// Re-reads the registry's `community`, as [`Self::read`] would read it.
+    pub(crate) fn refresh_community(&mut self, registry: &AutoCommit) {
+        self.unreadable.retain(|g| g.kind != COMMUNITY);
+        self.community = read_community(registry, &mut self.unreadable);
+    }
+
+    /// Re-reads one record of the registry or cases, as [`Self::read`]
+    /// would read it.
+    pub(crate) fn refresh_record(&mut self, doc: &AutoCommit, kind: Kind, id: &str) {
+        self.refresh(doc, kind, id);
+        if kind == Kind::CareRelationship
+            && let Some(rel) = self.care_relationships.get_mut(id)
+        {
+            settle_last_visit(doc, id, rel);
         }
     }
 
@@ -462,6 +522,35 @@ impl DayView {
         }
     }
 
+    /// Brings the view from the document as it was at `before` to the
+    /// document as it is, `after` being its current heads, re-reading only
+    /// the records the changes touched, or the whole day when the changes
+    /// are not plainly record edits (see [`CommunityView::refresh_changed`]).
+    pub fn refresh_changed(
+        &mut self,
+        doc: &mut AutoCommit,
+        before: &[ChangeHash],
+        after: &[ChangeHash],
+    ) -> Refreshed {
+        let records = Kind::of_class(DocClass::Activity)
+            .map(|k| self.count(k))
+            .sum();
+        match changed(doc, DocClass::Activity, records, before, after)
+            .and_then(|c| c.few_enough(records))
+        {
+            Ok(c) => {
+                for (kind, id) in &c.records {
+                    self.refresh(doc, *kind, id);
+                }
+                Refreshed::Records(c.records.len())
+            }
+            Err(why) => {
+                *self = DayView::read(self.day, doc);
+                Refreshed::Whole(why)
+            }
+        }
+    }
+
     /// Gaps of this day relative to the community: visits of households or
     /// relationships that do not exist.
     pub fn gaps(&self, community: &CommunityView) -> Vec<Gap> {
@@ -526,5 +615,181 @@ fn gap_ref(kind: Kind, id: &str, field: &'static str, target: Kind, target_id: &
             target: target.name(),
             target_id: target_id.to_string(),
         },
+    }
+}
+
+/// The `kind` of the gap of an unreadable `community` record.
+const COMMUNITY: &str = "community";
+
+fn read_community(registry: &AutoCommit, gaps: &mut Vec<Gap>) -> Option<CommunityInfo> {
+    match read_root::<CommunityInfo>(registry, COMMUNITY) {
+        Ok(c) => c,
+        Err(e) => {
+            gaps.push(Gap {
+                kind: COMMUNITY,
+                id: String::new(),
+                reason: GapReason::Unreadable(e),
+            });
+            None
+        }
+    }
+}
+
+/// The document class an unreadable gap was read from.
+fn gap_class(g: &Gap) -> Option<DocClass> {
+    if g.kind == COMMUNITY {
+        return Some(DocClass::Registry);
+    }
+    Kind::parse(g.kind).map(Kind::doc_class)
+}
+
+/// How a view was brought up to date with a document's changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refreshed {
+    /// Only what the changes touched was re-read: this many records, and
+    /// the community if it changed.
+    Records(usize),
+    /// The document's whole part of the view was re-read, for this reason.
+    Whole(WholeReason),
+}
+
+/// Why a refresh from changes re-read a document's whole part of the view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WholeReason {
+    /// `after` is not the document's current heads: the view can only be
+    /// brought to the document as it is.
+    AfterNotCurrent,
+    /// `before` names a change the document does not have, so what changed
+    /// since then cannot be told.
+    BeforeUnknown,
+    /// A collection itself was put, replaced or removed at the root.
+    CollectionReplaced(&'static str),
+    /// A root key that the view does not know changed.
+    UnknownRootKey(String),
+    /// Something changed inside a collection but not under a record's key
+    /// (the collection is a list, say).
+    NotARecord(&'static str),
+    /// More than half the records changed: one pass costs less than a
+    /// look-up per record.
+    MostRecords { touched: usize, records: usize },
+    /// The view held no record of the document (a first sync, say): the
+    /// diff would only tell that one read is needed, after costing about
+    /// as much.
+    EmptyView,
+}
+
+/// Root keys that are no view's business: the header, and a community's
+/// daily sign-offs in its cases document (read by `signoff`, not here).
+fn outside_views(root_key: &str) -> bool {
+    matches!(root_key, "doc_kind" | "doc_id" | "schema_version")
+        || root_key.starts_with("sign_off/")
+}
+
+/// What changed between two sets of heads of one document, as records.
+#[derive(Debug, Default)]
+struct Changed {
+    records: BTreeSet<(Kind, String)>,
+    /// The registry's `community` root key changed.
+    community: bool,
+}
+
+impl Changed {
+    fn few_enough(self, records: usize) -> Result<Self, WholeReason> {
+        let touched = self.records.len();
+        if touched * 2 > records {
+            return Err(WholeReason::MostRecords { touched, records });
+        }
+        Ok(self)
+    }
+}
+
+/// The records of a document of `class` (of which the view holds
+/// `records`) that differ between `before` and `after`, from Automerge's
+/// patches between them: a patch whose path starts at a collection then a
+/// record key (a field edit, at any depth), or a put or delete of a record
+/// key on the collection itself. Anything else at the root, but the
+/// registry's community and the keys [`outside_views`], is refused with
+/// the reason, for the caller to re-read instead.
+fn changed(
+    doc: &mut AutoCommit,
+    class: DocClass,
+    records: usize,
+    before: &[ChangeHash],
+    after: &[ChangeHash],
+) -> Result<Changed, WholeReason> {
+    if records == 0 {
+        return Err(WholeReason::EmptyView);
+    }
+    let mut after = after.to_vec();
+    after.sort_unstable();
+    after.dedup();
+    if doc.get_heads() != after {
+        return Err(WholeReason::AfterNotCurrent);
+    }
+    // A head the document lacks would be dropped from the diff's starting
+    // point, and a record made and removed since then would be missed.
+    let missing = doc.get_missing_deps(before);
+    if before.iter().any(|h| missing.contains(h)) {
+        return Err(WholeReason::BeforeUnknown);
+    }
+    let mut out = Changed::default();
+    let mut before = before.to_vec();
+    before.sort_unstable();
+    before.dedup();
+    if before == after {
+        return Ok(out);
+    }
+    let patches = if doc.diff_cursor() == before {
+        // From the patch log Automerge keeps since the cursor was set (see
+        // `AutoCommit::update_diff_cursor`): as long as the changes, not
+        // the document.
+        doc.diff(&before, &after)
+    } else {
+        // A scan of every operation of the document: for a registry of
+        // 3,000 households, some 30 ms where hydrating it takes 400 (see
+        // examples/incremental_refresh.rs). `Automerge::diff` rather than
+        // `AutoCommit::diff`, which would keep a copy of the patches.
+        doc.document().diff(&before, &after)
+    };
+    for patch in patches {
+        let own = action_prop(&patch.action);
+        let mut path = patch.path.iter().map(|(_, p)| p).chain(own.as_ref());
+        let (root, below) = (path.next(), path.next());
+        let Some(Prop::Map(root)) = root else {
+            return Err(WholeReason::UnknownRootKey(format!("{root:?}")));
+        };
+        if outside_views(root) {
+            continue;
+        }
+        if class == DocClass::Registry && root == COMMUNITY {
+            out.community = true;
+            continue;
+        }
+        let Some(kind) = Kind::of_class(class).find(|k| k.collection() == root) else {
+            return Err(WholeReason::UnknownRootKey(root.clone()));
+        };
+        match below {
+            Some(Prop::Map(id)) => {
+                out.records.insert((kind, id.clone()));
+            }
+            Some(Prop::Seq(_)) => return Err(WholeReason::NotARecord(kind.collection())),
+            None => return Err(WholeReason::CollectionReplaced(kind.collection())),
+        }
+    }
+    Ok(out)
+}
+
+/// The key or index in its object that a patch changes, if it names one.
+fn action_prop(action: &PatchAction) -> Option<Prop> {
+    match action {
+        PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => {
+            Some(Prop::Map(key.clone()))
+        }
+        PatchAction::PutSeq { index, .. }
+        | PatchAction::Insert { index, .. }
+        | PatchAction::SpliceText { index, .. }
+        | PatchAction::DeleteSeq { index, .. } => Some(Prop::Seq(*index)),
+        PatchAction::Increment { prop, .. } | PatchAction::Conflict { prop } => Some(prop.clone()),
+        PatchAction::Mark { .. } => None,
     }
 }
