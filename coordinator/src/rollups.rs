@@ -141,6 +141,15 @@ impl ServedLog {
     }
 }
 
+/// Marks a document's current heads as what its view reflects, so the next
+/// refresh reads Automerge's log of recent changes instead of scanning the
+/// whole history; and drops the copy of patches the last diff kept.
+fn viewed(doc: &mut AutoCommit) {
+    doc.update_diff_cursor();
+    let heads = doc.get_heads();
+    let _ = doc.diff(&heads, &heads);
+}
+
 fn parse_hash(s: &str) -> Option<ChangeHash> {
     s.parse().ok()
 }
@@ -187,30 +196,34 @@ impl StreetReplicas {
     ) {
         match id {
             DocId::Registry(c) | DocId::Cases(c) => {
-                if !self.rollups.views.contains_key(c) {
+                let Some(view) = self.rollups.views.get_mut(c) else {
                     return;
-                }
-                let (reg, cases) = (DocId::Registry(c.clone()), DocId::Cases(c.clone()));
+                };
                 let class = if matches!(id, DocId::Registry(_)) {
                     DocClass::Registry
                 } else {
                     DocClass::Cases
                 };
-                let (Some(r), Some(k)) = (self.docs.get(&reg), self.docs.get(&cases)) else {
-                    // A document of the view is not in memory: rebuilt on demand.
-                    self.rollups.views.remove(c);
-                    return;
-                };
-                let _ = (class, before, after);
-                let view = CommunityView::read(&r.doc, &k.doc);
-                self.rollups.views.insert(c.clone(), view);
+                match self.docs.get_mut(id) {
+                    Some(l) => {
+                        // Only the records the changes touched are re-read.
+                        view.refresh_changed(&mut l.doc, class, before, after);
+                        viewed(&mut l.doc);
+                    }
+                    None => {
+                        // Not in memory: rebuilt on demand.
+                        self.rollups.views.remove(c);
+                    }
+                }
             }
             DocId::Activity(c, day) => {
                 let key = (c.clone(), *day);
                 if let Some(entry) = self.rollups.day_views.get_mut(&key) {
-                    match self.docs.get(id) {
+                    match self.docs.get_mut(id) {
                         Some(l) => {
-                            *entry = (after.to_vec(), DayView::read(*day, &l.doc));
+                            entry.1.refresh_changed(&mut l.doc, before, after);
+                            entry.0 = after.to_vec();
+                            viewed(&mut l.doc);
                         }
                         None => {
                             self.rollups.day_views.remove(&key);
@@ -235,6 +248,11 @@ impl StreetReplicas {
             (Some(r), Some(k)) => CommunityView::read(&r.doc, &k.doc),
             _ => CommunityView::default(),
         };
+        for id in [&reg, &cases] {
+            if let Some(l) = self.docs.get_mut(id) {
+                viewed(&mut l.doc);
+            }
+        }
         self.rollups.views.insert(c.clone(), view);
         Ok(())
     }
@@ -254,7 +272,9 @@ impl StreetReplicas {
             return Ok(());
         }
         let was_loaded = self.docs.contains_key(&id);
-        let view = DayView::read(day, &self.doc(&id)?.doc);
+        let doc = &mut self.doc(&id)?.doc;
+        let view = DayView::read(day, doc);
+        viewed(doc);
         self.rollups.day_views.insert(key, (heads, view));
         if !was_loaded {
             self.unload_if_saved(&id);

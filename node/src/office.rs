@@ -850,6 +850,7 @@ impl SyncHost for Office {
         self.ensure_consistent()?;
         let now = crate::service::now_ms();
         let doc = self.sync_doc(id)?;
+        let before = doc.get_heads();
         let received = match session.receive(id, doc, msg, access, now) {
             Ok(r) => r,
             Err(e) => {
@@ -863,7 +864,8 @@ impl SyncHost for Office {
         };
         self.persist_sync(id, session)?;
         if received.changed {
-            self.replica.reread_doc(id);
+            // Only the records the received changes touched are re-read.
+            self.replica.refresh_doc(id, &before);
         }
         Ok(received)
     }
