@@ -320,6 +320,17 @@ mod tests {
                 ],
                 "max_message_bytes",
             ),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--stale-after-secs",
+                    "0",
+                ],
+                "stale_after_secs",
+            ),
             (vec![], "street_id is required"),
         ] {
             let e = CoordinatorConfig::resolve(flags(&args))
