@@ -4,9 +4,15 @@
 //!
 //! `gridctl import` reads a CSV roster (see `gridctl roster-columns`),
 //! checks every row locally, sends the good ones in batches with a progress
-//! bar, and reports each bad row by line, column and reason. `gridctl demo`
-//! starts a node on a temporary store, imports a generated community and
-//! shows what the office sees.
+//! bar, and reports each bad row by line, column and reason.
+//!
+//! Modules: `street` (`gridctl street …`, the operator's commands at the
+//! coordinator), `rollup` (`rollup`, `street-summary`, `report`, `signoff`:
+//! the five-level rollup as a table with its additivity check), and
+//! `demo_street` (`gridctl demo`: a generated street of seven communities
+//! with the real coordinator and node binaries, a cut link and its heal).
+//! `gridctl demo-community` starts one node on a temporary store, imports a
+//! generated community and shows what the office sees.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +28,10 @@ use gridsync_proto::office::v1 as pb;
 use pb::office_client::OfficeClient;
 use tonic::transport::Channel;
 
+#[path = "gridctl_demo.rs"]
+mod demo_street;
+#[path = "gridctl_rollup.rs"]
+mod rollup;
 #[path = "gridctl_street.rs"]
 mod street;
 
@@ -29,7 +39,7 @@ mod street;
 #[command(
     name = "gridctl",
     version,
-    about = "gridsync command line: office records, queries, roster import, demo"
+    about = "gridsync command line: office records, queries, rollups and reports, roster import, the street operator's commands, the demo street"
 )]
 struct Cli {
     /// The node's office API.
@@ -55,7 +65,8 @@ struct Cli {
 /// How `gridctl street …` reaches the coordinator.
 #[derive(clap::Args)]
 struct CoordinatorArgs {
-    /// The coordinator's address, for `gridctl street …`.
+    /// The coordinator's address, for `gridctl street …`, and for `rollup` and
+    /// `report` as an operator when given more directly than --node.
     #[arg(
         long,
         global = true,
@@ -191,9 +202,72 @@ enum Cmd {
     },
     /// Prints the roster's columns (Chinese and English headers).
     RosterColumns,
-    /// Starts a node on a temporary store with a generated community, imports
-    /// it, records a day of work and shows the tree, worklist and gaps.
-    Demo {
+    /// The five-level rollup (street → community → compound → building →
+    /// contract group) as a table, with a staleness column per community
+    /// and a check that every printed parent is the sum of its children.
+    /// With --coordinator (or GRIDSYNC_COORDINATOR, unless --node is given
+    /// at least as directly): the street's, as an operator (--certs/--identity);
+    /// otherwise the node's own community.
+    Rollup {
+        /// The date, YYYY-MM-DD; default today in the zone.
+        #[arg(long, default_value = "")]
+        as_of: String,
+        /// IANA time zone, e.g. Asia/Shanghai; default the service's.
+        #[arg(long, default_value = "")]
+        tz: String,
+        /// Ids from the community down, e.g. c01/cp_x/bd_y ("-" names an
+        /// unplaced part); default the top.
+        #[arg(long, default_value = "")]
+        path: String,
+        /// Levels shown below the node at --path; 0 = all.
+        #[arg(long, default_value_t = 0)]
+        depth: u32,
+    },
+    /// The street's top figures (the street and each community) as this
+    /// node last received them from the coordinator, and when.
+    StreetSummary,
+    /// The daily report (每日上报) as CSV or JSON: the street's or one
+    /// community's at the coordinator (as with `rollup`), the node's own
+    /// community at a node.
+    Report {
+        /// YYYY-MM-DD; default today.
+        #[arg(long, default_value = "")]
+        date: String,
+        /// One community (at the coordinator); default the whole street.
+        #[arg(long, default_value = "")]
+        community: String,
+        #[arg(long, value_enum, default_value_t = rollup::FormatArg::Csv)]
+        format: rollup::FormatArg,
+        /// Write to this file (or into this folder, under the suggested
+        /// name) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// IANA time zone; default the service's.
+        #[arg(long, default_value = "")]
+        tz: String,
+    },
+    /// Signs off the node's community's daily report for a date: who, when,
+    /// and the digest of the figures signed. Synced to the street.
+    Signoff {
+        /// YYYY-MM-DD; default today.
+        #[arg(long, default_value = "")]
+        date: String,
+        /// Who signs (1-64 characters).
+        #[arg(long)]
+        by: String,
+        /// IANA time zone; default the node's.
+        #[arg(long, default_value = "")]
+        tz: String,
+    },
+    /// The demo street: generates a street of seven communities, starts a
+    /// coordinator and seven nodes over mutual TLS (each link through a
+    /// fault proxy), shows the five-level rollup, cuts and heals a link,
+    /// checks convergence and the daily report's sign-off.
+    Demo(demo_street::DemoArgs),
+    /// The single-community demo: starts a node on a temporary store with a
+    /// generated community, imports it, records a day of work and shows the
+    /// tree, worklist and gaps.
+    DemoCommunity {
         /// Households to generate.
         #[arg(long, default_value_t = 300)]
         households: usize,
@@ -205,8 +279,27 @@ enum Cmd {
     },
 }
 
+/// How directly a global flag was given: on the command line beats the
+/// environment beats the default.
+fn given(matches: &clap::ArgMatches, id: &str) -> u8 {
+    match matches.value_source(id) {
+        Some(clap::parser::ValueSource::CommandLine) => 3,
+        Some(clap::parser::ValueSource::EnvVariable) => 2,
+        Some(_) => 1,
+        None => 0,
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    // `rollup` and `report` ask the coordinator when it was named more
+    // directly than the node.
+    let at_coordinator = given(&matches, "coordinator") > given(&matches, "node");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -217,7 +310,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run(cli, at_coordinator)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("gridctl: {e:#}");
@@ -373,7 +466,7 @@ fn record_from_json(kind: Kind, fields: &str) -> anyhow::Result<Record> {
     serde_json::from_value(v).map_err(|e| anyhow::anyhow!("the fields do not make a {kind}: {e}"))
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli, at_coordinator: bool) -> anyhow::Result<ExitCode> {
     let out = Out {
         json: cli.json,
         reveal: cli.reveal,
@@ -395,11 +488,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Demo {
+        Cmd::DemoCommunity {
             households,
             seed,
             data_dir,
-        } => demo_street(households, seed, data_dir).await,
+        } => demo_community(households, seed, data_dir).await,
+        Cmd::Demo(args) => demo_street::run(args).await,
+        Cmd::Rollup {
+            as_of,
+            tz,
+            path,
+            depth,
+        } => {
+            let mut source = rollup_source(&cli.coord, &cli.node, at_coordinator).await?;
+            let r = source
+                .rollup(&as_of, &tz, &rollup::parse_path(&path), depth)
+                .await
+                .map_err(status_err)?;
+            if cli.json {
+                out.json(&r)?;
+            } else {
+                print!("{}", rollup::render(&r));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Report {
+            date,
+            community,
+            format,
+            out: file,
+            tz,
+        } => {
+            let mut source = rollup_source(&cli.coord, &cli.node, at_coordinator).await?;
+            let r = source
+                .daily_report(gridsync_proto::rollup::v1::DailyReportRequest {
+                    date,
+                    community_id: community,
+                    format: gridsync_proto::rollup::v1::ReportFormat::from(format) as i32,
+                    tz,
+                })
+                .await
+                .map_err(status_err)?;
+            rollup::write_report(&r, file.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Certs { cmd } => {
             cmd.run(&mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
@@ -436,8 +568,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Where `rollup` and `report` ask: the coordinator (as an operator) or
+/// the node.
+async fn rollup_source(
+    coord: &CoordinatorArgs,
+    node: &str,
+    at_coordinator: bool,
+) -> anyhow::Result<rollup::Source> {
+    if at_coordinator {
+        let (channel, interceptor) = coordinator_channel(coord).await?;
+        Ok(rollup::Source::Street(
+            gridsync_proto::street::v1::street_client::StreetClient::with_interceptor(
+                channel,
+                interceptor,
+            ),
+        ))
+    } else {
+        Ok(rollup::Source::Node(client(node).await?))
+    }
+}
+
 async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::Result<()> {
     match cmd {
+        Cmd::StreetSummary => {
+            let r = c
+                .get_street_summary(gridsync_proto::rollup::v1::StreetSummaryRequest {})
+                .await?
+                .into_inner();
+            if out.json {
+                return out.json(&r);
+            }
+            print!("{}", rollup::render(&r));
+        }
+        Cmd::Signoff { date, by, tz } => {
+            let s = c
+                .sign_off_day(gridsync_proto::rollup::v1::SignOffRequest {
+                    date,
+                    signed_by: by,
+                    tz,
+                })
+                .await?
+                .into_inner();
+            if out.json {
+                return out.json(&s);
+            }
+            print!("{}", rollup::sign_off_lines(&s));
+        }
         Cmd::StreetDoc => {
             let d = c.get_street(pb::GetStreetRequest {}).await?.into_inner();
             street::print_document(&d, out.json)?;
@@ -708,7 +884,10 @@ async fn command(c: &mut OfficeClient<Channel>, cmd: Cmd, out: &Out) -> anyhow::
         }
         Cmd::Import { .. }
         | Cmd::RosterColumns
-        | Cmd::Demo { .. }
+        | Cmd::Demo(_)
+        | Cmd::DemoCommunity { .. }
+        | Cmd::Rollup { .. }
+        | Cmd::Report { .. }
         | Cmd::Certs { .. }
         | Cmd::Street { .. } => {
             unreachable!("handled in run")
@@ -909,7 +1088,7 @@ fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
         Ok(p)
     } else {
         bail!(
-            "cannot find {} next to gridctl; build it with `cargo build --release -p gridsync-node --bins`",
+            "cannot find {} next to gridctl; build it with `cargo build --release -p gridsync-node -p gridsync-coordinator --bins`",
             p.display()
         )
     }
@@ -919,7 +1098,9 @@ fn step(n: u32, what: &str) {
     println!("\n== {n}. {what}");
 }
 
-async fn demo_street(
+/// `gridctl demo-community`: one node, a generated roster imported through
+/// the API, a morning of work, and what the office sees.
+async fn demo_community(
     households: usize,
     seed: u64,
     data_dir: Option<PathBuf>,

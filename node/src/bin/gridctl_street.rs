@@ -226,7 +226,7 @@ fn local_zone() -> chrono_tz::Tz {
 }
 
 /// Unix ms as local time; `never` for 0.
-fn local_time(ms: i64) -> String {
+pub fn local_time(ms: i64) -> String {
     if ms <= 0 {
         return "never".into();
     }
@@ -237,7 +237,7 @@ fn local_time(ms: i64) -> String {
 }
 
 /// A duration in ms, short: `42s`, `5m`, `3h12m`, `2d4h`; `-` when never.
-fn lag(ms: i64) -> String {
+pub fn lag(ms: i64) -> String {
     if ms < 0 {
         return "-".into();
     }
@@ -707,13 +707,17 @@ mod tests {
             &self,
             _: Request<gridsync_proto::rollup::v1::RollupRequest>,
         ) -> Result<Response<gridsync_proto::rollup::v1::Rollup>, Status> {
-            Err(Status::unimplemented("rollups are tested against the real coordinator"))
+            Err(Status::unimplemented(
+                "rollups are tested against the real coordinator",
+            ))
         }
         async fn get_daily_report(
             &self,
             _: Request<gridsync_proto::rollup::v1::DailyReportRequest>,
         ) -> Result<Response<gridsync_proto::rollup::v1::DailyReport>, Status> {
-            Err(Status::unimplemented("reports are tested against the real coordinator"))
+            Err(Status::unimplemented(
+                "reports are tested against the real coordinator",
+            ))
         }
         async fn list_communities(
             &self,
