@@ -423,17 +423,44 @@ impl StreetReplicas {
 
     // ---- links ----
 
-    pub fn link_opened(&mut self, c: &CommunityId, version: &str, now_ms: i64) {
+    /// A session of `c` got through its handshake; `node_docs` are the
+    /// heads its Hello stated. A document whose heads are equal on both
+    /// sides is in sync as of now, though no message will be exchanged for
+    /// it.
+    pub fn link_opened(
+        &mut self,
+        c: &CommunityId,
+        version: &str,
+        node_docs: &DocHeads,
+        now_ms: i64,
+    ) {
+        let equal: Vec<DocId> = node_docs
+            .iter()
+            .filter(|(id, h)| self.heads.get(*id) == Some(*h))
+            .map(|(id, _)| id.clone())
+            .collect();
         let l = self.links.entry(c.clone()).or_default();
         l.connected = true;
         l.changed_ms = Some(now_ms);
         l.software_version = version.to_string();
         l.last_error = None;
         l.sessions += 1;
+        for id in equal {
+            l.docs.insert(id, (Some(now_ms), true));
+        }
     }
 
+    /// The session of `c` ended. Documents in sync when it ended were in
+    /// sync until then: their last sync is now.
     pub fn link_closed(&mut self, c: &CommunityId, error: Option<String>, now_ms: i64) {
         let l = self.links.entry(c.clone()).or_default();
+        if l.connected {
+            for (last, in_sync) in l.docs.values_mut() {
+                if *in_sync {
+                    *last = Some(now_ms);
+                }
+            }
+        }
         l.connected = false;
         l.changed_ms = Some(now_ms);
         l.last_error = error;

@@ -208,7 +208,7 @@ impl pb::sync_server::Sync for SyncService {
             let today = gridsync_core::replica::day_of_instant(now, tz)
                 .ok_or_else(|| Status::internal("the clock is outside the years 1000-9000"))?;
             let street = r.street_report(today, tz, now)?;
-            report_to_pb(&street, &[], 2, r.stale_after_ms())
+            report_to_pb(&street, &[], 1, r.stale_after_ms())
                 .ok_or_else(|| Status::internal("the street's rollup has no root"))
         })
         .await??;
@@ -270,8 +270,9 @@ impl pb::sync_server::Sync for SyncService {
         }
         let version = hello.software_version.clone();
         let c = community.clone();
+        let stated = node_docs.clone();
         blocking(&self.replicas, move |r| {
-            r.link_opened(&c, &version, now_ms())
+            r.link_opened(&c, &version, &stated, now_ms())
         })
         .await?;
         tracing::info!(community = %community, docs = node_docs.len(), differ = plan.len(), "node connected");

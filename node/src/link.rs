@@ -381,6 +381,11 @@ async fn session_once(
                 d.last_sync_ms = stored_sync.get(id).and_then(|p| p.last_sync_ms);
             }
             d.in_sync = remote.get(id) == Some(heads);
+            if d.in_sync {
+                // Equal at the handshake: in sync as of now, though no
+                // message will be exchanged for it.
+                d.last_sync_ms = Some(crate::service::now_ms());
+            }
             d.peer_heads = remote.get(id).cloned();
         }
     }

@@ -70,14 +70,19 @@ impl From<&Figures> for pb::Figures {
     }
 }
 
-/// The node as a message, with `depth` levels of children (0 = all).
+/// The node as a message with `depth` levels below it (0 = all of them):
+/// 1 gives the node and its children, without theirs.
 pub fn node_to_pb(n: &Node, depth: u32) -> pb::Node {
-    let (children, omitted) = match depth {
-        1 => (Vec::new(), n.children.len() as u32),
-        d => (
+    node_levels(n, (depth > 0).then_some(depth))
+}
+
+fn node_levels(n: &Node, below: Option<u32>) -> pb::Node {
+    let (children, omitted) = match below {
+        Some(0) => (Vec::new(), n.children.len() as u32),
+        _ => (
             n.children
                 .iter()
-                .map(|c| node_to_pb(c, d.saturating_sub(1)))
+                .map(|c| node_levels(c, below.map(|b| b - 1)))
                 .collect(),
             0,
         ),

@@ -158,17 +158,6 @@ async fn demo(args: &DemoArgs, dir: &Path, fleet: &mut Fleet) -> anyhow::Result<
         .context("cannot generate the demo street")?
     };
     print_seeded(&seeded);
-    let recorded = {
-        let (coord_dir, nodes_dir, seeded) = (coord_dir.clone(), nodes_dir.clone(), seeded.clone());
-        tokio::task::spawn_blocking(move || {
-            record_seeded_sync(&coord_dir, &nodes_dir, &seeded, now)
-        })
-        .await
-        .context("the store thread failed")??
-    };
-    println!(
-        "   recorded in every store that node and coordinator hold the same heads of these documents ({recorded} node copies)"
-    );
 
     // ---- 2
     step(
@@ -727,71 +716,6 @@ fn print_seeded(s: &SeededStreet) {
         s.documents,
         s.timings.total.as_secs_f64()
     );
-}
-
-/// Records, in the coordinator's store and each node's, that both sides
-/// held the same heads of every document when the street was generated
-/// (which is true: the generator writes the same bytes into both).
-///
-/// Without that record a document whose heads are already equal at the
-/// node's Hello is never exchanged, so the coordinator never marks it in
-/// sync: `ListCommunities` counts it behind and the rollup's stamp calls
-/// the community stale for good. (The coordinator could mark documents
-/// equal at the Hello as synced; until it does, the demo records it.)
-fn record_seeded_sync(
-    coord_dir: &Path,
-    nodes_dir: &Path,
-    seeded: &SeededStreet,
-    now_ms: i64,
-) -> anyhow::Result<usize> {
-    use gridsync_node::store::{Audit, Store, SyncWrite};
-    let state = |heads: &[automerge::ChangeHash]| {
-        let mut s = automerge::sync::State::new();
-        s.shared_heads = heads.to_vec();
-        gridsync_core::sync::PersistedSync {
-            state: s.encode(),
-            last_sync_ms: Some(now_ms),
-        }
-    };
-    let audit = Audit {
-        at_ms: now_ms,
-        actor: "gridctl demo",
-        action: "record the generated street as in sync",
-    };
-    let mut written = 0;
-    let coord_db = coord_dir.join(generator::COORDINATOR_DB_FILE);
-    let mut coordinator = Store::open(&coord_db)?;
-    let coord_heads = coordinator.doc_heads()?;
-    for c in &seeded.communities {
-        let node_peer = Principal::Node(c.id.clone()).to_string();
-        let mut node = Store::open(&nodes_dir.join(c.id.as_str()).join(generator::NODE_DB_FILE))?;
-        let node_writes: Vec<SyncWrite<'_>> = node
-            .doc_heads()?
-            .into_iter()
-            .filter_map(|(id, heads)| {
-                Some(SyncWrite {
-                    peer: gridsync_node::office::COORDINATOR_PEER,
-                    state: state(&heads?),
-                    id,
-                })
-            })
-            .collect();
-        node.commit(&[], &node_writes, Some(&audit))?;
-        let coord_writes: Vec<SyncWrite<'_>> = coord_heads
-            .iter()
-            .filter(|(id, _)| id.community().is_none_or(|x| *x == c.id))
-            .filter_map(|(id, heads)| {
-                Some(SyncWrite {
-                    peer: &node_peer,
-                    state: state(heads.as_ref()?),
-                    id: id.clone(),
-                })
-            })
-            .collect();
-        coordinator.commit(&[], &coord_writes, Some(&audit))?;
-        written += node_writes.len();
-    }
-    Ok(written)
 }
 
 /// The CA, the coordinator's server certificate, one per node and one

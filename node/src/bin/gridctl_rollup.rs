@@ -49,7 +49,7 @@ impl Source {
             as_of: as_of.to_string(),
             tz: tz.to_string(),
             path: path.to_vec(),
-            depth: wire_depth(depth),
+            depth,
         };
         let mut r = match self {
             Source::Node(c) => c.get_rollup(req).await?.into_inner(),
@@ -69,19 +69,6 @@ impl Source {
             Source::Node(c) => c.get_daily_report(req).await?.into_inner(),
             Source::Street(c) => c.get_daily_report(req).await?.into_inner(),
         })
-    }
-}
-
-/// The depth to ask for so that `levels_below` levels below the root come
-/// back whichever way the server counts: `rollup_convert::node_to_pb`
-/// counts the root as one level (2 = the root and its children) while the
-/// proto says "levels below"; asking one more and pruning here (see
-/// [`prune`]) gives the same table either way.
-fn wire_depth(levels_below: u32) -> u32 {
-    if levels_below == 0 {
-        0
-    } else {
-        levels_below.saturating_add(1)
     }
 }
 
@@ -841,8 +828,6 @@ mod tests {
         let mut all = street(0);
         prune(&mut all, 0);
         assert_eq!(all, street(0));
-        assert_eq!(wire_depth(0), 0);
-        assert_eq!(wire_depth(1), 2);
     }
 
     #[test]
