@@ -18,6 +18,8 @@
 //! - [`proxy`]: a loopback TCP fault proxy for the demo and partition tests.
 //! - [`config`]: the one settings struct (file < environment < flags).
 //! - [`demo`]: a deterministic demo community, as a roster.
+//! - [`demo_street`]: a deterministic demo street (seven communities, a
+//!   month of work) written straight into node and coordinator stores.
 //! - [`tls`]: the street CA's certificates, identities from certificates or
 //!   development tokens, TLS settings for both ends, `gridctl certs`.
 //! - [`client`]: what `gridctl` uses: connecting, masking personal data.
@@ -31,6 +33,7 @@
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod demo_street;
 pub mod link;
 pub mod office;
 pub mod process;
