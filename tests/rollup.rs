@@ -670,3 +670,67 @@ async fn the_daily_report_carries_stamps_and_shows_changes_since_sign_off() {
     node.stop().await;
     coord.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bad_dispatched_ticket_is_refused_and_changes_nothing() {
+    let pki = Pki::new();
+    let cdir = tempfile::tempdir().unwrap();
+    let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
+    let mut op = coord.operator(&pki).await;
+    register(&mut op, &["c01"]).await;
+    let ok = op
+        .dispatch_ticket(ticket("漏水 a leak"))
+        .await
+        .expect("a good ticket")
+        .into_inner();
+    let before = coord.community_heads("c01").await;
+    let r_before = street_rollup(&mut op).await;
+
+    let mut nowhere = ticket("无处 nowhere");
+    nowhere.ticket.as_mut().unwrap().assigned_compound_id = Some("cp_0000000000000000".into());
+    let e = op
+        .dispatch_ticket(nowhere)
+        .await
+        .expect_err("a compound that does not exist");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message().contains("assigned_compound_id"),
+        "{}",
+        e.message()
+    );
+
+    let mut empty = ticket("");
+    empty.ticket.as_mut().unwrap().summary = " ".into();
+    let e = op
+        .dispatch_ticket(empty)
+        .await
+        .expect_err("an empty summary");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("summary"), "{}", e.message());
+
+    let mut again = ticket("重复 again");
+    again.ticket.as_mut().unwrap().id = ok.id.clone();
+    let e = op
+        .dispatch_ticket(again)
+        .await
+        .expect_err("an id already used");
+    assert_eq!(e.code(), tonic::Code::AlreadyExists, "{e:?}");
+
+    let mut elsewhere = ticket("外街 another street");
+    elsewhere.community_id = "c99".into();
+    let e = op
+        .dispatch_ticket(elsewhere)
+        .await
+        .expect_err("an unregistered community");
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+
+    assert_eq!(
+        coord.community_heads("c01").await,
+        before,
+        "nothing stored changed"
+    );
+    let r_after = street_rollup(&mut op).await;
+    assert_eq!(community(&r_after, "c01"), community(&r_before, "c01"));
+    assert_eq!(figures(community(&r_after, "c01")).tickets_opened, 1);
+    coord.stop().await;
+}

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use chrono_tz::Tz;
 use gridsync_core::access::{Principal, SyncAccess};
-use gridsync_core::replica::load_doc;
+use gridsync_core::replica::{self, load_doc};
 use gridsync_core::street::{StreetKind, StreetRecord, StreetView};
 use gridsync_core::sync::{DocHeads, Received, SyncError, SyncSession};
 use gridsync_core::*;
@@ -567,30 +567,29 @@ impl StreetReplicas {
         if ticket.id.is_empty() {
             ticket.id = Kind::Ticket.new_id(rand::random(), None);
         }
-        let reg_id = DocId::Registry(c.clone());
         let cases_id = DocId::Cases(c.clone());
-        let registry = self.doc(&reg_id)?.doc.clone();
-        let cases = self.doc(&cases_id)?.doc.clone();
-        let mut replica =
-            CommunityReplica::from_docs(c.clone(), self.actor.clone(), None, registry, cases)?;
         let ctx = EditContext {
             now_ms,
             tz: self.cfg.tz,
         };
         let action = format!("dispatch ticket {}", ticket.id);
-        replica.apply(
-            &[Edit::Create(Record::Ticket(ticket.clone()))],
+        // Checked against the community's view as it stands (kept current
+        // for the rollups), written straight into its cases document.
+        self.ensure_view(c)?;
+        self.doc(&cases_id)?;
+        let empty = CommunityView::default();
+        let view = self.rollups.view(c).unwrap_or(&empty);
+        let l = self
+            .docs
+            .get_mut(&cases_id)
+            .ok_or_else(|| CoreError::Precondition(format!("{cases_id} is not loaded")))?;
+        replica::create_case(
+            &mut l.doc,
+            view,
+            Record::Ticket(ticket.clone()),
             &ctx,
             &action,
         )?;
-        for (id, bytes, _) in replica.unsaved() {
-            if id == cases_id {
-                self.doc(&cases_id)?
-                    .doc
-                    .load_incremental(&bytes)
-                    .map_err(|e| CoreError::doc(&cases_id, e))?;
-            }
-        }
         self.commit_doc(&cases_id, &[], operator, &action, now_ms)?;
         Ok(ticket)
     }

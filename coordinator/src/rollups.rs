@@ -19,6 +19,7 @@
 //!   [`ServedLog`]), so restoring the store does not roll it back.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use automerge::{AutoCommit, ChangeHash};
 use chrono_tz::Tz;
@@ -45,12 +46,17 @@ pub struct RollupState {
     views: HashMap<CommunityId, CommunityView>,
     day_views: BTreeMap<(CommunityId, Day), (Vec<ChangeHash>, DayView)>,
     street: Option<(Vec<ChangeHash>, StreetView)>,
-    cache: HashMap<(CommunityId, Day, String), CommunityRollup>,
+    cache: HashMap<(CommunityId, Day, String), Arc<CommunityRollup>>,
     node_digests: HashMap<CommunityId, NodeDigest>,
     served: ServedLog,
 }
 
 impl RollupState {
+    /// The hydrated view of a community, if it is held.
+    pub(crate) fn view(&self, c: &CommunityId) -> Option<&CommunityView> {
+        self.views.get(c)
+    }
+
     pub fn new(stale_after_ms: i64, served_dir: std::path::PathBuf) -> Self {
         RollupState {
             stale_after_ms,
@@ -64,10 +70,14 @@ impl RollupState {
     }
 }
 
-/// What is kept of the last rollup served for a (community, date, zone).
+/// What is kept of the last rollup served for a (community, date, zone):
+/// the heads it reflected, its digest and its tree (not the person keys).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Served {
-    rollup: CommunityRollup,
+    heads: RollupHeads,
+    digest: String,
+    rollup_version: u32,
+    tree: gridsync_core::rollup::Node,
     served_ms: i64,
 }
 
@@ -110,8 +120,8 @@ impl ServedLog {
         self.mem.entry(c.clone()).or_default()
     }
 
-    fn get(&mut self, c: &CommunityId, key: &str) -> Option<Served> {
-        self.load(c).get(key).cloned()
+    fn get(&mut self, c: &CommunityId, key: &str) -> Option<&Served> {
+        self.load(c).get(key)
     }
 
     fn put(&mut self, c: &CommunityId, key: String, s: Served) -> std::io::Result<()> {
@@ -237,7 +247,7 @@ impl StreetReplicas {
         }
     }
 
-    fn ensure_view(&mut self, c: &CommunityId) -> Result<(), ReplicasError> {
+    pub(crate) fn ensure_view(&mut self, c: &CommunityId) -> Result<(), ReplicasError> {
         if self.rollups.views.contains_key(c) {
             return Ok(());
         }
@@ -317,7 +327,7 @@ impl StreetReplicas {
         c: &CommunityId,
         as_of: Day,
         tz: Tz,
-    ) -> Result<CommunityRollup, ReplicasError> {
+    ) -> Result<Arc<CommunityRollup>, ReplicasError> {
         let (days, heads) = self.rollup_heads(c, as_of, tz);
         let key = (c.clone(), as_of, tz.name().to_string());
         if let Some(r) = self.rollups.cache.get(&key)
@@ -343,7 +353,7 @@ impl StreetReplicas {
             street: &street,
             heads,
         };
-        let r = rollup::community_rollup(&input, as_of, tz);
+        let r = Arc::new(rollup::community_rollup(&input, as_of, tz));
         if self.rollups.cache.len() > 256 {
             self.rollups.cache.clear();
         }
@@ -399,21 +409,38 @@ impl StreetReplicas {
         as_of: Day,
         tz: Tz,
         now_ms: i64,
-    ) -> Result<(CommunityRollup, bool), ReplicasError> {
+    ) -> Result<(Arc<CommunityRollup>, bool), ReplicasError> {
         let current = self.community_rollup(c, as_of, tz)?;
         let key = served_key(c, as_of, tz.name());
-        let last = self.rollups.served.get(c, &key);
-        if let Some(last) = &last {
-            if last.rollup.heads == current.heads && last.rollup.digest == current.digest {
+        let last_heads = match self.rollups.served.get(c, &key) {
+            Some(last) if last.heads == current.heads && last.digest == current.digest => {
                 return Ok((current, false));
             }
-            if !self.holds_all(c, &last.rollup.heads)? {
-                tracing::warn!(community = %c, "the replica is behind the rollup last served; serving that one until the node syncs");
-                return Ok((last.rollup.clone(), true));
-            }
+            Some(last) => Some(last.heads.clone()),
+            None => None,
+        };
+        if let Some(heads) = last_heads
+            && !self.holds_all(c, &heads)?
+            && let Some(last) = self.rollups.served.get(c, &key)
+        {
+            tracing::warn!(community = %c, "the replica is behind the rollup last served; serving that one until the node syncs");
+            let held = CommunityRollup {
+                community_id: c.to_string(),
+                as_of,
+                tz: tz.name().to_string(),
+                rollup_version: last.rollup_version,
+                heads: last.heads.clone(),
+                tree: last.tree.clone(),
+                digest: last.digest.clone(),
+                persons: Vec::new(),
+            };
+            return Ok((Arc::new(held), true));
         }
         let record = Served {
-            rollup: current.clone(),
+            heads: current.heads.clone(),
+            digest: current.digest.clone(),
+            rollup_version: current.rollup_version,
+            tree: current.tree.clone(),
             served_ms: now_ms,
         };
         if let Err(e) = self.rollups.served.put(c, key, record) {
@@ -471,7 +498,7 @@ impl StreetReplicas {
             });
             rollups.push(r);
         }
-        let refs: Vec<&CommunityRollup> = rollups.iter().collect();
+        let refs: Vec<&CommunityRollup> = rollups.iter().map(|r| r.as_ref()).collect();
         let street_id = self.cfg.street_id.clone();
         let (tree, conflicts) = rollup::street_tree(&street_id, &street_id, &refs);
         Ok(DailyReport {

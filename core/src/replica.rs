@@ -694,6 +694,45 @@ fn commit_opts(message: &str, ctx: &EditContext) -> CommitOptions {
         .with_time(ctx.now_ms.div_euclid(1000))
 }
 
+/// Creates a record of a cases-document kind (a ticket dispatched by the
+/// street, say) straight in `cases`, checked against `view` — the
+/// community's registry and cases as they stand: the field rules, no record
+/// of that id yet, the references. Committed in `cases` with `message`;
+/// on any error nothing is changed. For a holder of the documents and a
+/// current view (the coordinator) that does not keep a `CommunityReplica`;
+/// cases kinds have no side effects on other records.
+pub fn create_case(
+    cases: &mut AutoCommit,
+    view: &CommunityView,
+    rec: Record,
+    ctx: &EditContext,
+    message: &str,
+) -> Result<Record, CoreError> {
+    let kind = rec.kind();
+    if kind.doc_class() != DocClass::Cases {
+        return Err(CoreError::Precondition(format!(
+            "a {kind} is not a record of the cases document"
+        )));
+    }
+    if rec.id().is_empty() {
+        return Err(CoreError::invalid(format!("{kind}.id"), "is required"));
+    }
+    validate::fields(&rec, ctx.now_ms).map_err(CoreError::Invalid)?;
+    if view.contains(kind, rec.id()) {
+        return Err(CoreError::AlreadyExists {
+            kind: kind.name(),
+            id: rec.id().to_string(),
+        });
+    }
+    validate::references(&rec, view, None).map_err(CoreError::Invalid)?;
+    if let Err(e) = rec.put_into(cases, rec.id()) {
+        cases.rollback();
+        return Err(e);
+    }
+    cases.commit_with(commit_opts(message, ctx));
+    Ok(rec)
+}
+
 /// Loads a document from stored parts: a snapshot (or nothing) followed by
 /// incremental chunks in order.
 pub fn load_doc<'a>(
