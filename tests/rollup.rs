@@ -169,7 +169,8 @@ fn assert_additive(n: &rpb::Node) {
     let f = figures(n);
     let sum =
         |get: fn(&rpb::Figures) -> u64| n.children.iter().map(|c| get(figures(c))).sum::<u64>();
-    let checks: [(&str, fn(&rpb::Figures) -> u64); 8] = [
+    type Get = fn(&rpb::Figures) -> u64;
+    let checks: [(&str, Get); 8] = [
         ("households", |f| f.households),
         ("residents", |f| f.residents),
         ("households_screened", |f| f.households_screened),
@@ -209,15 +210,14 @@ async fn oracle(node: &TestNode, coord: &TestCoordinator, as_of: Day) -> rollup:
         let idc = id.clone();
         let at_node = node
             .run(move |o| {
-                let s = o.store().load_doc(&idc).expect("load").map(|s| {
+                o.store().load_doc(&idc).expect("load").map(|s| {
                     gridsync_core::replica::load_doc(
                         s.snapshot.as_deref(),
                         s.chunks.iter().map(Vec::as_slice),
                         &idc,
                     )
                     .expect("stored doc loads")
-                });
-                s
+                })
             })
             .await;
         if let Some(mut n) = at_node {

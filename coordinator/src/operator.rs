@@ -9,9 +9,9 @@ use gridsync_core::{CommunityId, Ticket};
 use gridsync_node::service::{
     core_status, render_report, report_format, rollup_date, rollup_tz, store_status,
 };
+use gridsync_node::tls::{Authenticator, authenticate};
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::rollup_convert::report_to_pb;
-use gridsync_node::tls::{Authenticator, authenticate};
 use gridsync_proto::street::v1 as pb;
 use gridsync_proto::street_convert;
 use tonic::{Request, Response, Status};

@@ -131,7 +131,9 @@ impl ServedLog {
         map.insert(key, s);
         while map.len() > SERVED_KEEP {
             // Keys start with the date: the oldest date goes first.
-            let Some(first) = map.keys().next().cloned() else { break };
+            let Some(first) = map.keys().next().cloned() else {
+                break;
+            };
             map.remove(&first);
         }
         let bytes = serde_json::to_vec(&*map).map_err(std::io::Error::other)?;

@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gridsync_core::access::{Principal, SyncAccess};
+use gridsync_core::rollup::NodeDigest;
 use gridsync_core::sync::{self, FrameLimits, PROTOCOL_VERSION, Received, SyncSession};
 use gridsync_core::{CommunityId, DocId};
 use gridsync_node::link::{heads_from_pb, heads_to_pb};
 use gridsync_node::session::{self, SessionError, SessionEvent, SharedHost, SyncHost};
 use gridsync_node::tls::{Authenticator, authenticate};
-use gridsync_core::rollup::NodeDigest;
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::rollup_convert::report_to_pb;
 use gridsync_proto::sync::v1 as pb;
@@ -171,10 +171,7 @@ impl pb::sync_server::Sync for SyncService {
     /// A node's digest of its own community; answered with the street's
     /// top figures (the street and each community, no deeper) for the
     /// street's today.
-    async fn report(
-        &self,
-        req: Request<pb::NodeReport>,
-    ) -> Result<Response<rpb::Rollup>, Status> {
+    async fn report(&self, req: Request<pb::NodeReport>) -> Result<Response<rpb::Rollup>, Status> {
         let principal = authenticate(&req, &self.auth)?;
         let Principal::Node(community) = principal else {
             return Err(Status::permission_denied(format!(
@@ -189,9 +186,10 @@ impl pb::sync_server::Sync for SyncService {
             )));
         }
         let digest = match report.digest {
-            Some(d) => Some(NodeDigest::try_from(d).map_err(|e| {
-                Status::invalid_argument(format!("{}: {}", e.field, e.reason))
-            })?),
+            Some(d) => Some(
+                NodeDigest::try_from(d)
+                    .map_err(|e| Status::invalid_argument(format!("{}: {}", e.field, e.reason)))?,
+            ),
             None => None,
         };
         let now = now_ms();

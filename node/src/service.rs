@@ -768,7 +768,10 @@ impl OfficeService {
                 gridsync_proto::rollup_convert::report_to_pb(&report, &path, req.depth, 0)
                     .map(Response::new)
                     .ok_or_else(|| {
-                        Status::not_found(format!("nothing at {} in this community", path.join("/")))
+                        Status::not_found(format!(
+                            "nothing at {} in this community",
+                            path.join("/")
+                        ))
                     })
             })
             .await
@@ -799,7 +802,8 @@ impl OfficeService {
         let format = report_format(req.format)?;
         self.office
             .run(move |o| {
-                if !req.community_id.is_empty() && req.community_id != o.config().community.as_str() {
+                if !req.community_id.is_empty() && req.community_id != o.config().community.as_str()
+                {
                     return Err(Status::permission_denied(format!(
                         "this node serves community {} only; ask the coordinator for {}",
                         o.config().community,

@@ -256,9 +256,11 @@ pub fn stamp_to_pb(s: &Stamp, sign_off: Option<&SignOffState>) -> pb::Stamp {
     let (status, signed, why) = match sign_off {
         None => (pb::SignOffStatus::Unspecified, None, String::new()),
         Some(SignOffState::NotSigned) => (pb::SignOffStatus::NotSigned, None, String::new()),
-        Some(SignOffState::Signed { sign_off }) => {
-            (pb::SignOffStatus::Signed, Some(sign_off.into()), String::new())
-        }
+        Some(SignOffState::Signed { sign_off }) => (
+            pb::SignOffStatus::Signed,
+            Some(sign_off.into()),
+            String::new(),
+        ),
         Some(SignOffState::ChangedSinceSignOff { sign_off, why }) => (
             pb::SignOffStatus::ChangedSinceSignOff,
             Some(sign_off.into()),
@@ -341,9 +343,7 @@ pub fn report_to_pb(
         conflicts: r
             .conflicts
             .iter()
-            .filter(|c| {
-                community.is_none_or(|id| c.registrations.iter().any(|(cid, _)| cid == id))
-            })
+            .filter(|c| community.is_none_or(|id| c.registrations.iter().any(|(cid, _)| cid == id)))
             .map(Into::into)
             .collect(),
         path: path.to_vec(),

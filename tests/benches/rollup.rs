@@ -112,7 +112,10 @@ fn main() {
     .expect("dispatch");
     row(
         "one edit: a ticket dispatched into one community",
-        format!("{:.1} ms (validate + commit)", t.elapsed().as_secs_f64() * 1000.0),
+        format!(
+            "{:.1} ms (validate + commit)",
+            t.elapsed().as_secs_f64() * 1000.0
+        ),
     );
     let t = Instant::now();
     let after = r.street_report(today, tz, now_ms()).expect("rollup");
