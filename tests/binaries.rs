@@ -271,6 +271,50 @@ fn a_coordinator_and_two_node_binaries_sync_over_mutual_tls() {
     let communities = list["communities"].as_array().expect("a list");
     assert_eq!(communities.len(), 2, "{list}");
     assert!(communities.iter().all(|c| c["connected"] == true), "{list}");
+
+    // The rollup as an operator sees it, and as node c01 sees its own.
+    let table = ok(op(&["rollup", "--depth", "1"]));
+    assert!(table.contains("additive ✓"), "{table}");
+    assert!(
+        table.contains("c01") || table.contains("桐柏路社区"),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(op(&["--json", "rollup"]))).expect("rollup JSON");
+    assert_eq!(json["stamps"].as_array().map_or(0, Vec::len), 2, "{json}");
+    let (_, c01_addr, _) = &nodes[0];
+    let own = ok(gridctl(dir, &["--node", c01_addr, "rollup"]));
+    assert!(own.contains("additive ✓"), "{own}");
+    let bad = gridctl(
+        dir,
+        &["--node", c01_addr, "rollup", "--as-of", "2026-13-01"],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("as_of"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    // c01 signs off its day; the street's report shows it once synced.
+    ok(gridctl(
+        dir,
+        &["--node", c01_addr, "signoff", "--by", "王主任"],
+    ));
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        let csv = ok(op(&["report", "--format", "csv"]));
+        let signed = csv.lines().any(|l| {
+            l.starts_with("community,c01,") && l.contains(",signed,") && l.contains("王主任")
+        });
+        if signed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no signed row for c01 in:\n{csv}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// `gridctl demo` on a small street (150 households a community, 3 days):
