@@ -105,30 +105,7 @@ async fn visit(
 }
 
 fn ticket(summary: &str) -> spb::DispatchTicketRequest {
-    spb::DispatchTicketRequest {
-        community_id: "c01".into(),
-        ticket: Some(gridsync_proto::office::v1::Ticket {
-            received_at_ms: now_ms(),
-            channel: gridsync_proto::office::v1::TicketChannel::Hotline as i32,
-            category: "环境".into(),
-            summary: summary.into(),
-            ..Default::default()
-        }),
-    }
-}
-
-fn risk_region(region: &str) -> spb::PutStreetRecordRequest {
-    spb::PutStreetRecordRequest {
-        record: Some(spb::StreetRecord {
-            record: Some(spb::street_record::Record::RiskRegion(spb::RiskRegionPb {
-                id: String::new(),
-                region: region.into(),
-                level: spb::RiskLevelPb::RiskLevelHigh as i32,
-                from: "2020-01-01".into(),
-                to: String::new(),
-            })),
-        }),
-    }
+    dispatched_ticket("c01", summary)
 }
 
 async fn street_rollup(

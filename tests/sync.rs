@@ -22,20 +22,6 @@ async fn populate(node: &TestNode, tag: &str, n: usize) -> String {
     c.id().to_string()
 }
 
-fn risk_region(region: &str) -> spb::PutStreetRecordRequest {
-    spb::PutStreetRecordRequest {
-        record: Some(spb::StreetRecord {
-            record: Some(spb::street_record::Record::RiskRegion(spb::RiskRegionPb {
-                id: String::new(),
-                region: region.into(),
-                level: spb::RiskLevelPb::RiskLevelHigh as i32,
-                from: "2026-11-01".into(),
-                to: String::new(),
-            })),
-        }),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_edits_at_a_node_and_at_the_coordinator_converge() {
     let pki = Pki::new();
@@ -60,18 +46,9 @@ async fn concurrent_edits_at_a_node_and_at_the_coordinator_converge() {
     let coord_side = async {
         op.put_street_record(risk_region("某市某区")).await.unwrap();
         for i in 0..5 {
-            op.dispatch_ticket(spb::DispatchTicketRequest {
-                community_id: "c01".into(),
-                ticket: Some(gridsync_proto::office::v1::Ticket {
-                    received_at_ms: gridsync_node::service::now_ms(),
-                    channel: gridsync_proto::office::v1::TicketChannel::Hotline as i32,
-                    category: "环境".into(),
-                    summary: format!("12345 工单 {i}"),
-                    ..Default::default()
-                }),
-            })
-            .await
-            .unwrap();
+            op.dispatch_ticket(dispatched_ticket("c01", &format!("12345 工单 {i}")))
+                .await
+                .unwrap();
         }
     };
     let (_, ()) = tokio::join!(node_side, coord_side);

@@ -390,6 +390,35 @@ pub fn show_heads(h: &DocHeads) -> BTreeMap<String, Vec<String>> {
 
 // ---- records for tests ----
 
+/// A high-risk region in force from 2020 on, as an operator puts it.
+pub fn risk_region(region: &str) -> spb::PutStreetRecordRequest {
+    spb::PutStreetRecordRequest {
+        record: Some(spb::StreetRecord {
+            record: Some(spb::street_record::Record::RiskRegion(spb::RiskRegionPb {
+                id: String::new(),
+                region: region.into(),
+                level: spb::RiskLevelPb::RiskLevelHigh as i32,
+                from: "2020-01-01".into(),
+                to: String::new(),
+            })),
+        }),
+    }
+}
+
+/// A hotline ticket received now, dispatched by the street to `community`.
+pub fn dispatched_ticket(community: &str, summary: &str) -> spb::DispatchTicketRequest {
+    spb::DispatchTicketRequest {
+        community_id: community.into(),
+        ticket: Some(gridsync_proto::office::v1::Ticket {
+            received_at_ms: now_ms(),
+            channel: gridsync_proto::office::v1::TicketChannel::Hotline as i32,
+            category: "环境".into(),
+            summary: summary.into(),
+            ..Default::default()
+        }),
+    }
+}
+
 pub fn compound(name: &str) -> Record {
     Record::Compound(gridsync_core::Compound {
         id: String::new(),
