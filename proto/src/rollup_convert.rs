@@ -70,6 +70,46 @@ impl From<&Figures> for pb::Figures {
     }
 }
 
+/// The figures of a message, for clients that add or print them (the
+/// histogram is padded or cut to its fixed length).
+impl From<&pb::Figures> for Figures {
+    fn from(f: &pb::Figures) -> Self {
+        let mut resolve_hours = [0u64; gridsync_core::rollup::RESOLVE_BUCKETS];
+        for (mine, wire) in resolve_hours.iter_mut().zip(&f.resolve_hours) {
+            *mine = *wire;
+        }
+        Figures {
+            households: f.households,
+            residents: f.residents,
+            residents_counted_elsewhere: f.residents_counted_elsewhere,
+            households_contracted: f.households_contracted,
+            households_uncontracted: f.households_uncontracted,
+            households_screened: f.households_screened,
+            households_unscreened: f.households_unscreened,
+            screening_visits: f.screening_visits,
+            returnees_high: f.returnees_high,
+            returnees_medium: f.returnees_medium,
+            returnees_low: f.returnees_low,
+            returnees_none: f.returnees_none,
+            isolating: f.isolating,
+            isolations_past_end: f.isolations_past_end,
+            elderly_alone: f.elderly_alone,
+            care_relationships: f.care_relationships,
+            care_overdue: f.care_overdue,
+            care_visits: f.care_visits,
+            tickets_opened: f.tickets_opened,
+            tickets_open: f.tickets_open,
+            tickets_resolved: f.tickets_resolved,
+            resolve_hours,
+            inspections: f.inspections,
+            inspections_knew_member: f.inspections_knew_member,
+            party_members: f.party_members,
+            staff: f.staff,
+            gaps: f.gaps.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        }
+    }
+}
+
 /// The node as a message with `depth` levels below it (0 = all of them):
 /// 1 gives the node and its children, without theirs.
 pub fn node_to_pb(n: &Node, depth: u32) -> pb::Node {
@@ -350,4 +390,113 @@ pub fn report_to_pb(
         stale_after_ms,
         received_at_ms: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field distinct and non-zero, so a field dropped or swapped
+    /// either way shows.
+    fn every_field() -> Figures {
+        let mut f = Figures::default();
+        let mut n = 0u64;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        f.households = next();
+        f.residents = next();
+        f.residents_counted_elsewhere = next();
+        f.households_contracted = next();
+        f.households_uncontracted = next();
+        f.households_screened = next();
+        f.households_unscreened = next();
+        f.screening_visits = next();
+        f.returnees_high = next();
+        f.returnees_medium = next();
+        f.returnees_low = next();
+        f.returnees_none = next();
+        f.isolating = next();
+        f.isolations_past_end = next();
+        f.elderly_alone = next();
+        f.care_relationships = next();
+        f.care_overdue = next();
+        f.care_visits = next();
+        f.tickets_opened = next();
+        f.tickets_open = next();
+        f.tickets_resolved = next();
+        for b in f.resolve_hours.iter_mut() {
+            *b = next();
+        }
+        f.inspections = next();
+        f.inspections_knew_member = next();
+        f.party_members = next();
+        f.staff = next();
+        f.gaps.insert("household.no_contract_group".into(), next());
+        f
+    }
+
+    #[test]
+    fn figures_survive_the_wire_both_ways() {
+        let f = every_field();
+        let wire = pb::Figures::from(&f);
+        assert_eq!(Figures::from(&wire), f);
+        // Every column the core names has its own value on the wire.
+        let cols = f.columns();
+        let mut values: Vec<u64> = cols.iter().map(|(_, v)| *v).collect();
+        values.sort();
+        values.dedup();
+        assert_eq!(values.len(), cols.len(), "{cols:?}");
+    }
+
+    #[test]
+    fn a_short_or_long_histogram_is_padded_or_cut() {
+        let mut wire = pb::Figures::from(&every_field());
+        wire.resolve_hours = vec![7];
+        assert_eq!(Figures::from(&wire).resolve_hours[0], 7);
+        assert_eq!(Figures::from(&wire).resolve_hours[1..], [0; 4]);
+        wire.resolve_hours = vec![1; 50];
+        assert_eq!(Figures::from(&wire).resolve_hours, [1; 5]);
+    }
+
+    #[test]
+    fn a_node_digest_is_checked_field_by_field() {
+        let good = pb::NodeDigest {
+            as_of: "2026-11-29".into(),
+            tz: "Asia/Shanghai".into(),
+            rollup_version: 1,
+            heads: Some(pb::RollupHeads {
+                registry: vec!["a".repeat(64)],
+                ..Default::default()
+            }),
+            digest: "b".repeat(64),
+            computed_at_ms: 0,
+        };
+        assert!(NodeDigest::try_from(good.clone()).is_ok());
+        let field = |w: pb::NodeDigest| NodeDigest::try_from(w).unwrap_err().field;
+        let mut w = good.clone();
+        w.as_of = "2026-02-30".into();
+        assert_eq!(field(w), "digest.as_of");
+        let mut w = good.clone();
+        w.tz = "Mars/Olympus".into();
+        assert_eq!(field(w), "digest.tz");
+        let mut w = good.clone();
+        w.digest = "xyz".into();
+        assert_eq!(field(w), "digest.digest");
+        let mut w = good.clone();
+        w.heads = None;
+        assert_eq!(field(w), "digest.heads");
+        let mut w = good.clone();
+        w.heads.as_mut().unwrap().cases = vec!["c".repeat(63)];
+        assert_eq!(field(w), "digest.heads.cases[0]");
+        let mut w = good.clone();
+        w.heads.as_mut().unwrap().street = vec!["d".repeat(64); MAX_HEADS + 1];
+        assert_eq!(field(w), "digest.heads.street");
+        let mut w = good;
+        w.heads.as_mut().unwrap().days = (1..=MAX_DAYS + 1)
+            .map(|d| (format!("2026-11-{d:02}"), pb::HeadList::default()))
+            .collect();
+        assert_eq!(field(w), "digest.heads.days");
+    }
 }

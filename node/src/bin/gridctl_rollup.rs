@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::ValueEnum;
-use gridsync_core::rollup::{Figures, Level, RESOLVE_BUCKETS};
+use gridsync_core::rollup::{Figures, Level};
 use gridsync_proto::office::v1 as pb;
 use gridsync_proto::rollup::v1 as rpb;
 use pb::office_client::OfficeClient;
@@ -119,45 +119,9 @@ pub fn parse_path(s: &str) -> Vec<String> {
 
 // ------------------------------------------------------------- the figures
 
-/// The core's figures of a message's (the wire carries the same fields;
-/// the histogram is padded or cut to its fixed length).
+/// The core's figures of a message's (absent = all zero).
 pub fn figures(f: Option<&rpb::Figures>) -> Figures {
-    let Some(f) = f else {
-        return Figures::default();
-    };
-    let mut resolve_hours = [0u64; RESOLVE_BUCKETS];
-    for (mine, wire) in resolve_hours.iter_mut().zip(&f.resolve_hours) {
-        *mine = *wire;
-    }
-    Figures {
-        households: f.households,
-        residents: f.residents,
-        residents_counted_elsewhere: f.residents_counted_elsewhere,
-        households_contracted: f.households_contracted,
-        households_uncontracted: f.households_uncontracted,
-        households_screened: f.households_screened,
-        households_unscreened: f.households_unscreened,
-        screening_visits: f.screening_visits,
-        returnees_high: f.returnees_high,
-        returnees_medium: f.returnees_medium,
-        returnees_low: f.returnees_low,
-        returnees_none: f.returnees_none,
-        isolating: f.isolating,
-        isolations_past_end: f.isolations_past_end,
-        elderly_alone: f.elderly_alone,
-        care_relationships: f.care_relationships,
-        care_overdue: f.care_overdue,
-        care_visits: f.care_visits,
-        tickets_opened: f.tickets_opened,
-        tickets_open: f.tickets_open,
-        tickets_resolved: f.tickets_resolved,
-        resolve_hours,
-        inspections: f.inspections,
-        inspections_knew_member: f.inspections_knew_member,
-        party_members: f.party_members,
-        staff: f.staff,
-        gaps: f.gaps.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-    }
+    f.map(Figures::from).unwrap_or_default()
 }
 
 /// A column of the table: its Chinese and English headers and its cell.
