@@ -660,7 +660,7 @@ mod tests {
             households_screened: screened,
             households_unscreened: households - screened,
             returnees_high: 1,
-            resolve_hours: vec![0; RESOLVE_BUCKETS],
+            resolve_hours: vec![0; gridsync_core::rollup::RESOLVE_BUCKETS],
             gaps: gaps.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             ..Default::default()
         }
