@@ -185,6 +185,10 @@ async fn demo(args: &DemoArgs, dir: &Path, fleet: &mut Fleet) -> anyhow::Result<
     let caddr_file = dir.join("coordinator.addr");
     let _ = std::fs::remove_file(&caddr_file);
     let mut cmd = std::process::Command::new(&coord_bin);
+    // As deploy/systemd/gridsync-coordinator.service runs it.
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        cmd.env("MALLOC_ARENA_MAX", "2");
+    }
     cmd.arg("--street-id")
         .arg(&seeded.street_id)
         .arg("--data-dir")
@@ -635,11 +639,12 @@ async fn demo(args: &DemoArgs, dir: &Path, fleet: &mut Fleet) -> anyhow::Result<
     if let Some(pid) = fleet.pid(coord) {
         match memory(pid) {
             Some((hwm, rss)) => println!(
-                "   gridsync-coordinator (pid {pid}): peak resident {} MiB (VmHWM), now {} MiB (VmRSS), holding {} documents of {} households",
+                "   gridsync-coordinator (pid {pid}): peak resident {} MiB (VmHWM), now {} MiB (VmRSS), holding {} documents of {} households (MALLOC_ARENA_MAX={})",
                 hwm / 1024,
                 rss / 1024,
                 seeded.documents,
-                seeded.counts.households
+                seeded.counts.households,
+                std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "2".into())
             ),
             None => println!(
                 "   gridsync-coordinator (pid {pid}): /proc/{pid}/status is not readable here"
