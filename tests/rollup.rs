@@ -495,6 +495,25 @@ async fn a_digest_that_differs_at_the_same_heads_is_reported_as_a_mismatch() {
             .iter()
             .all(|c| c.children.is_empty())
     );
+    // Of another community a node learns the figures and the freshness,
+    // nothing of its documents, sign-off or people.
+    let other = summary
+        .stamps
+        .iter()
+        .find(|s| s.community_id == "c01")
+        .expect("c01's freshness");
+    assert!(other.heads.is_none(), "{other:?}");
+    assert!(
+        other.digest.is_empty() && other.sign_off.is_none(),
+        "{other:?}"
+    );
+    assert!(summary.conflicts.is_empty());
+    let own = summary
+        .stamps
+        .iter()
+        .find(|s| s.community_id == "c02")
+        .expect("its own stamp");
+    assert_eq!(own.digest, ours.digest);
     let r2 = street_rollup(&mut op).await;
     let s = stamp(&r2, "c02");
     assert_eq!(s.digest_state, rpb::DigestState::Mismatch as i32, "{s:?}");
@@ -644,6 +663,45 @@ async fn the_daily_report_carries_stamps_and_shows_changes_since_sign_off() {
         .await
         .expect_err("an empty signer");
     assert!(err.to_string().contains("signed_by"), "{err}");
+    let tomorrow = today.succ_opt().unwrap();
+    let err = node
+        .run(move |o| {
+            o.sign_off(tomorrow, TIME_ZONE, "王主任", now_ms())
+                .map(|_| ())
+        })
+        .await
+        .expect_err("a day to come");
+    assert!(err.to_string().contains("date"), "{err}");
+    let e = op
+        .get_rollup(rpb::RollupRequest {
+            as_of: "2999-01-01".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a date far ahead");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(
+        e.message().contains("as_of") && e.message().contains("future"),
+        "{}",
+        e.message()
+    );
+    let e = op
+        .get_rollup(rpb::RollupRequest {
+            tz: "Mars/Olympus".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("an unknown zone");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("tz"), "{}", e.message());
+    let e = op
+        .get_rollup(rpb::RollupRequest {
+            path: vec!["c01".into(), "cp_nothing".into()],
+            ..Default::default()
+        })
+        .await
+        .expect_err("a path to nothing");
+    assert_eq!(e.code(), tonic::Code::NotFound);
     node.stop().await;
     coord.stop().await;
 }

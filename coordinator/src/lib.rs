@@ -16,6 +16,8 @@
 //!   receive → commit (with the sync state) → answer.
 //! - [`rollups`]: the street's rollups kept current per community, stamped,
 //!   never served older than already served.
+//! - [`served`]: `ServedLog`, the record of the last rollup served per
+//!   community and date, in files beside the store.
 //! - [`config`]: the one settings struct (file < environment < flags).
 //!
 //! ## What it refuses to do
@@ -33,5 +35,6 @@ pub mod config;
 pub mod operator;
 pub mod replicas;
 pub mod rollups;
+pub mod served;
 pub mod server;
 pub mod sync_service;

@@ -434,19 +434,32 @@ impl StreetReplicas {
         node_docs: &DocHeads,
         now_ms: i64,
     ) {
-        let equal: Vec<DocId> = node_docs
+        // Every document of the session: those the node stated and those
+        // of its community held here. Equal heads: in sync as of now.
+        // Anything else: behind until a message says otherwise, whatever
+        // an earlier session left recorded.
+        let mut docs: BTreeMap<DocId, bool> = self
+            .heads
             .iter()
-            .filter(|(id, h)| self.heads.get(*id) == Some(*h))
-            .map(|(id, _)| id.clone())
+            .filter(|(id, _)| id.community() == Some(c) || **id == DocId::Street)
+            .map(|(id, h)| (id.clone(), node_docs.get(id) == Some(h)))
             .collect();
+        for id in node_docs.keys() {
+            docs.entry(id.clone()).or_insert(false);
+        }
         let l = self.links.entry(c.clone()).or_default();
         l.connected = true;
         l.changed_ms = Some(now_ms);
         l.software_version = version.to_string();
         l.last_error = None;
         l.sessions += 1;
-        for id in equal {
-            l.docs.insert(id, (Some(now_ms), true));
+        for (id, equal) in docs {
+            let entry = l.docs.entry(id).or_default();
+            if equal {
+                *entry = (Some(now_ms), true);
+            } else {
+                entry.1 = false;
+            }
         }
     }
 
@@ -494,11 +507,16 @@ impl StreetReplicas {
                 .filter(|id| id.community() == Some(&c))
                 .collect();
             let mut last_sync_ms = None;
+            let mut oldest_sync_ms = docs.first().map(|_| i64::MAX);
             let mut behind = 0;
             for id in &docs {
                 let (mem_last, mem_in_sync) = link.docs.get(*id).cloned().unwrap_or_default();
                 let last = mem_last.or(stored.get(*id).and_then(|p| p.last_sync_ms));
                 last_sync_ms = last_sync_ms.max(last);
+                oldest_sync_ms = match (oldest_sync_ms, last) {
+                    (Some(o), Some(l)) => Some(o.min(l)),
+                    _ => None,
+                };
                 if !(mem_in_sync || (!link.docs.contains_key(*id) && last.is_some())) {
                     behind += 1;
                 }
@@ -510,6 +528,7 @@ impl StreetReplicas {
                 docs: docs.len() as u32,
                 docs_behind: behind,
                 last_sync_ms,
+                oldest_sync_ms,
                 link,
             });
         }
@@ -620,5 +639,8 @@ pub struct CommunityStatus {
     pub docs: u32,
     pub docs_behind: u32,
     pub last_sync_ms: Option<i64>,
+    /// The oldest of its documents' last syncs: what every document held
+    /// here is known to include; `None` if one never synced.
+    pub oldest_sync_ms: Option<i64>,
     pub link: LinkRecord,
 }

@@ -16,7 +16,14 @@
 //!   store was restored from an older backup, say) the last one served is
 //!   served again, marked `held`, until the node has synced the rest. The
 //!   record of what was served lives in files beside the store (see
-//!   [`ServedLog`]), so restoring the store does not roll it back.
+//!   [`crate::served`]), so restoring the store does not roll it back.
+//!   The street document is left out of that check: only operators write
+//!   it, so an operator's edit lost with a restore could never come back
+//!   from a node, and every community would stay held.
+//! - **One community never hides the rest.** A community whose figures
+//!   cannot be computed (a document that does not load) is served from its
+//!   last record, marked `held` and `unavailable` with the reason, or as
+//!   zeros if nothing was served; the street's report goes on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -30,11 +37,13 @@ use gridsync_core::rollup::{
 use gridsync_core::signoff::{self, SignOffState};
 use gridsync_core::street::StreetView;
 use gridsync_core::*;
-use serde::{Deserialize, Serialize};
 
 use gridsync_node::office::{hex_heads, rollup_days};
+use gridsync_proto::rollup::v1 as rpb;
+use gridsync_proto::rollup_convert::report_to_pb;
 
 use crate::replicas::{ReplicasError, StreetReplicas};
+use crate::served::{Served, ServedLog};
 
 /// Default staleness threshold: a community whose last sync is older than
 /// this is marked stale.
@@ -49,7 +58,13 @@ pub struct RollupState {
     cache: HashMap<(CommunityId, Day, String), Arc<CommunityRollup>>,
     node_digests: HashMap<CommunityId, NodeDigest>,
     served: ServedLog,
+    /// The street's top figures last computed for nodes, and when.
+    summary: Option<(i64, rpb::Rollup)>,
 }
+
+/// How long the street's top figures computed for one node's report are
+/// given to the next.
+pub const SUMMARY_MAX_AGE_MS: i64 = 2_000;
 
 impl RollupState {
     /// The hydrated view of a community, if it is held.
@@ -66,90 +81,8 @@ impl RollupState {
             cache: HashMap::new(),
             node_digests: HashMap::new(),
             served: ServedLog::new(served_dir),
+            summary: None,
         }
-    }
-}
-
-/// What is kept of the last rollup served for a (community, date, zone):
-/// the heads it reflected, its digest and its tree (not the person keys).
-#[derive(Clone, Serialize, Deserialize)]
-pub struct Served {
-    heads: RollupHeads,
-    digest: String,
-    rollup_version: u32,
-    tree: gridsync_core::rollup::Node,
-    served_ms: i64,
-}
-
-fn served_key(_c: &CommunityId, as_of: Day, tz: &str) -> String {
-    format!("{}/{tz}", Date(as_of))
-}
-
-/// The last rollup served per community, date and zone, kept in files of
-/// their own beside the store (`rollup-served/<community>.json`, replaced
-/// atomically): restoring the store from an older backup does not restore
-/// them, so the coordinator knows it has shown more than its replica holds.
-pub struct ServedLog {
-    dir: std::path::PathBuf,
-    mem: HashMap<CommunityId, BTreeMap<String, Served>>,
-}
-
-/// Dates of served rollups kept per community.
-const SERVED_KEEP: usize = 16;
-
-impl ServedLog {
-    pub fn new(dir: std::path::PathBuf) -> Self {
-        ServedLog {
-            dir,
-            mem: HashMap::new(),
-        }
-    }
-
-    fn path(&self, c: &CommunityId) -> std::path::PathBuf {
-        self.dir.join(format!("{c}.json"))
-    }
-
-    fn load(&mut self, c: &CommunityId) -> &mut BTreeMap<String, Served> {
-        if !self.mem.contains_key(c) {
-            let map = std::fs::read(self.path(c))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-            self.mem.insert(c.clone(), map);
-        }
-        self.mem.entry(c.clone()).or_default()
-    }
-
-    fn get(&mut self, c: &CommunityId, key: &str) -> Option<&Served> {
-        self.load(c).get(key)
-    }
-
-    fn put(&mut self, c: &CommunityId, key: String, s: Served) -> std::io::Result<()> {
-        let path = self.path(c);
-        let dir = self.dir.clone();
-        let map = self.load(c);
-        map.insert(key, s);
-        while map.len() > SERVED_KEEP {
-            // Keys start with the date: the oldest date goes first.
-            let Some(first) = map.keys().next().cloned() else {
-                break;
-            };
-            map.remove(&first);
-        }
-        let bytes = serde_json::to_vec(&*map).map_err(std::io::Error::other)?;
-        std::fs::create_dir_all(&dir)?;
-        let tmp = path.with_extension("json.tmp");
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &path)?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
     }
 }
 
@@ -291,23 +224,29 @@ impl StreetReplicas {
         if !was_loaded {
             self.unload_if_saved(&id);
         }
-        // Keep the views of a few days per community: today's work and
-        // the days operators look at, not a month of them.
-        let mut per: HashMap<CommunityId, Vec<Day>> = HashMap::new();
-        for (cc, d) in self.rollups.day_views.keys() {
-            per.entry(cc.clone()).or_default().push(*d);
-        }
-        for (cc, mut ds) in per {
-            if ds.len() > 4 {
-                ds.sort();
-                for d in ds.iter().take(ds.len() - 4) {
-                    if *d != day {
-                        self.rollups.day_views.remove(&(cc.clone(), *d));
-                    }
-                }
+        Ok(())
+    }
+
+    /// Keeps the views of a few days per community (today's work and the
+    /// days operators look at, not a month of them), never those of the
+    /// request being answered (`keep`).
+    fn prune_day_views(&mut self, c: &CommunityId, keep: &[Day]) {
+        const PER_COMMUNITY: usize = 4;
+        let mut days: Vec<Day> = self
+            .rollups
+            .day_views
+            .keys()
+            .filter(|(cc, _)| cc == c)
+            .map(|(_, d)| *d)
+            .filter(|d| !keep.contains(d))
+            .collect();
+        let room = PER_COMMUNITY.saturating_sub(keep.len());
+        if days.len() > room {
+            days.sort();
+            for d in days.iter().take(days.len() - room) {
+                self.rollups.day_views.remove(&(c.clone(), *d));
             }
         }
-        Ok(())
     }
 
     fn street_view_cached(&mut self) -> StreetView {
@@ -356,6 +295,7 @@ impl StreetReplicas {
             heads,
         };
         let r = Arc::new(rollup::community_rollup(&input, as_of, tz));
+        self.prune_day_views(c, &days);
         if self.rollups.cache.len() > 256 {
             self.rollups.cache.clear();
         }
@@ -365,10 +305,10 @@ impl StreetReplicas {
 
     /// Whether the replica holds every change of `heads`.
     fn holds_all(&mut self, c: &CommunityId, heads: &RollupHeads) -> Result<bool, ReplicasError> {
+        // Not the street document: see the module docs.
         let mut docs: Vec<(DocId, &Vec<String>)> = vec![
             (DocId::Registry(c.clone()), &heads.registry),
             (DocId::Cases(c.clone()), &heads.cases),
-            (DocId::Street, &heads.street),
         ];
         for (d, h) in &heads.days {
             if let Ok(date) = Date::parse("", d) {
@@ -413,8 +353,13 @@ impl StreetReplicas {
         now_ms: i64,
     ) -> Result<(Arc<CommunityRollup>, bool), ReplicasError> {
         let current = self.community_rollup(c, as_of, tz)?;
-        let key = served_key(c, as_of, tz.name());
-        let last_heads = match self.rollups.served.get(c, &key) {
+        let served_err = |e: std::io::Error| ReplicasError::Served(e.to_string());
+        let last_heads = match self
+            .rollups
+            .served
+            .get(c, as_of, tz.name())
+            .map_err(served_err)?
+        {
             Some(last) if last.heads == current.heads && last.digest == current.digest => {
                 return Ok((current, false));
             }
@@ -423,20 +368,11 @@ impl StreetReplicas {
         };
         if let Some(heads) = last_heads
             && !self.holds_all(c, &heads)?
-            && let Some(last) = self.rollups.served.get(c, &key)
         {
             tracing::warn!(community = %c, "the replica is behind the rollup last served; serving that one until the node syncs");
-            let held = CommunityRollup {
-                community_id: c.to_string(),
-                as_of,
-                tz: tz.name().to_string(),
-                rollup_version: last.rollup_version,
-                heads: last.heads.clone(),
-                tree: last.tree.clone(),
-                digest: last.digest.clone(),
-                persons: Vec::new(),
-            };
-            return Ok((Arc::new(held), true));
+            if let Some(held) = self.held_rollup(c, as_of, tz, Some(&current))? {
+                return Ok((held, true));
+            }
         }
         let record = Served {
             heads: current.heads.clone(),
@@ -445,13 +381,67 @@ impl StreetReplicas {
             tree: current.tree.clone(),
             served_ms: now_ms,
         };
-        if let Err(e) = self.rollups.served.put(c, key, record) {
+        if let Err(e) = self.rollups.served.put(c, as_of, tz.name(), record) {
             // Not served as fresh unless recorded: a restart could otherwise
             // show an older state without knowing.
             tracing::error!(community = %c, error = %e, "could not record the rollup served");
-            return Err(ReplicasError::Served(e.to_string()));
+            return Err(served_err(e));
         }
         Ok((current, false))
+    }
+
+    /// The last rollup served for (`c`, `as_of`, `tz`) as a rollup, if any.
+    /// Its person keys are the replica's current ones (`current`), which the
+    /// record does not keep: the street still counts each person once.
+    fn held_rollup(
+        &mut self,
+        c: &CommunityId,
+        as_of: Day,
+        tz: Tz,
+        current: Option<&CommunityRollup>,
+    ) -> Result<Option<Arc<CommunityRollup>>, ReplicasError> {
+        let Some(last) = self
+            .rollups
+            .served
+            .get(c, as_of, tz.name())
+            .map_err(|e| ReplicasError::Served(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(CommunityRollup {
+            community_id: c.to_string(),
+            as_of,
+            tz: tz.name().to_string(),
+            rollup_version: last.rollup_version,
+            heads: last.heads.clone(),
+            tree: last.tree.clone(),
+            digest: last.digest.clone(),
+            persons: current.map(|r| r.persons.clone()).unwrap_or_default(),
+        })))
+    }
+
+    /// The street's top figures (the street and each community, no deeper)
+    /// for the street's today, as nodes get them with their reports.
+    /// Computed at most once per `SUMMARY_MAX_AGE_MS`: seven nodes
+    /// reporting at once share one street report.
+    pub fn street_summary(&mut self, now_ms: i64) -> Result<rpb::Rollup, ReplicasError> {
+        if let Some((at, s)) = &self.rollups.summary
+            && now_ms.saturating_sub(*at) < SUMMARY_MAX_AGE_MS
+            && now_ms >= *at
+        {
+            return Ok(s.clone());
+        }
+        let tz = self.cfg.tz;
+        let today = gridsync_core::replica::day_of_instant(now_ms, tz).ok_or_else(|| {
+            ReplicasError::Core(CoreError::Precondition(
+                "the clock is outside the years 1000-9000".into(),
+            ))
+        })?;
+        let street = self.street_report(today, tz, now_ms)?;
+        let summary =
+            report_to_pb(&street, &[], 1, self.rollups.stale_after_ms).unwrap_or_default();
+        self.rollups.summary = Some((now_ms, summary.clone()));
+        Ok(summary)
     }
 
     /// Records the digest a node reported of its own community.
@@ -476,16 +466,36 @@ impl StreetReplicas {
         let mut rollups = Vec::with_capacity(statuses.len());
         let mut stamps = Vec::with_capacity(statuses.len());
         for st in &statuses {
-            let (r, held) = self.serve_community(&st.id, as_of, tz, now_ms)?;
+            let (r, held, unavailable) = match self.serve_community(&st.id, as_of, tz, now_ms) {
+                Ok((r, held)) => (r, held, None),
+                Err(e) => {
+                    // One community's trouble does not hide the others.
+                    tracing::error!(community = %st.id, error = %e, "the community's figures could not be computed");
+                    match self.held_rollup(&st.id, as_of, tz, None) {
+                        Ok(Some(r)) => (r, true, Some(e.to_string())),
+                        _ => (
+                            Arc::new(zero_rollup(&st.id, &st.name, as_of, tz)),
+                            false,
+                            Some(e.to_string()),
+                        ),
+                    }
+                }
+            };
+            // What the figures are known to include: everything up to now
+            // while the link is up and nothing is behind; else up to the
+            // oldest of the documents' last syncs.
             let last_sync_ms = if st.link.connected && st.docs_behind == 0 {
                 Some(now_ms)
             } else {
-                st.last_sync_ms
+                st.oldest_sync_ms
             };
             let stale =
                 last_sync_ms.is_none_or(|t| now_ms.saturating_sub(t) > self.rollups.stale_after_ms);
             let digest_check = rollup::check_digest(&r, self.rollups.node_digests.get(&st.id));
-            let sign_off = self.sign_off_state(&st.id, &r)?;
+            let sign_off = self.sign_off_state(&st.id, &r).unwrap_or_else(|e| {
+                tracing::error!(community = %st.id, error = %e, "the community's sign-off could not be read");
+                SignOffState::NotSigned
+            });
             stamps.push(ReportStamp {
                 stamp: Stamp {
                     community_id: st.id.to_string(),
@@ -495,6 +505,7 @@ impl StreetReplicas {
                     stale,
                     held,
                     digest_check,
+                    unavailable,
                 },
                 sign_off,
             });
@@ -526,6 +537,27 @@ impl StreetReplicas {
         }
         let s = signoff::get(&self.doc(&id)?.doc, r.as_of);
         Ok(signoff::state(s.as_ref(), r))
+    }
+}
+
+/// A community with nothing counted, for when its figures cannot be
+/// computed and none were served before.
+fn zero_rollup(c: &CommunityId, name: &str, as_of: Day, tz: Tz) -> CommunityRollup {
+    CommunityRollup {
+        community_id: c.to_string(),
+        as_of,
+        tz: tz.name().to_string(),
+        rollup_version: rollup::ROLLUP_VERSION,
+        heads: RollupHeads::default(),
+        tree: rollup::Node {
+            level: rollup::Level::Community,
+            id: c.to_string(),
+            name: name.to_string(),
+            figures: Default::default(),
+            children: Vec::new(),
+        },
+        digest: String::new(),
+        persons: Vec::new(),
     }
 }
 

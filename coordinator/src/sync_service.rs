@@ -21,7 +21,6 @@ use gridsync_node::link::{heads_from_pb, heads_to_pb};
 use gridsync_node::session::{self, SessionError, SessionEvent, SharedHost, SyncHost};
 use gridsync_node::tls::{Authenticator, authenticate};
 use gridsync_proto::rollup::v1 as rpb;
-use gridsync_proto::rollup_convert::report_to_pb;
 use gridsync_proto::sync::v1 as pb;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -82,6 +81,27 @@ impl SyncHost for NodeHost {
     fn settled(&mut self, session: &mut SyncSession, id: &DocId) {
         lock(&self.replicas).settled(session, id)
     }
+}
+
+/// The street's top figures as a node may see them: every community's
+/// figures and whether it is fresh, but of the others neither the heads,
+/// digests and sign-offs (a node never learns about another community's
+/// documents) nor any person conflict (personal links across communities
+/// are for the street's operators).
+fn for_node(mut summary: rpb::Rollup, own: &str) -> rpb::Rollup {
+    for st in &mut summary.stamps {
+        if st.community_id != own {
+            *st = rpb::Stamp {
+                community_id: std::mem::take(&mut st.community_id),
+                last_sync_ms: st.last_sync_ms,
+                stale: st.stale,
+                held: st.held,
+                ..Default::default()
+            };
+        }
+    }
+    summary.conflicts.clear();
+    summary
 }
 
 #[derive(Clone)]
@@ -193,6 +213,7 @@ impl pb::sync_server::Sync for SyncService {
             None => None,
         };
         let now = now_ms();
+        let own = community.to_string();
         let summary = blocking(&self.replicas, move |r| {
             if !r.is_registered(&community) {
                 return Err(Status::from(crate::replicas::ReplicasError::Unregistered(
@@ -202,15 +223,10 @@ impl pb::sync_server::Sync for SyncService {
             if let Some(d) = digest {
                 r.node_digest(&community, d);
             }
-            let tz = r.config().tz;
-            let today = gridsync_core::replica::day_of_instant(now, tz)
-                .ok_or_else(|| Status::internal("the clock is outside the years 1000-9000"))?;
-            let street = r.street_report(today, tz, now)?;
-            report_to_pb(&street, &[], 1, r.stale_after_ms())
-                .ok_or_else(|| Status::internal("the street's rollup has no root"))
+            Ok(r.street_summary(now)?)
         })
         .await??;
-        Ok(Response::new(summary))
+        Ok(Response::new(for_node(summary, &own)))
     }
 
     async fn session(

@@ -83,7 +83,7 @@ pub fn to_csv(r: &DailyReport) -> String {
     String::from_utf8(bytes).unwrap_or_default()
 }
 
-const STAMP_COLUMNS: [&str; 12] = [
+const STAMP_COLUMNS: [&str; 13] = [
     "heads_registry",
     "heads_cases",
     "heads_day",
@@ -96,6 +96,7 @@ const STAMP_COLUMNS: [&str; 12] = [
     "sign_off",
     "signed_by",
     "signed_at",
+    "unavailable",
 ];
 
 struct RowContext<'a> {
@@ -133,7 +134,7 @@ fn write_rows<'a>(
         Some(s) => row.extend(stamp_columns(ctx, s)),
         None => row.extend(STAMP_COLUMNS.iter().map(|_| String::new())),
     }
-    let _ = w.write_record(&row);
+    let _ = w.write_record(row.into_iter().map(neutralized));
     for c in &node.children {
         write_rows(w, ctx, c, path);
     }
@@ -192,5 +193,16 @@ fn stamp_columns(ctx: &RowContext<'_>, s: &ReportStamp) -> Vec<String> {
         sign_off.to_string(),
         signed.map(|x| x.signed_by.clone()).unwrap_or_default(),
         signed.map(|x| instant(x.signed_at_ms)).unwrap_or_default(),
+        s.stamp.unavailable.clone().unwrap_or_default(),
     ]
+}
+
+/// A cell a spreadsheet would run as a formula (`=…`, `+…`, `-…`, `@…`)
+/// gets a leading `'`: a name or a signer typed as `=HYPERLINK(…)` is shown,
+/// not run, when the street office opens the report.
+fn neutralized(cell: String) -> String {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        _ => cell,
+    }
 }

@@ -1095,6 +1095,10 @@ pub struct Stamp {
     /// (restored from an old backup, say): figures never go back.
     pub held: bool,
     pub digest_check: DigestCheck,
+    /// Why the community's figures could not be computed now (a document
+    /// that does not load, say): they are the last served (`held`) or zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 #[cfg(test)]

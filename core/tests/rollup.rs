@@ -1043,7 +1043,7 @@ const FIGURE_COLUMNS: [&str; 31] = [
     "gaps",
 ];
 
-const STAMP_COLUMNS: [&str; 12] = [
+const STAMP_COLUMNS: [&str; 13] = [
     "heads_registry",
     "heads_cases",
     "heads_day",
@@ -1056,6 +1056,7 @@ const STAMP_COLUMNS: [&str; 12] = [
     "sign_off",
     "signed_by",
     "signed_at",
+    "unavailable",
 ];
 
 fn stamp(r: &CommunityRollup, sign_off: SignOffState, check: DigestCheck) -> ReportStamp {
@@ -1068,6 +1069,7 @@ fn stamp(r: &CommunityRollup, sign_off: SignOffState, check: DigestCheck) -> Rep
             stale: false,
             held: false,
             digest_check: check,
+            unavailable: None,
         },
         sign_off,
     }
@@ -1607,4 +1609,51 @@ proptest! {
             prop_assert!(c.registrations.windows(2).all(|w| w[0] < w[1]));
         }
     }
+}
+
+#[test]
+fn a_report_cell_a_spreadsheet_would_run_is_shown_as_text() {
+    let mut c1 = new_community("aaa", 1);
+    c1.set_community(
+        &CommunityInfo {
+            id: "aaa".into(),
+            name: "=HYPERLINK(\"http://x\")".into(),
+            kind: CommunityKind::Community,
+        },
+        &ctx(),
+    )
+    .unwrap();
+    let r1 = rollup(&mut c1);
+    let s1 = SignOff::of(&r1, "@签字", NOW).unwrap();
+    let (tree, conflicts) = street_tree("st", "街道", &[&r1]);
+    let report = DailyReport {
+        street_id: "st".into(),
+        as_of: day(),
+        tz: "Asia/Shanghai".into(),
+        rollup_version: ROLLUP_VERSION,
+        generated_at_ms: NOW,
+        tree,
+        stamps: vec![stamp(
+            &r1,
+            signoff::state(Some(&s1), &r1),
+            DigestCheck::Match,
+        )],
+        conflicts,
+    };
+    let text = report::to_csv(&report);
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = rd.headers().unwrap().iter().map(str::to_string).collect();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let row = rd
+        .records()
+        .map(|r| r.unwrap())
+        .find(|r| &r[col("level")] == "community")
+        .expect("the community's row");
+    assert_eq!(&row[col("name")], "'=HYPERLINK(\"http://x\")");
+    assert_eq!(&row[col("signed_by")], "'@签字");
+    assert_eq!(
+        row[col("households")],
+        r1.tree.figures.households.to_string(),
+        "numbers untouched"
+    );
 }

@@ -136,6 +136,10 @@ pub async fn run(
 /// when nothing changes.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(20);
 
+/// The least time between two digest reports (a catch-up changes the heads
+/// many times a second).
+pub const MIN_REPORT_GAP: Duration = Duration::from_secs(2);
+
 /// While a session runs: computes the digest of the community's rollup for
 /// today and reports it to the coordinator whenever the heads change (after
 /// a short pause, so a burst of edits makes one report) and every
@@ -202,8 +206,12 @@ async fn report_loop<S>(
                 if res.is_err() {
                     std::future::pending::<()>().await;
                 }
-                // A burst of edits makes one report.
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                // A burst of edits makes one report, and reports come at
+                // most every MIN_REPORT_GAP.
+                let wait = MIN_REPORT_GAP
+                    .saturating_sub(last_at.elapsed())
+                    .max(Duration::from_millis(300));
+                tokio::time::sleep(wait).await;
                 changed.borrow_and_update();
             }
             _ = tokio::time::sleep(REPORT_INTERVAL) => {}

@@ -76,8 +76,9 @@ pub struct Office {
     /// Ticks after every committed change, local or synced (for the
     /// digest reports).
     any_change: tokio::sync::watch::Sender<u64>,
-    /// The last rollup computed (its heads say whether it is current).
-    rollup_cache: Option<rollup::CommunityRollup>,
+    /// The last rollups computed, by date and zone (their heads say whether
+    /// they are current).
+    rollup_cache: Vec<rollup::CommunityRollup>,
     /// The street's figures as last received from the coordinator
     /// (an encoded `gridsync.rollup.v1.Rollup`) and when, Unix ms.
     street_summary: Option<(Vec<u8>, i64)>,
@@ -111,7 +112,7 @@ impl Office {
             street_saved,
             changes: tokio::sync::watch::Sender::new(0),
             any_change: tokio::sync::watch::Sender::new(0),
-            rollup_cache: None,
+            rollup_cache: Vec::new(),
             street_summary: None,
         };
         let info = CommunityInfo {
@@ -951,10 +952,10 @@ impl Office {
                 days.push(d);
             }
         }
-        if let Some(r) = &self.rollup_cache
-            && r.as_of == as_of
-            && r.tz == tz.name()
-            && r.heads == heads
+        if let Some(r) = self
+            .rollup_cache
+            .iter()
+            .find(|r| r.as_of == as_of && r.tz == tz.name() && r.heads == heads)
         {
             let r = r.clone();
             self.evict_days(now_ms);
@@ -973,7 +974,14 @@ impl Office {
             heads,
         };
         let r = rollup::community_rollup(&input, as_of, tz);
-        self.rollup_cache = Some(r.clone());
+        // A few dates and zones: today's, kept current for the digest
+        // reports, and those an office looks at.
+        self.rollup_cache
+            .retain(|c| !(c.as_of == as_of && c.tz == tz.name()));
+        if self.rollup_cache.len() >= 4 {
+            self.rollup_cache.remove(0);
+        }
+        self.rollup_cache.push(r.clone());
         self.evict_days(now_ms);
         Ok(r)
     }
@@ -998,6 +1006,16 @@ impl Office {
         signed_by: &str,
         now_ms: i64,
     ) -> Result<signoff::SignOff, OfficeError> {
+        if day_of_instant(now_ms, tz).is_some_and(|today| date > today) {
+            return Err(CoreError::invalid(
+                "date",
+                format!(
+                    "{} has not come yet: a day is signed off once it has been worked",
+                    Date(date)
+                ),
+            )
+            .into());
+        }
         let r = self.rollup(date, tz, now_ms)?;
         let s = signoff::SignOff::of(&r, signed_by, now_ms)?;
         let id = DocId::Cases(self.cfg.community.clone());

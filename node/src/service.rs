@@ -661,15 +661,26 @@ impl OfficeApi for OfficeService {
 
 // ---- rollups: shared by the node and the coordinator ----
 
-/// The date of a rollup request: `YYYY-MM-DD`, or today in `tz` when empty.
+/// The date of a rollup request: `YYYY-MM-DD`, or today in `tz` when empty;
+/// no later than tomorrow (a date to come has no figures, and each date
+/// asked for is recorded as served).
 pub fn rollup_date(field: &str, wire: &str, tz: chrono_tz::Tz, now_ms: i64) -> Result<Day, Status> {
     if wire.trim().is_empty() {
         return gridsync_core::replica::day_of_instant(now_ms, tz)
             .ok_or_else(|| Status::internal("the clock is outside the years 1000-9000"));
     }
-    Date::parse(field, wire)
+    let day = Date::parse(field, wire)
         .map(|d| d.0)
-        .map_err(|e| invalid(&[e]))
+        .map_err(|e| invalid(&[e]))?;
+    let today = gridsync_core::replica::day_of_instant(now_ms, tz)
+        .ok_or_else(|| Status::internal("the clock is outside the years 1000-9000"))?;
+    if day > today + chrono::Days::new(1) {
+        return Err(invalid(&[FieldError::new(
+            field,
+            format!("{wire} is in the future (today is {})", Date(today)),
+        )]));
+    }
+    Ok(day)
 }
 
 /// The time zone of a rollup request, or `default` when empty.
@@ -737,6 +748,7 @@ fn own_report(
                 stale: false,
                 held: false,
                 digest_check: DigestCheck::Pending,
+                unavailable: None,
             },
             sign_off,
         }],

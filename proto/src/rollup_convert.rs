@@ -320,6 +320,7 @@ pub fn stamp_to_pb(s: &Stamp, sign_off: Option<&SignOffState>) -> pb::Stamp {
         sign_off_status: status as i32,
         sign_off: signed,
         sign_off_changed: why,
+        unavailable: s.unavailable.clone().unwrap_or_default(),
     }
 }
 

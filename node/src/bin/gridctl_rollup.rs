@@ -323,6 +323,9 @@ pub fn stamp_cell(s: &rpb::Stamp, now_ms: i64, own: bool) -> String {
         if s.held {
             parts.push("held".into());
         }
+        if !s.unavailable.is_empty() {
+            parts.push(format!("UNAVAILABLE: {}", s.unavailable));
+        }
         parts.push(format!("digest {}", digest_state(s.digest_state)));
     }
     parts.push(sign_off_text(s));
