@@ -769,3 +769,52 @@ async fn a_bad_dispatched_ticket_is_refused_and_changes_nothing() {
     assert_eq!(figures(community(&r_after, "c01")).tickets_opened, 1);
     coord.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_community_that_cannot_be_computed_is_marked_and_the_street_goes_on() {
+    let pki = Pki::new();
+    let (cdir, d1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
+    let port = coord.addr.port();
+    let mut op = coord.operator(&pki).await;
+    register(&mut op, &["c01", "c02"]).await;
+    let node = TestNode::start(
+        d1.path(),
+        "c01",
+        Some(test_link_config(
+            coord.addr,
+            &node_auth(&pki, "c01"),
+            FrameLimits::default(),
+        )),
+    )
+    .await;
+    populate(&node, "A", 3).await;
+    assert!(eventually(WITHIN, || converged(&node, &coord)).await);
+    let before = street_rollup(&mut op).await;
+    node.stop().await;
+    coord.stop().await;
+
+    // The record of what was served for c01 is damaged.
+    let served = cdir.path().join("rollup-served").join("c01");
+    let files: Vec<_> = std::fs::read_dir(&served)
+        .expect("c01's served records")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!files.is_empty());
+    for f in &files {
+        std::fs::write(f, b"{damaged").unwrap();
+    }
+    let coord = TestCoordinator::start(cdir.path(), &pki, port, FrameLimits::default()).await;
+    let mut op = coord.operator(&pki).await;
+    let r = street_rollup(&mut op).await;
+    let s = stamp(&r, "c01");
+    assert!(s.unavailable.contains("not a record"), "{s:?}");
+    assert!(stamp(&r, "c02").unavailable.is_empty());
+    assert_eq!(community(&r, "c02"), community(&before, "c02"));
+    assert_additive(r.tree.as_ref().unwrap());
+    // Nothing stored was changed by it.
+    for f in &files {
+        assert_eq!(std::fs::read(f).unwrap(), b"{damaged");
+    }
+    coord.stop().await;
+}
