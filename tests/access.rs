@@ -1328,6 +1328,7 @@ async fn development_tokens_over_plain_http_sync_and_unknown_tokens_are_refused(
     .expect("tokens");
     let cfg = ReplicasConfig {
         street_id: STREET.into(),
+        street_name: "测试街道 test street".into(),
         db_path: cdir.path().join("gridsync-coordinator.sqlite3"),
         tz: TIME_ZONE,
         compact_after_chunks: COMPACT_AFTER_CHUNKS,

@@ -461,6 +461,7 @@ async fn a_digest_that_differs_at_the_same_heads_is_reported_as_a_mismatch() {
     register(&mut op, &["c01", "c02"]).await;
     let r = street_rollup(&mut op).await;
     let ours = stamp(&r, "c02").clone();
+    assert_eq!(r.tree.as_ref().unwrap().name, "测试街道 test street");
     assert_eq!(ours.digest_state, rpb::DigestState::NotReported as i32);
     let mut client = sync_client(&coord, &node_auth(&pki, "c02")).await;
     let digest = |d: &str| rpb::NodeDigest {

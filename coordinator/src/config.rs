@@ -19,6 +19,9 @@ pub struct FileConfig {
     /// The street's id (letters, digits, '-', '_'). Required. A store is
     /// bound to the street it was first opened for.
     pub street_id: Option<String>,
+    /// The street's name as rollups and reports show it (e.g.
+    /// 桐柏路街道). Default: the street id.
+    pub street_name: Option<String>,
     /// Folder of the store (`gridsync-coordinator.sqlite3`). Default: `./coordinator-data`.
     pub data_dir: Option<PathBuf>,
     /// Address of the sync and operator APIs. Default: 127.0.0.1:7500.
@@ -65,6 +68,9 @@ pub struct Flags {
     pub config: Option<PathBuf>,
     #[arg(long, env = "GRIDSYNC_STREET_ID")]
     pub street_id: Option<String>,
+    /// The street's name in rollups and reports; default: its id.
+    #[arg(long, env = "GRIDSYNC_STREET_NAME")]
+    pub street_name: Option<String>,
     #[arg(long, env = "GRIDSYNC_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port (see --addr-file).
@@ -134,6 +140,14 @@ impl CoordinatorConfig {
         })?;
         gridsync_core::CommunityId::parse(&street_id)
             .map_err(|e| anyhow::anyhow!("street_id: {}", e.reason))?;
+        let street_name = match pick(flags.street_name, file.street_name) {
+            Some(n) => {
+                gridsync_core::validate::name("street_name", &n)
+                    .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
+                n.trim().to_string()
+            }
+            None => street_id.clone(),
+        };
         let data_dir = pick(flags.data_dir, file.data_dir)
             .unwrap_or_else(|| PathBuf::from("coordinator-data"));
         let listen_s = pick(flags.listen, file.listen).unwrap_or_else(|| "127.0.0.1:7500".into());
@@ -212,6 +226,7 @@ impl CoordinatorConfig {
         Ok(CoordinatorConfig {
             replicas: ReplicasConfig {
                 street_id,
+                street_name,
                 db_path: data_dir.join("gridsync-coordinator.sqlite3"),
                 tz,
                 compact_after_chunks,
@@ -330,6 +345,17 @@ mod tests {
                     "0",
                 ],
                 "stale_after_secs",
+            ),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--street-name",
+                    "",
+                ],
+                "street_name",
             ),
             (vec![], "street_id is required"),
         ] {

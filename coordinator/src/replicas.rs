@@ -54,6 +54,8 @@ impl From<ReplicasError> for SessionError {
 pub struct ReplicasConfig {
     /// The street's id (stored in the file: a store is bound to one street).
     pub street_id: String,
+    /// The street's name in rollups and reports.
+    pub street_name: String,
     pub db_path: PathBuf,
     pub tz: Tz,
     pub compact_after_chunks: u64,

@@ -513,7 +513,7 @@ impl StreetReplicas {
         }
         let refs: Vec<&CommunityRollup> = rollups.iter().map(|r| r.as_ref()).collect();
         let street_id = self.cfg.street_id.clone();
-        let (tree, conflicts) = rollup::street_tree(&street_id, &street_id, &refs);
+        let (tree, conflicts) = rollup::street_tree(&street_id, &self.cfg.street_name, &refs);
         Ok(DailyReport {
             street_id,
             as_of,

@@ -63,6 +63,7 @@ fn main() {
     );
     let cfg = ReplicasConfig {
         street_id: seeded.street_id.clone(),
+        street_name: seeded.street_name.clone(),
         db_path: dir
             .path()
             .join("coordinator")

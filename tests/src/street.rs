@@ -110,6 +110,7 @@ impl TestCoordinator {
     pub async fn start(dir: &Path, pki: &Pki, port: u16, limits: FrameLimits) -> TestCoordinator {
         let cfg = ReplicasConfig {
             street_id: STREET.into(),
+            street_name: "测试街道 test street".into(),
             db_path: dir.join("gridsync-coordinator.sqlite3"),
             tz: TIME_ZONE,
             compact_after_chunks: COMPACT_AFTER_CHUNKS,

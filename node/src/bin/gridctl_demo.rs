@@ -191,6 +191,8 @@ async fn demo(args: &DemoArgs, dir: &Path, fleet: &mut Fleet) -> anyhow::Result<
     }
     cmd.arg("--street-id")
         .arg(&seeded.street_id)
+        .arg("--street-name")
+        .arg(&seeded.street_name)
         .arg("--data-dir")
         .arg(&coord_dir)
         .args(["--listen", "127.0.0.1:0", "--time-zone", tz.name()])
