@@ -354,6 +354,19 @@ async fn a_node_cut_off_while_both_sides_edit_converges_to_the_union_with_matchi
     assert_eq!(node_digest, expected.digest, "the node's own digest");
     let street = figures(after.tree.as_ref().unwrap());
     assert_eq!(street.households, 9 + 4);
+    // The node keeps a read-only copy of the street's top figures.
+    let ok = eventually(WITHIN, || async {
+        let summary = n2.run(|o| o.street_summary()).await;
+        summary.is_some_and(|(bytes, _)| {
+            <rpb::Rollup as prost::Message>::decode(bytes.as_slice()).is_ok_and(|r| {
+                r.tree.as_ref().is_some_and(|t| {
+                    t.children.len() == 2 && t.figures.as_ref().is_some_and(|f| f.households == 13)
+                })
+            })
+        })
+    })
+    .await;
+    assert!(ok, "node c02 has no current copy of the street's figures");
     n1.stop().await;
     n2.stop().await;
     coord.stop().await;
