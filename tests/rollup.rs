@@ -205,16 +205,9 @@ async fn oracle(node: &TestNode, coord: &TestCoordinator, as_of: Day) -> rollup:
     let view = CommunityView::read(&docs[0], &docs[1]);
     let day = DayView::read(as_of, &docs[2]);
     let street = gridsync_core::street::StreetView::read(&docs[3]);
-    let hex = |d: &mut automerge::AutoCommit| gridsync_node::office::hex_heads(&d.get_heads());
-    let mut heads = RollupHeads {
-        registry: hex(&mut docs[0]),
-        cases: hex(&mut docs[1]),
-        days: Default::default(),
-        street: hex(&mut docs[3]),
-    };
-    heads
-        .days
-        .insert(Date(as_of).to_string(), hex(&mut docs[2]));
+    let h: Vec<Vec<automerge::ChangeHash>> = docs.iter_mut().map(|d| d.get_heads()).collect();
+    let mut heads = RollupHeads::new(&h[0], &h[1], &h[3]);
+    heads.add_day(as_of, &h[2]);
     let input = CommunityInput {
         community_id: c.as_str(),
         view: &view,

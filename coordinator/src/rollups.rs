@@ -30,15 +30,15 @@ use std::sync::Arc;
 
 use automerge::{AutoCommit, ChangeHash};
 use chrono_tz::Tz;
+use gridsync_core::replica::viewed;
 use gridsync_core::report::{DailyReport, ReportStamp};
 use gridsync_core::rollup::{
-    self, CommunityInput, CommunityRollup, NodeDigest, RollupHeads, Stamp,
+    self, CommunityInput, CommunityRollup, NodeDigest, RollupHeads, Stamp, days_read, hex_heads,
 };
 use gridsync_core::signoff::{self, SignOffState};
 use gridsync_core::street::StreetView;
 use gridsync_core::*;
 
-use gridsync_node::office::{hex_heads, rollup_days};
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::rollup_convert::report_to_pb;
 
@@ -86,15 +86,6 @@ impl RollupState {
     }
 }
 
-/// Marks a document's current heads as what its view reflects, so the next
-/// refresh reads Automerge's log of recent changes instead of scanning the
-/// whole history; and drops the copy of patches the last diff kept.
-fn viewed(doc: &mut AutoCommit) {
-    doc.update_diff_cursor();
-    let heads = doc.get_heads();
-    let _ = doc.diff(&heads, &heads);
-}
-
 fn parse_hash(s: &str) -> Option<ChangeHash> {
     s.parse().ok()
 }
@@ -103,28 +94,17 @@ impl StreetReplicas {
     /// The heads a rollup of `c` for `as_of` in `tz` would reflect, from the
     /// in-memory heads index (no document loaded).
     fn rollup_heads(&self, c: &CommunityId, as_of: Day, tz: Tz) -> (Vec<Day>, RollupHeads) {
+        let none = Vec::new();
+        let of = |id: DocId| self.heads.get(&id).unwrap_or(&none);
+        let mut heads = RollupHeads::new(
+            of(DocId::Registry(c.clone())),
+            of(DocId::Cases(c.clone())),
+            of(DocId::Street),
+        );
         let mut days = Vec::new();
-        let mut heads = RollupHeads {
-            registry: self
-                .heads
-                .get(&DocId::Registry(c.clone()))
-                .map(|h| hex_heads(h))
-                .unwrap_or_default(),
-            cases: self
-                .heads
-                .get(&DocId::Cases(c.clone()))
-                .map(|h| hex_heads(h))
-                .unwrap_or_default(),
-            days: BTreeMap::new(),
-            street: self
-                .heads
-                .get(&DocId::Street)
-                .map(|h| hex_heads(h))
-                .unwrap_or_default(),
-        };
-        for d in rollup_days(as_of, tz, self.cfg.tz) {
+        for d in days_read(as_of, tz, self.cfg.tz) {
             if let Some(h) = self.heads.get(&DocId::Activity(c.clone(), d)) {
-                heads.days.insert(Date(d).to_string(), hex_heads(h));
+                heads.add_day(d, h);
                 days.push(d);
             }
         }

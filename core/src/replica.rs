@@ -650,11 +650,12 @@ impl CommunityReplica {
 }
 
 /// Marks `doc` as reflected by its view as it is now: Automerge's diff
-/// cursor is set to its heads, so that a later `refresh_doc` from these
+/// cursor is set to its heads, so that a later refresh (`refresh_doc`,
+/// `CommunityView::refresh_changed`) from these
 /// heads reads the patches Automerge logged since rather than scanning the
 /// whole document. Speed only: a refresh from other heads is as correct,
 /// and slower.
-fn viewed(doc: &mut AutoCommit) {
+pub fn viewed(doc: &mut AutoCommit) {
     doc.update_diff_cursor();
     // `AutoCommit::diff` keeps a copy of the patches it last gave; an empty
     // diff (read from the just-emptied log) replaces that copy, which after

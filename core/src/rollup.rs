@@ -67,6 +67,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use automerge::ChangeHash;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -468,6 +469,47 @@ pub struct RollupHeads {
     pub days: BTreeMap<String, Vec<String>>,
     /// The street document (risk regions decide the returnee levels).
     pub street: Vec<String>,
+}
+
+impl RollupHeads {
+    /// The heads of the registry, cases and street documents; days are
+    /// added with [`RollupHeads::add_day`].
+    pub fn new(registry: &[ChangeHash], cases: &[ChangeHash], street: &[ChangeHash]) -> Self {
+        RollupHeads {
+            registry: hex_heads(registry),
+            cases: hex_heads(cases),
+            days: BTreeMap::new(),
+            street: hex_heads(street),
+        }
+    }
+
+    /// Records that the activity document of `day` was read at `heads`.
+    pub fn add_day(&mut self, day: Day, heads: &[ChangeHash]) {
+        self.days
+            .insert(crate::model::Date(day).to_string(), hex_heads(heads));
+    }
+}
+
+/// Hex change hashes, sorted: how heads appear in rollups.
+pub fn hex_heads(h: &[ChangeHash]) -> Vec<String> {
+    let mut v: Vec<String> = h.iter().map(|h| h.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// The days whose activity documents a rollup of `as_of` in `tz` reads,
+/// when the documents are split into days by `split_tz`: the day itself in
+/// the same zone, else its neighbours too (an instant may sit in the
+/// previous or next document).
+pub fn days_read(as_of: Day, tz: Tz, split_tz: Tz) -> Vec<Day> {
+    if tz == split_tz {
+        vec![as_of]
+    } else {
+        [as_of.pred_opt(), Some(as_of), as_of.succ_opt()]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
 }
 
 /// Where a resident with a person key was counted, for the street's

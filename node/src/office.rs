@@ -889,27 +889,6 @@ impl SyncHost for Office {
     }
 }
 
-/// The days whose activity documents a rollup of `as_of` in `tz` reads: the
-/// day itself when `tz` is the zone the documents are split by, else its
-/// neighbours too (an instant may sit in the previous or next document).
-pub fn rollup_days(as_of: Day, tz: Tz, split_tz: Tz) -> Vec<Day> {
-    if tz == split_tz {
-        vec![as_of]
-    } else {
-        [as_of.pred_opt(), Some(as_of), as_of.succ_opt()]
-            .into_iter()
-            .flatten()
-            .collect()
-    }
-}
-
-/// Hex change hashes, sorted: how heads appear in rollups.
-pub fn hex_heads(h: &[ChangeHash]) -> Vec<String> {
-    let mut v: Vec<String> = h.iter().map(|h| h.to_string()).collect();
-    v.sort();
-    v
-}
-
 /// Key of the street's figures as last received, in the store's meta table.
 const STREET_SUMMARY_KEY: &str = "street_summary";
 
@@ -926,29 +905,24 @@ impl Office {
         self.ensure_consistent()?;
         let c = self.cfg.community.clone();
         let mut days = Vec::new();
-        let mut heads = rollup::RollupHeads {
-            registry: hex_heads(
-                &self
-                    .replica
-                    .heads(&DocId::Registry(c.clone()))
-                    .unwrap_or_default(),
-            ),
-            cases: hex_heads(
-                &self
-                    .replica
-                    .heads(&DocId::Cases(c.clone()))
-                    .unwrap_or_default(),
-            ),
-            days: Default::default(),
-            street: hex_heads(&self.street.get_heads()),
-        };
-        for d in rollup_days(as_of, tz, self.cfg.tz) {
+        let mut heads = rollup::RollupHeads::new(
+            &self
+                .replica
+                .heads(&DocId::Registry(c.clone()))
+                .unwrap_or_default(),
+            &self
+                .replica
+                .heads(&DocId::Cases(c.clone()))
+                .unwrap_or_default(),
+            &self.street.get_heads(),
+        );
+        for d in rollup::days_read(as_of, tz, self.cfg.tz) {
             if self.load_day(d)? {
                 let h = self
                     .replica
                     .heads(&DocId::Activity(c.clone(), d))
                     .unwrap_or_default();
-                heads.days.insert(Date(d).to_string(), hex_heads(&h));
+                heads.add_day(d, &h);
                 days.push(d);
             }
         }
