@@ -18,19 +18,11 @@ fn now_ms() -> i64 {
     gridsync_node::service::now_ms()
 }
 
-/// Peak resident memory of a process, from /proc (Linux), in MiB.
-fn peak_rss_mib(pid: &str) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-fn rss_mib(pid: &str) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+/// Peak and current resident memory of a process, in MiB (NaN where
+/// /proc does not say).
+fn mib(pid: u32) -> (f64, f64) {
+    gridsync_node::process::memory(Some(pid))
+        .map_or((f64::NAN, f64::NAN), |m| (m.peak_mib(), m.rss_mib()))
 }
 
 fn cfg(dir: &std::path::Path) -> OfficeConfig {
@@ -78,7 +70,7 @@ fn main() {
         created += rep.records_created;
     }
     let create = started.elapsed();
-    let me = std::process::id().to_string();
+    let me = std::process::id();
     row(
         "create: import roster (500 rows/commit)",
         format!("{:.2} s ({created} records)", create.as_secs_f64()),
@@ -89,7 +81,7 @@ fn main() {
     );
     row(
         "create: peak RSS of this process",
-        format!("{:.0} MiB", peak_rss_mib(&me).unwrap_or(f64::NAN)),
+        format!("{:.0} MiB", mib(me).0),
     );
     row(
         "households / residents in the view",
@@ -254,11 +246,9 @@ fn main() {
                 .expect("status");
         });
         starts.push(t.elapsed());
+        let (peak, now) = mib(child.id());
+        rss = (now, peak);
         let pid = child.id().to_string();
-        rss = (
-            rss_mib(&pid).unwrap_or(f64::NAN),
-            peak_rss_mib(&pid).unwrap_or(f64::NAN),
-        );
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status();

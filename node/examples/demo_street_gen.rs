@@ -19,13 +19,6 @@ use gridsync_core::replica::{day_of_instant, load_doc};
 use gridsync_node::demo_street::{self, StreetSpec};
 use gridsync_node::store::Store;
 
-fn peak_rss_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 /// Bytes of a store file and its WAL (and nothing else of the directory).
 fn store_bytes(path: &Path) -> u64 {
     let size = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -72,7 +65,7 @@ fn main() -> anyhow::Result<()> {
         "demo street: seed {seed}, {households} households a community, {days} days to {as_of}\n"
     );
     let seeded = demo_street::seed(&spec, &coordinator_dir, &node_dir)?;
-    let peak = peak_rss_mib();
+    let peak = gridsync_node::process::memory(None).map(|m| m.peak_mib());
 
     let t = &seeded.timings;
     let secs = |d: std::time::Duration| format!("{:.2} s", d.as_secs_f64());

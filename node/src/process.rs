@@ -73,3 +73,56 @@ pub fn write_addr_file(path: &Path, addr: SocketAddr) -> std::io::Result<()> {
     std::fs::write(&tmp, addr.to_string())?;
     std::fs::rename(&tmp, path)
 }
+
+/// A process's resident memory, from `/proc/<pid>/status` (Linux).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// Peak resident set (VmHWM), KiB.
+    pub peak_kib: u64,
+    /// Resident set now (VmRSS), KiB.
+    pub rss_kib: u64,
+}
+
+impl Memory {
+    pub fn peak_mib(&self) -> f64 {
+        self.peak_kib as f64 / 1024.0
+    }
+    pub fn rss_mib(&self) -> f64 {
+        self.rss_kib as f64 / 1024.0
+    }
+}
+
+/// The memory of process `pid` (this one if `None`), or `None` where
+/// `/proc` does not say (not Linux, the process is gone).
+pub fn memory(pid: Option<u32>) -> Option<Memory> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/status"),
+        None => "/proc/self/status".to_string(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse::<u64>()
+            .ok()
+    };
+    Some(Memory {
+        peak_kib: field("VmHWM:")?,
+        rss_kib: field("VmRSS:")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn this_process_has_a_resident_set_no_larger_than_its_peak() {
+        // Only where /proc exists; elsewhere `None` is the answer.
+        if let Some(m) = super::memory(None) {
+            assert!(m.rss_kib > 0 && m.peak_kib >= m.rss_kib, "{m:?}");
+        } else {
+            assert!(!std::path::Path::new("/proc/self/status").exists());
+        }
+    }
+}

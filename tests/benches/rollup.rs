@@ -19,16 +19,10 @@ use gridsync_node::demo_street::{self, StreetSpec};
 use gridsync_node::service::now_ms;
 
 fn mem() -> String {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let get = |k: &str| {
-        s.lines()
-            .find(|l| l.starts_with(k))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(|kb| kb / 1024)
-            .unwrap_or(0)
-    };
-    format!("RSS {} MiB, peak {} MiB", get("VmRSS:"), get("VmHWM:"))
+    match gridsync_node::process::memory(None) {
+        Some(m) => format!("RSS {:.0} MiB, peak {:.0} MiB", m.rss_mib(), m.peak_mib()),
+        None => "memory unknown".into(),
+    }
 }
 
 fn row(k: &str, v: String) {
