@@ -36,79 +36,66 @@ impl From<Level> for pb::Level {
     }
 }
 
-impl From<&Figures> for pb::Figures {
-    fn from(f: &Figures) -> Self {
-        pb::Figures {
-            households: f.households,
-            residents: f.residents,
-            residents_counted_elsewhere: f.residents_counted_elsewhere,
-            households_contracted: f.households_contracted,
-            households_uncontracted: f.households_uncontracted,
-            households_screened: f.households_screened,
-            households_unscreened: f.households_unscreened,
-            screening_visits: f.screening_visits,
-            returnees_high: f.returnees_high,
-            returnees_medium: f.returnees_medium,
-            returnees_low: f.returnees_low,
-            returnees_none: f.returnees_none,
-            isolating: f.isolating,
-            isolations_past_end: f.isolations_past_end,
-            elderly_alone: f.elderly_alone,
-            care_relationships: f.care_relationships,
-            care_overdue: f.care_overdue,
-            care_visits: f.care_visits,
-            tickets_opened: f.tickets_opened,
-            tickets_open: f.tickets_open,
-            tickets_resolved: f.tickets_resolved,
-            resolve_hours: f.resolve_hours.to_vec(),
-            inspections: f.inspections,
-            inspections_knew_member: f.inspections_knew_member,
-            party_members: f.party_members,
-            staff: f.staff,
-            gaps: f.gaps.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+/// The counts the core's `Figures` and the wire's carry under the same
+/// names, listed once for both directions (the histogram and the gaps map
+/// differ in type and are converted by hand).
+macro_rules! figures_both_ways {
+    ($($field:ident),* $(,)?) => {
+        impl From<&Figures> for pb::Figures {
+            fn from(f: &Figures) -> Self {
+                pb::Figures {
+                    $($field: f.$field,)*
+                    resolve_hours: f.resolve_hours.to_vec(),
+                    gaps: f.gaps.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                }
+            }
         }
-    }
+
+        /// The figures of a message, for clients that add or print them
+        /// (the histogram is padded or cut to its fixed length).
+        impl From<&pb::Figures> for Figures {
+            fn from(f: &pb::Figures) -> Self {
+                let mut resolve_hours = [0u64; gridsync_core::rollup::RESOLVE_BUCKETS];
+                for (mine, wire) in resolve_hours.iter_mut().zip(&f.resolve_hours) {
+                    *mine = *wire;
+                }
+                Figures {
+                    $($field: f.$field,)*
+                    resolve_hours,
+                    gaps: f.gaps.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                }
+            }
+        }
+    };
 }
 
-/// The figures of a message, for clients that add or print them (the
-/// histogram is padded or cut to its fixed length).
-impl From<&pb::Figures> for Figures {
-    fn from(f: &pb::Figures) -> Self {
-        let mut resolve_hours = [0u64; gridsync_core::rollup::RESOLVE_BUCKETS];
-        for (mine, wire) in resolve_hours.iter_mut().zip(&f.resolve_hours) {
-            *mine = *wire;
-        }
-        Figures {
-            households: f.households,
-            residents: f.residents,
-            residents_counted_elsewhere: f.residents_counted_elsewhere,
-            households_contracted: f.households_contracted,
-            households_uncontracted: f.households_uncontracted,
-            households_screened: f.households_screened,
-            households_unscreened: f.households_unscreened,
-            screening_visits: f.screening_visits,
-            returnees_high: f.returnees_high,
-            returnees_medium: f.returnees_medium,
-            returnees_low: f.returnees_low,
-            returnees_none: f.returnees_none,
-            isolating: f.isolating,
-            isolations_past_end: f.isolations_past_end,
-            elderly_alone: f.elderly_alone,
-            care_relationships: f.care_relationships,
-            care_overdue: f.care_overdue,
-            care_visits: f.care_visits,
-            tickets_opened: f.tickets_opened,
-            tickets_open: f.tickets_open,
-            tickets_resolved: f.tickets_resolved,
-            resolve_hours,
-            inspections: f.inspections,
-            inspections_knew_member: f.inspections_knew_member,
-            party_members: f.party_members,
-            staff: f.staff,
-            gaps: f.gaps.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-        }
-    }
-}
+figures_both_ways!(
+    households,
+    residents,
+    residents_counted_elsewhere,
+    households_contracted,
+    households_uncontracted,
+    households_screened,
+    households_unscreened,
+    screening_visits,
+    returnees_high,
+    returnees_medium,
+    returnees_low,
+    returnees_none,
+    isolating,
+    isolations_past_end,
+    elderly_alone,
+    care_relationships,
+    care_overdue,
+    care_visits,
+    tickets_opened,
+    tickets_open,
+    tickets_resolved,
+    inspections,
+    inspections_knew_member,
+    party_members,
+    staff,
+);
 
 /// The node as a message with `depth` levels below it (0 = all of them):
 /// 1 gives the node and its children, without theirs.
