@@ -56,10 +56,6 @@ fn node(c: &str) -> Principal {
     Principal::Node(cid(c))
 }
 
-fn node_auth(pki: &Pki, c: &str) -> ClientAuth {
-    pki.client(&node(c))
-}
-
 fn url(coord: &TestCoordinator) -> String {
     format!("https://localhost:{}", coord.addr.port())
 }
@@ -327,7 +323,7 @@ async fn assert_serving(coord: &TestCoordinator, pki: &Pki) {
     let heads = coord.community_heads("c01").await;
     let mut raw = open_raw(
         &url(coord),
-        &node_auth(pki, "c01"),
+        &pki.node("c01"),
         vec![hello_frame(hello("c01", &heads))],
     )
     .await
@@ -524,7 +520,7 @@ async fn a_node_may_not_speak_for_another_community() {
     let dir = tempfile::tempdir().unwrap();
     let coord = street(&pki, dir.path(), FrameLimits::default()).await;
     let before = stored(&coord).await;
-    let c01 = node_auth(&pki, "c01");
+    let c01 = pki.node("c01");
 
     // The Hello names c02.
     let heads = coord.community_heads("c02").await;
@@ -567,10 +563,10 @@ async fn a_node_never_sees_nor_writes_another_communitys_documents() {
     let coord = street(&pki, cdir.path(), FrameLimits::default()).await;
 
     // Both communities hold data at the coordinator.
-    let link02 = test_link_config(coord.addr, &node_auth(&pki, "c02"), FrameLimits::default());
+    let link02 = test_link_config(coord.addr, &pki.node("c02"), FrameLimits::default());
     let n02 = TestNode::start(dir02.path(), "c02", Some(link02)).await;
     populate(&n02, "B", 6).await;
-    let link01 = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
+    let link01 = test_link_config(coord.addr, &pki.node("c01"), FrameLimits::default());
     let n01 = TestNode::start(dir01.path(), "c01", Some(link01.clone())).await;
     populate(&n01, "A", 3).await;
     for n in [&n01, &n02] {
@@ -595,7 +591,7 @@ async fn a_node_never_sees_nor_writes_another_communitys_documents() {
     // and the street, nothing of c02.
     let mut raw = open_raw(
         &url(&coord),
-        &node_auth(&pki, "c01"),
+        &pki.node("c01"),
         vec![hello_frame(hello("c01", &DocHeads::new()))],
     )
     .await
@@ -694,7 +690,7 @@ async fn only_operators_write_the_street_document_and_only_through_the_street_ap
     docs.insert(DocId::Street, my_heads);
     let mut raw = open_raw(
         &url(&coord),
-        &node_auth(&pki, "c01"),
+        &pki.node("c01"),
         vec![hello_frame(hello("c01", &docs))],
     )
     .await
@@ -722,7 +718,7 @@ async fn only_operators_write_the_street_document_and_only_through_the_street_ap
     );
 
     // The Street API refuses a node; Sync.Session refuses an operator.
-    let mut as_node = operator_client(coord.addr, &node_auth(&pki, "c01")).await;
+    let mut as_node = operator_client(coord.addr, &pki.node("c01")).await;
     let s = as_node
         .put_street_record(spb::PutStreetRecordRequest {
             record: Some(spb::StreetRecord {
@@ -751,7 +747,7 @@ async fn only_operators_write_the_street_document_and_only_through_the_street_ap
     assert_unchanged(&before, &stored(&coord).await, "a node on the Street API");
 
     // A real node gets the street document without that change.
-    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
+    let link = test_link_config(coord.addr, &pki.node("c01"), FrameLimits::default());
     let n01 = TestNode::start(ndir.path(), "c01", Some(link)).await;
     populate(&n01, "A", 1).await;
     assert!(
@@ -835,7 +831,7 @@ async fn street_changes_in_a_first_message_or_waiting_for_a_dependency_are_refus
     ] {
         let r = refusal(
             &url(&coord),
-            &node_auth(&pki, "c01"),
+            &pki.node("c01"),
             vec![hello_frame(hello("c01", &heads)), whole("street", msg)],
         )
         .await;
@@ -864,7 +860,7 @@ async fn an_unregistered_community_is_told_how_to_register() {
     let heads = coord.community_heads("c09").await;
     let r = refusal(
         &url(&coord),
-        &node_auth(&pki, "c09"),
+        &pki.node("c09"),
         vec![hello_frame(hello("c09", &heads))],
     )
     .await;
@@ -992,7 +988,7 @@ async fn expired_and_foreign_certificates_are_refused() {
     );
 
     // A good node still syncs.
-    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
+    let link = test_link_config(coord.addr, &pki.node("c01"), FrameLimits::default());
     let n01 = TestNode::start(ndir.path(), "c01", Some(link)).await;
     populate(&n01, "A", 2).await;
     assert!(
@@ -1016,7 +1012,7 @@ async fn check_cases(
     let mut problems = Vec::new();
     for (what, frames, code, words) in cases {
         let before = stored(coord).await;
-        match refusal(&url(coord), &node_auth(pki, "c01"), frames).await {
+        match refusal(&url(coord), &pki.node("c01"), frames).await {
             Err(e) => problems.push(format!("{what}: expected {code:?}, but {e}")),
             Ok(r) => {
                 eprintln!(
@@ -1201,7 +1197,7 @@ async fn oversized_frames_are_refused_and_the_coordinator_keeps_serving() {
     let huge = limits.max_frame_bytes + 64 * 1024 + 1024;
     let r = refusal(
         &url(&coord),
-        &node_auth(&pki, "c01"),
+        &pki.node("c01"),
         vec![
             good(),
             sync_frame("registry/c01", vec![0x42; huge], 0, 1, huge as u64),
@@ -1246,7 +1242,7 @@ async fn a_newer_protocol_version_gets_a_clear_error_not_a_hang() {
     h.protocol_version = 2;
     let r = tokio::time::timeout(
         PROMPT,
-        refusal(&url(&coord), &node_auth(&pki, "c01"), vec![hello_frame(h)]),
+        refusal(&url(&coord), &pki.node("c01"), vec![hello_frame(h)]),
     )
     .await
     .expect("a Hello of protocol 2 got no answer within 10 s: a hang, not a clear error");

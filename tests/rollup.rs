@@ -19,12 +19,6 @@ use gridsync_tests::{TIME_ZONE, activity_instant_ms, day_of};
 
 const WITHIN: Duration = Duration::from_secs(40);
 
-fn node_auth(pki: &Pki, c: &str) -> gridsync_node::tls::ClientAuth {
-    pki.client(&gridsync_core::access::Principal::Node(
-        CommunityId::parse(c).unwrap(),
-    ))
-}
-
 /// A compound, a building, `n` households of two residents each, a
 /// contract group for all of them, and a screening visit of every other
 /// household today. Returns the household ids.
@@ -237,7 +231,7 @@ async fn a_node_cut_off_while_both_sides_edit_converges_to_the_union_with_matchi
         "c01",
         Some(test_link_config(
             proxy.local_addr(),
-            &node_auth(&pki, "c01"),
+            &pki.node("c01"),
             FrameLimits::default(),
         )),
     )
@@ -247,7 +241,7 @@ async fn a_node_cut_off_while_both_sides_edit_converges_to_the_union_with_matchi
         "c02",
         Some(test_link_config(
             coord.addr,
-            &node_auth(&pki, "c02"),
+            &pki.node("c02"),
             FrameLimits::default(),
         )),
     )
@@ -373,7 +367,7 @@ async fn rollups_never_go_back_across_restarts_even_from_an_older_backup() {
     let port = coord.addr.port();
     let mut op = coord.operator(&pki).await;
     register(&mut op, &["c01"]).await;
-    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
+    let link = test_link_config(coord.addr, &pki.node("c01"), FrameLimits::default());
     let node = TestNode::start(d1.path(), "c01", Some(link.clone())).await;
     populate(&node, "A", 3).await;
     assert!(eventually(WITHIN, || converged(&node, &coord)).await);
@@ -469,7 +463,7 @@ async fn a_digest_that_differs_at_the_same_heads_is_reported_as_a_mismatch() {
     let ours = stamp(&r, "c02").clone();
     assert_eq!(r.tree.as_ref().unwrap().name, "测试街道 test street");
     assert_eq!(ours.digest_state, rpb::DigestState::NotReported as i32);
-    let mut client = sync_client(&coord, &node_auth(&pki, "c02")).await;
+    let mut client = sync_client(&coord, &pki.node("c02")).await;
     let digest = |d: &str| rpb::NodeDigest {
         as_of: r.as_of.clone(),
         tz: r.tz.clone(),
@@ -587,7 +581,7 @@ async fn the_daily_report_carries_stamps_and_shows_changes_since_sign_off() {
         "c01",
         Some(test_link_config(
             coord.addr,
-            &node_auth(&pki, "c01"),
+            &pki.node("c01"),
             FrameLimits::default(),
         )),
     )
@@ -790,7 +784,7 @@ async fn a_community_that_cannot_be_computed_is_marked_and_the_street_goes_on() 
         "c01",
         Some(test_link_config(
             coord.addr,
-            &node_auth(&pki, "c01"),
+            &pki.node("c01"),
             FrameLimits::default(),
         )),
     )

@@ -30,9 +30,7 @@ async fn concurrent_edits_at_a_node_and_at_the_coordinator_converge() {
     let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
     let mut op = coord.operator(&pki).await;
     register(&mut op, &["c01"]).await;
-    let auth = pki.client(&gridsync_core::access::Principal::Node(
-        CommunityId::parse("c01").unwrap(),
-    ));
+    let auth = pki.node("c01");
     let node = TestNode::start(
         ndir.path(),
         "c01",
@@ -104,12 +102,6 @@ async fn concurrent_edits_at_a_node_and_at_the_coordinator_converge() {
     coord.stop().await;
 }
 
-fn node_auth(pki: &Pki, c: &str) -> gridsync_node::tls::ClientAuth {
-    pki.client(&gridsync_core::access::Principal::Node(
-        CommunityId::parse(c).unwrap(),
-    ))
-}
-
 async fn wait_converged(node: &TestNode, coord: &TestCoordinator) {
     let ok = eventually(WITHIN, || converged(node, coord)).await;
     assert!(
@@ -136,7 +128,7 @@ async fn edits_made_while_the_coordinator_is_down_arrive_after_it_restarts() {
     let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
     let port = coord.addr.port();
     register(&mut coord.operator(&pki).await, &["c01"]).await;
-    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
+    let link = test_link_config(coord.addr, &pki.node("c01"), FrameLimits::default());
     let node = TestNode::start(ndir.path(), "c01", Some(link)).await;
     populate(&node, "A", 5).await;
     wait_converged(&node, &coord).await;
@@ -206,7 +198,7 @@ async fn a_restarted_node_catches_up_both_ways() {
     let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
     let mut op = coord.operator(&pki).await;
     register(&mut op, &["c01"]).await;
-    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
+    let link = test_link_config(coord.addr, &pki.node("c01"), FrameLimits::default());
     let node = TestNode::start(ndir.path(), "c01", Some(link.clone())).await;
     populate(&node, "A", 3).await;
     wait_converged(&node, &coord).await;
@@ -249,7 +241,7 @@ async fn a_reconnect_resumes_from_the_persisted_sync_state() {
     let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
     let port = coord.addr.port();
     register(&mut coord.operator(&pki).await, &["c01"]).await;
-    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
+    let link = test_link_config(coord.addr, &pki.node("c01"), FrameLimits::default());
     let node = TestNode::start(ndir.path(), "c01", Some(link.clone())).await;
     populate(&node, "A", 60).await;
     wait_converged(&node, &coord).await;
@@ -351,7 +343,7 @@ async fn a_catch_up_larger_than_the_message_limit_completes() {
         .unwrap();
     }
 
-    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), limits);
+    let link = test_link_config(coord.addr, &pki.node("c01"), limits);
     let node = TestNode::start(ndir.path(), "c01", Some(link)).await;
     wait_converged(&node, &coord).await;
     let st = node.link_status();
@@ -437,7 +429,7 @@ async fn a_message_over_the_coordinators_limit_is_not_sent_and_the_status_says_w
     let offline = TestNode::start(ndir.path(), "c01", None).await;
     bulk_households(&offline, 2000).await;
     offline.stop().await;
-    let link = test_link_config(coord.addr, &node_auth(&pki, "c01"), FrameLimits::default());
+    let link = test_link_config(coord.addr, &pki.node("c01"), FrameLimits::default());
     let node = TestNode::start(ndir.path(), "c01", Some(link)).await;
     let said = eventually(WITHIN, || async {
         node.link_status()

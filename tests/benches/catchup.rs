@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use gridsync_core::access::Principal;
 use gridsync_core::replica::load_doc;
 use gridsync_core::sync::FrameLimits;
 use gridsync_core::*;
@@ -47,7 +46,7 @@ async fn main() {
     let limits = FrameLimits::default();
     let coord = TestCoordinator::start(cdir.path(), &pki, 0, limits).await;
     register(&mut coord.operator(&pki).await, &["c01"]).await;
-    let auth = pki.client(&Principal::Node(CommunityId::parse("c01").unwrap()));
+    let auth = pki.node("c01");
     let link = test_link_config(coord.addr, &auth, limits);
     println!("gridsync catch-up benchmark: {households} households\n");
 

@@ -69,6 +69,13 @@ impl Pki {
             client_tls(&TlsPems::new(&self.ca, &leaf), "localhost").expect("client TLS config"),
         )
     }
+
+    /// Client auth of community `c`'s node.
+    pub fn node(&self, c: &str) -> ClientAuth {
+        self.client(&Principal::Node(
+            CommunityId::parse(c).expect("community id"),
+        ))
+    }
 }
 
 impl Default for Pki {
