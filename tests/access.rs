@@ -1377,6 +1377,8 @@ async fn development_tokens_over_plain_http_sync_and_unknown_tokens_are_refused(
         backoff_max: Duration::from_millis(500),
         limits: FrameLimits::default(),
         handshake_timeout: Duration::from_secs(10),
+        dialer: None,
+        jitter_seed: None,
     };
     let n01 = TestNode::start(ndir.path(), "c01", Some(link)).await;
     populate(&n01, "A", 2).await;

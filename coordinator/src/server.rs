@@ -54,6 +54,28 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     opts: ServeOptions,
 ) -> Result<(), ServeError> {
+    serve_incoming(replicas, TcpListenerStream::new(listener), shutdown, opts).await
+}
+
+/// [`serve`] over any stream of accepted connections (the partition
+/// simulation's simulated TCP): the same services, TLS and limits.
+pub async fn serve_incoming<I, IO, IE>(
+    replicas: ReplicasHandle,
+    incoming: I,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    opts: ServeOptions,
+) -> Result<(), ServeError>
+where
+    I: tokio_stream::Stream<Item = Result<IO, IE>> + Send + 'static,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+    IO::ConnectInfo: Clone + Send + Sync + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<SyncServer<SyncService>>()
@@ -84,7 +106,7 @@ pub async fn serve(
         .add_service(reflection)
         .add_service(sync_api)
         .add_service(street_api)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        .serve_with_incoming_shutdown(incoming, async {
             let _ = server_stop_rx.await;
         });
     let mut server = tokio::spawn(server);

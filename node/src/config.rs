@@ -179,6 +179,8 @@ impl CoordinatorLink {
                 ..FrameLimits::default()
             },
             handshake_timeout: Duration::from_secs(30),
+            dialer: None,
+            jitter_seed: None,
         })
     }
 }

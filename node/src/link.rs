@@ -15,9 +15,11 @@ use gridsync_core::DocId;
 use gridsync_core::sync::{self, Backoff, DocHeads, FrameLimits, PROTOCOL_VERSION};
 use gridsync_proto::sync::v1 as pb;
 use pb::sync_client::SyncClient;
+use rand::{RngExt, SeedableRng};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
 
 use crate::office::Office;
 use crate::session::{self, SessionError, SessionEvent, SharedHost};
@@ -35,6 +37,33 @@ pub struct LinkConfig {
     pub limits: FrameLimits,
     /// How long to wait for the coordinator's Welcome.
     pub handshake_timeout: Duration,
+    /// How a connection is made; `None` dials the endpoint over TCP. The
+    /// partition simulation dials over simulated TCP with the same endpoint
+    /// (TLS, keep-alive) and the same session code.
+    pub dialer: Option<Dialer>,
+    /// Seeds the jitter of the redial waits (simulations replay from a
+    /// seed); `None` draws it at random.
+    pub jitter_seed: Option<u64>,
+}
+
+type DialFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Channel, tonic::transport::Error>> + Send>,
+>;
+
+/// Makes a channel from the link's endpoint another way than over TCP.
+#[derive(Clone)]
+pub struct Dialer(Arc<dyn Fn(&Endpoint) -> DialFuture + Send + Sync>);
+
+impl Dialer {
+    pub fn new(f: impl Fn(&Endpoint) -> DialFuture + Send + Sync + 'static) -> Dialer {
+        Dialer(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dialer")
+    }
 }
 
 /// One document's link state.
@@ -91,6 +120,10 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     lock(&status).configured = true;
+    let mut jitter = match cfg.jitter_seed {
+        Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
+        None => rand::rngs::StdRng::seed_from_u64(rand::random()),
+    };
     let mut backoff = Backoff::new(
         cfg.backoff_base.as_millis() as u64,
         cfg.backoff_max.as_millis() as u64,
@@ -119,7 +152,7 @@ pub async fn run(
             Ok(()) => return,
             Err(e) => tracing::warn!(error = %e, "link to the coordinator is down"),
         }
-        let unit: f64 = rand::random();
+        let unit: f64 = jitter.random();
         let wait = Duration::from_millis(backoff.next_delay_ms(unit));
         tracing::info!(
             wait_ms = wait.as_millis() as u64,
@@ -274,7 +307,11 @@ async fn session_once(
     stop: watch::Receiver<bool>,
     backoff: &mut Backoff,
 ) -> Result<(), SessionError> {
-    let channel = cfg.endpoint.connect().await.map_err(|e| {
+    let dialled = match &cfg.dialer {
+        Some(d) => (d.0)(&cfg.endpoint).await,
+        None => cfg.endpoint.connect().await,
+    };
+    let channel = dialled.map_err(|e| {
         SessionError::Host(format!(
             "cannot reach the coordinator at {}: {e}",
             cfg.endpoint.uri()

@@ -39,6 +39,7 @@
 //! `cargo test -p gridsync-tests`). `GRIDSYNC_NODE_BIN` and `GRIDCTL_BIN`
 //! point the tests at other executables.
 
+pub mod sim;
 pub mod street;
 
 use std::io::Read;

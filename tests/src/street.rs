@@ -283,6 +283,8 @@ pub fn test_link_config(
         backoff_max: Duration::from_millis(500),
         limits,
         handshake_timeout: Duration::from_secs(10),
+        dialer: None,
+        jitter_seed: None,
     }
 }
 

@@ -1,0 +1,335 @@
+//! The oracle: every edit anyone attempted, with what came of it
+//! (acknowledged, refused, or unknown because the process or the link died
+//! under it), and the checks made against it: Jepsen's set-full counts
+//! (lost, stale, never-read) and the figures a rollup must show once the
+//! street is quiet.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use gridsync_core::rollup::Figures;
+use gridsync_core::view::{CommunityView, DayView};
+use gridsync_core::{CommunityId, Kind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Sent, no answer yet.
+    InFlight,
+    /// Committed and acknowledged.
+    Acked,
+    /// Refused with a clear error (validation, a missing reference).
+    Refused,
+    /// No answer: the writer's process crashed, or its call failed without
+    /// saying whether the edit landed.
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    Create,
+    /// A field update that leaves every figure alone (a household's phone).
+    Update,
+    /// A ticket resolved (on the as-of date).
+    Resolve,
+    Remove,
+}
+
+#[derive(Clone, Debug)]
+pub struct Op {
+    pub actor: String,
+    pub community: CommunityId,
+    pub kind: Kind,
+    pub id: String,
+    pub what: OpKind,
+    /// For a screening visit: its household.
+    pub household: Option<String>,
+    pub outcome: Outcome,
+    pub started: Duration,
+    pub acked_at: Option<Duration>,
+    /// Seen at the coordinator by some read (for creates).
+    pub seen: bool,
+    /// Missing from a read of the coordinator made after it was acknowledged
+    /// (expected while links are down; it must show up later).
+    pub stale: bool,
+}
+
+/// What one read of the coordinator saw of one community.
+pub struct Snapshot<'a> {
+    pub view: &'a CommunityView,
+    pub day: Option<&'a DayView>,
+}
+
+impl Snapshot<'_> {
+    pub fn contains(&self, kind: Kind, id: &str) -> bool {
+        match kind {
+            Kind::ScreeningVisit => self
+                .day
+                .is_some_and(|d| d.screening_visits.contains_key(id)),
+            Kind::Inspection => self.day.is_some_and(|d| d.inspections.contains_key(id)),
+            Kind::CareVisit => self.day.is_some_and(|d| d.care_visits.contains_key(id)),
+            k => self.view.contains(k, id),
+        }
+    }
+
+    pub fn resolved(&self, ticket: &str) -> bool {
+        self.view
+            .tickets
+            .get(ticket)
+            .is_some_and(|t| t.resolved_at_ms.is_some())
+    }
+}
+
+/// The set-full result of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetFull {
+    pub acked: u64,
+    pub refused: u64,
+    pub unknown: u64,
+    /// Acknowledged and not there at the end (a create, a removal undone, a
+    /// resolution gone). Must be 0.
+    pub lost: u64,
+    /// Acknowledged, missed by a later read, there at the end.
+    pub stale: u64,
+    /// Unknown outcome, never seen by any read.
+    pub never_read: u64,
+    /// What was lost, for the failure message.
+    pub lost_detail: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct Oracle {
+    pub ops: Vec<Op>,
+}
+
+impl Oracle {
+    pub fn begin(
+        &mut self,
+        actor: &str,
+        community: &CommunityId,
+        kind: Kind,
+        id: &str,
+        what: OpKind,
+        now: Duration,
+    ) -> usize {
+        self.ops.push(Op {
+            actor: actor.to_string(),
+            community: community.clone(),
+            kind,
+            id: id.to_string(),
+            what,
+            household: None,
+            outcome: Outcome::InFlight,
+            started: now,
+            acked_at: None,
+            seen: false,
+            stale: false,
+        });
+        self.ops.len() - 1
+    }
+
+    pub fn finish(&mut self, i: usize, outcome: Outcome, now: Duration) {
+        let op = &mut self.ops[i];
+        op.outcome = outcome;
+        if outcome == Outcome::Acked {
+            op.acked_at = Some(now);
+        }
+    }
+
+    /// A crashed actor's edits in flight become unknown.
+    pub fn crashed(&mut self, actor: &str) {
+        for op in &mut self.ops {
+            if op.actor == actor && op.outcome == Outcome::InFlight {
+                op.outcome = Outcome::Unknown;
+            }
+        }
+    }
+
+    /// Records a read of the coordinator that started at `read_started`.
+    pub fn observe(&mut self, c: &CommunityId, snap: &Snapshot<'_>, read_started: Duration) {
+        // A record someone tried to remove may rightly be missing.
+        let removing: BTreeSet<(Kind, String)> = self
+            .ops
+            .iter()
+            .filter(|o| &o.community == c && o.what == OpKind::Remove)
+            .map(|o| (o.kind, o.id.clone()))
+            .collect();
+        for op in self.ops.iter_mut().filter(|o| &o.community == c) {
+            if op.what != OpKind::Create {
+                continue;
+            }
+            if snap.contains(op.kind, &op.id) {
+                op.seen = true;
+            } else if op.outcome == Outcome::Acked
+                && op.acked_at.is_some_and(|t| t < read_started)
+                && !removing.contains(&(op.kind, op.id.clone()))
+            {
+                op.stale = true;
+            }
+        }
+    }
+
+    /// Ids removed by an acknowledged removal, or by one of unknown outcome.
+    fn removals(&self) -> BTreeMap<(CommunityId, Kind, String), Outcome> {
+        let mut out = BTreeMap::new();
+        for op in self.ops.iter().filter(|o| o.what == OpKind::Remove) {
+            if matches!(op.outcome, Outcome::Acked | Outcome::Unknown) {
+                let e = out
+                    .entry((op.community.clone(), op.kind, op.id.clone()))
+                    .or_insert(op.outcome);
+                if op.outcome == Outcome::Acked {
+                    *e = Outcome::Acked;
+                }
+            }
+        }
+        out
+    }
+
+    /// Set-full counts against the final state of every community.
+    pub fn set_full(&self, finals: &BTreeMap<CommunityId, Snapshot<'_>>) -> SetFull {
+        let removals = self.removals();
+        let mut r = SetFull::default();
+        for op in &self.ops {
+            match op.outcome {
+                Outcome::Acked => r.acked += 1,
+                Outcome::Refused => r.refused += 1,
+                Outcome::Unknown | Outcome::InFlight => r.unknown += 1,
+            }
+            let Some(snap) = finals.get(&op.community) else {
+                continue;
+            };
+            let present = snap.contains(op.kind, &op.id);
+            let key = (op.community.clone(), op.kind, op.id.clone());
+            match (op.what, op.outcome) {
+                (OpKind::Create, Outcome::Acked) => {
+                    let removed = removals.contains_key(&key);
+                    if !present && !removed {
+                        r.lost += 1;
+                        r.lost_detail.push(format!(
+                            "{} {} {} (by {})",
+                            op.community, op.kind, op.id, op.actor
+                        ));
+                    } else if op.stale {
+                        r.stale += 1;
+                    }
+                }
+                (OpKind::Create, Outcome::Unknown | Outcome::InFlight) => {
+                    if !present && !op.seen {
+                        r.never_read += 1;
+                    }
+                }
+                (OpKind::Remove, Outcome::Acked) if present => {
+                    r.lost += 1;
+                    r.lost_detail.push(format!(
+                        "{} {} {} came back after its acknowledged removal",
+                        op.community, op.kind, op.id
+                    ));
+                }
+                (OpKind::Resolve, Outcome::Acked) if !snap.resolved(&op.id) => {
+                    r.lost += 1;
+                    r.lost_detail.push(format!(
+                        "{} ticket {} lost its acknowledged resolution",
+                        op.community, op.id
+                    ));
+                }
+                _ => {}
+            }
+        }
+        r
+    }
+
+    /// The figures a community's rollup must show once quiet, from the
+    /// edits alone: acknowledged ones, and those of unknown outcome that the
+    /// final read shows landed.
+    pub fn expected(&self, c: &CommunityId, fin: &Snapshot<'_>) -> Expected {
+        let removals = self.removals();
+        let landed = |op: &Op| match op.outcome {
+            Outcome::Acked => true,
+            Outcome::Unknown | Outcome::InFlight => fin.contains(op.kind, &op.id),
+            Outcome::Refused => false,
+        };
+        let live = |op: &Op| {
+            let key = (op.community.clone(), op.kind, op.id.clone());
+            landed(op)
+                && match removals.get(&key) {
+                    Some(Outcome::Acked) => false,
+                    Some(_) => fin.contains(op.kind, &op.id),
+                    None => true,
+                }
+        };
+        let mut households = BTreeSet::new();
+        let mut residents = 0;
+        let mut visits: Vec<&str> = Vec::new();
+        let mut inspections = 0;
+        let mut tickets = BTreeSet::new();
+        for op in self.ops.iter().filter(|o| &o.community == c) {
+            if op.what != OpKind::Create || !live(op) {
+                continue;
+            }
+            match op.kind {
+                Kind::Household => {
+                    households.insert(op.id.as_str());
+                }
+                Kind::Resident => residents += 1,
+                Kind::ScreeningVisit => visits.push(op.household.as_deref().unwrap_or("")),
+                Kind::Inspection => inspections += 1,
+                Kind::Ticket => {
+                    tickets.insert(op.id.as_str());
+                }
+                _ => {}
+            }
+        }
+        let resolved = self
+            .ops
+            .iter()
+            .filter(|o| &o.community == c && o.what == OpKind::Resolve)
+            .filter(|o| tickets.contains(o.id.as_str()))
+            .filter(|o| match o.outcome {
+                Outcome::Acked => true,
+                Outcome::Unknown | Outcome::InFlight => fin.resolved(&o.id),
+                Outcome::Refused => false,
+            })
+            .map(|o| o.id.as_str())
+            .collect::<BTreeSet<_>>()
+            .len() as u64;
+        let screened = households.iter().filter(|h| visits.contains(h)).count() as u64;
+        Expected {
+            households: households.len() as u64,
+            residents,
+            screening_visits: visits.len() as u64,
+            households_screened: screened,
+            inspections,
+            tickets_opened: tickets.len() as u64,
+            tickets_resolved: resolved,
+            tickets_open: tickets.len() as u64 - resolved,
+        }
+    }
+}
+
+/// The figures the oracle knows without the system's help.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expected {
+    pub households: u64,
+    pub residents: u64,
+    pub screening_visits: u64,
+    pub households_screened: u64,
+    pub inspections: u64,
+    pub tickets_opened: u64,
+    pub tickets_resolved: u64,
+    pub tickets_open: u64,
+}
+
+impl Expected {
+    /// The same figures as a rollup shows them.
+    pub fn of(f: &Figures) -> Expected {
+        Expected {
+            households: f.households,
+            residents: f.residents,
+            screening_visits: f.screening_visits,
+            households_screened: f.households_screened,
+            inspections: f.inspections,
+            tickets_opened: f.tickets_opened,
+            tickets_resolved: f.tickets_resolved,
+            tickets_open: f.tickets_open,
+        }
+    }
+}

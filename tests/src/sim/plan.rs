@@ -1,0 +1,388 @@
+//! What a seed decides before anything runs: how many nodes, how long the
+//! chaos lasts, how often people edit, which kinds of fault are on and how
+//! often they strike (rates drawn per seed, like TigerBeetle's VOPR), and
+//! the schedule of faults itself.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// The coordinator's simulated host name.
+pub const COORD: &str = "coord";
+
+/// The kinds of fault a seed can draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// One node cut off from the coordinator.
+    Isolate,
+    /// The street split in two: some nodes keep the coordinator, the rest
+    /// lose it.
+    Split,
+    /// One direction of one link drops everything.
+    OneWay,
+    /// A link cut and healed again and again.
+    Flap,
+    /// Links clogged one by one in a random order, unclogged one by one in
+    /// another (messages wait, none is lost).
+    Clog,
+    /// One link holds everything, then releases it all in one burst.
+    HoldBurst,
+    /// Short drops of every message on a link: the TCP stream loses bytes
+    /// and only the keep-alive notices the connection is dead.
+    Loss,
+    /// Latency from 0 up to seconds on one link.
+    Latency,
+    /// A node crashes (losing everything not committed) and restarts.
+    CrashNode,
+    /// The coordinator crashes and restarts.
+    CrashCoordinator,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 10] = [
+        FaultKind::Isolate,
+        FaultKind::Split,
+        FaultKind::OneWay,
+        FaultKind::Flap,
+        FaultKind::Clog,
+        FaultKind::HoldBurst,
+        FaultKind::Loss,
+        FaultKind::Latency,
+        FaultKind::CrashNode,
+        FaultKind::CrashCoordinator,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Isolate => "isolate",
+            FaultKind::Split => "split",
+            FaultKind::OneWay => "one-way",
+            FaultKind::Flap => "flap",
+            FaultKind::Clog => "clog",
+            FaultKind::HoldBurst => "hold-burst",
+            FaultKind::Loss => "loss",
+            FaultKind::Latency => "latency",
+            FaultKind::CrashNode => "crash-node",
+            FaultKind::CrashCoordinator => "crash-coordinator",
+        }
+    }
+}
+
+/// One primitive change to the simulated world.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Partition(String),
+    Repair(String),
+    /// Drop what `from` sends to `to`.
+    OneWay {
+        from: String,
+        to: String,
+    },
+    RepairOneWay {
+        from: String,
+        to: String,
+    },
+    Hold(String),
+    Release(String),
+    /// The largest latency of messages between the node and the coordinator.
+    Latency(String, Duration),
+    Crash(String),
+    Restart(String),
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Partition(n) => write!(f, "partition {n}<->{COORD}"),
+            Action::Repair(n) => write!(f, "repair {n}<->{COORD}"),
+            Action::OneWay { from, to } => write!(f, "drop {from}->{to}"),
+            Action::RepairOneWay { from, to } => write!(f, "repair {from}->{to}"),
+            Action::Hold(n) => write!(f, "hold {n}<->{COORD}"),
+            Action::Release(n) => write!(f, "release {n}<->{COORD}"),
+            Action::Latency(n, d) => write!(f, "latency {n}<->{COORD} up to {d:?}"),
+            Action::Crash(h) => write!(f, "crash {h}"),
+            Action::Restart(h) => write!(f, "restart {h}"),
+        }
+    }
+}
+
+/// A fault as drawn: its kind, when it starts, and what it does.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub at: Duration,
+    pub actions: Vec<(Duration, Action)>,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:>7.2}s {:<17}",
+            self.at.as_secs_f64(),
+            self.kind.name()
+        )?;
+        for (i, (t, a)) in self.actions.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{a} @{:.2}s", t.as_secs_f64())?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything a seed decides.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub seed: u64,
+    pub nodes: Vec<String>,
+    /// Faults and edits happen in `[0, chaos)`; then every link heals, the
+    /// crashed restart, and the street goes quiet.
+    pub chaos: Duration,
+    /// Milliseconds between two edits of one office, drawn in this range.
+    pub node_gap_ms: (u64, u64),
+    /// Milliseconds between two operator actions at the street.
+    pub ops_gap_ms: (u64, u64),
+    /// The weight of each fault kind for this seed (0 = off).
+    pub weights: BTreeMap<FaultKind, u32>,
+    pub faults: Vec<Fault>,
+}
+
+fn ms(rng: &mut StdRng, lo: u64, hi: u64) -> Duration {
+    Duration::from_millis(rng.random_range(lo..=hi))
+}
+
+fn pick<'a>(rng: &mut StdRng, v: &'a [String]) -> &'a String {
+    &v[rng.random_range(0..v.len())]
+}
+
+fn shuffled(rng: &mut StdRng, v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    for i in (1..v.len()).rev() {
+        let j = rng.random_range(0..=i);
+        v.swap(i, j);
+    }
+    v
+}
+
+impl Plan {
+    /// The plan of `seed`; `max_nodes` caps the street's size.
+    pub fn draw(seed: u64, max_nodes: usize) -> Plan {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = rng.random_range(2..=max_nodes.max(2));
+        let nodes: Vec<String> = (1..=n).map(|i| format!("c{i:02}")).collect();
+        let chaos = ms(&mut rng, 8_000, 24_000);
+        let lo = rng.random_range(250..=1_000);
+        let node_gap_ms = (lo, lo * rng.random_range(2..=4));
+        let lo = rng.random_range(300..=1_500);
+        let ops_gap_ms = (lo, lo * 3);
+        let mut weights = BTreeMap::new();
+        for k in FaultKind::ALL {
+            let on = rng.random_bool(0.7);
+            weights.insert(k, if on { rng.random_range(1..=4) } else { 0 });
+        }
+        if weights.values().all(|w| *w == 0) {
+            weights.insert(FaultKind::Isolate, 1);
+        }
+        // Mean time between fault arrivals, per seed: from a storm to calm.
+        let mean_gap = rng.random_range(400..=4_000u64);
+        let total: u32 = weights.values().sum();
+        let mut faults = Vec::new();
+        let mut t = ms(&mut rng, 200, 1_500);
+        while t < chaos {
+            let mut x = rng.random_range(0..total);
+            let kind = *weights
+                .iter()
+                .find(|(_, w)| {
+                    if x < **w {
+                        true
+                    } else {
+                        x -= **w;
+                        false
+                    }
+                })
+                .map(|(k, _)| k)
+                .expect("a kind with weight");
+            let actions = expand(kind, t, &nodes, &mut rng);
+            faults.push(Fault {
+                kind,
+                at: t,
+                actions,
+            });
+            t += ms(&mut rng, mean_gap / 4, mean_gap * 2);
+        }
+        Plan {
+            seed,
+            nodes,
+            chaos,
+            node_gap_ms,
+            ops_gap_ms,
+            weights,
+            faults,
+        }
+    }
+
+    /// Every action of every fault, in time order (stable for equal times).
+    pub fn schedule(&self) -> Vec<(Duration, Action)> {
+        let mut all: Vec<(Duration, Action)> = self
+            .faults
+            .iter()
+            .flat_map(|f| f.actions.iter().cloned())
+            .collect();
+        all.sort_by_key(|(t, _)| *t);
+        all
+    }
+
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "seed {} · {} nodes · chaos {:.1}s · edits every {}–{} ms per office, operators every {}–{} ms\nfault weights:",
+            self.seed,
+            self.nodes.len(),
+            self.chaos.as_secs_f64(),
+            self.node_gap_ms.0,
+            self.node_gap_ms.1,
+            self.ops_gap_ms.0,
+            self.ops_gap_ms.1
+        );
+        for (k, w) in &self.weights {
+            s.push_str(&format!(" {}={w}", k.name()));
+        }
+        s.push_str(&format!("\n{} faults:\n", self.faults.len()));
+        for f in &self.faults {
+            s.push_str(&format!("  {f}\n"));
+        }
+        s
+    }
+}
+
+fn expand(
+    kind: FaultKind,
+    t: Duration,
+    nodes: &[String],
+    rng: &mut StdRng,
+) -> Vec<(Duration, Action)> {
+    let mut a = Vec::new();
+    match kind {
+        FaultKind::Isolate => {
+            let n = pick(rng, nodes).clone();
+            let d = ms(rng, 500, 12_000);
+            a.push((t, Action::Partition(n.clone())));
+            a.push((t + d, Action::Repair(n)));
+        }
+        FaultKind::Split => {
+            let side = shuffled(rng, nodes);
+            let k = rng.random_range(1..=side.len());
+            let d = ms(rng, 500, 10_000);
+            for n in &side[..k] {
+                a.push((t, Action::Partition(n.clone())));
+                a.push((t + d, Action::Repair(n.clone())));
+            }
+        }
+        FaultKind::OneWay => {
+            let n = pick(rng, nodes).clone();
+            let d = ms(rng, 500, 8_000);
+            let (from, to) = if rng.random_bool(0.5) {
+                (n, COORD.to_string())
+            } else {
+                (COORD.to_string(), n)
+            };
+            a.push((
+                t,
+                Action::OneWay {
+                    from: from.clone(),
+                    to: to.clone(),
+                },
+            ));
+            a.push((t + d, Action::RepairOneWay { from, to }));
+        }
+        FaultKind::Flap => {
+            let n = pick(rng, nodes).clone();
+            let period = ms(rng, 100, 2_000);
+            for i in 0..rng.random_range(2..=8u32) {
+                a.push((t + period * (2 * i), Action::Partition(n.clone())));
+                a.push((t + period * (2 * i + 1), Action::Repair(n.clone())));
+            }
+        }
+        FaultKind::Clog => {
+            let order = shuffled(rng, nodes);
+            let k = rng.random_range(1..=order.len());
+            let gap = ms(rng, 100, 1_500);
+            let hold = ms(rng, 200, 6_000);
+            let mut at = t;
+            for n in &order[..k] {
+                a.push((at, Action::Hold(n.clone())));
+                at += gap;
+            }
+            at += hold;
+            for n in shuffled(rng, &order[..k]) {
+                a.push((at, Action::Release(n)));
+                at += gap;
+            }
+        }
+        FaultKind::HoldBurst => {
+            let n = pick(rng, nodes).clone();
+            let d = ms(rng, 200, 8_000);
+            a.push((t, Action::Hold(n.clone())));
+            a.push((t + d, Action::Release(n)));
+        }
+        FaultKind::Loss => {
+            let n = pick(rng, nodes).clone();
+            let mut at = t;
+            for _ in 0..rng.random_range(1..=4u32) {
+                let d = ms(rng, 20, 400);
+                a.push((at, Action::Partition(n.clone())));
+                a.push((at + d, Action::Repair(n.clone())));
+                at += d + ms(rng, 50, 1_500);
+            }
+        }
+        FaultKind::Latency => {
+            let n = pick(rng, nodes).clone();
+            let max = ms(rng, 0, 3_000);
+            let d = ms(rng, 1_000, 10_000);
+            a.push((t, Action::Latency(n.clone(), max)));
+            a.push((t + d, Action::Latency(n, Duration::ZERO)));
+        }
+        FaultKind::CrashNode => {
+            let n = pick(rng, nodes).clone();
+            let down = ms(rng, 100, 8_000);
+            a.push((t, Action::Crash(n.clone())));
+            a.push((t + down, Action::Restart(n)));
+        }
+        FaultKind::CrashCoordinator => {
+            let down = ms(rng, 100, 6_000);
+            a.push((t, Action::Crash(COORD.to_string())));
+            a.push((t + down, Action::Restart(COORD.to_string())));
+        }
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_draws_the_same_plan_every_time_and_seeds_differ() {
+        let a = Plan::draw(42, 9).describe();
+        assert_eq!(a, Plan::draw(42, 9).describe());
+        assert_ne!(a, Plan::draw(43, 9).describe());
+    }
+
+    #[test]
+    fn every_fault_kind_is_drawn_over_a_few_seeds_and_faults_fall_in_the_chaos() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..50 {
+            let p = Plan::draw(seed, 9);
+            assert!((2..=9).contains(&p.nodes.len()));
+            for f in &p.faults {
+                assert!(f.at < p.chaos, "seed {seed}: {f} starts after the chaos");
+                seen.insert(f.kind);
+            }
+        }
+        assert_eq!(seen.len(), FaultKind::ALL.len(), "kinds drawn: {seen:?}");
+    }
+}
