@@ -797,15 +797,28 @@ async fn observe(
         let as_of = sh.as_of;
         let r = office
             .run(move |o| {
-                o.rollup(as_of, TIME_ZONE, now_ms())
-                    .map_err(tonic::Status::from)
+                let docs = o
+                    .store()
+                    .doc_heads()
+                    .map_err(gridsync_node::service::store_status)?;
+                let r = o
+                    .rollup(as_of, TIME_ZONE, now_ms())
+                    .map_err(tonic::Status::from)?;
+                Ok((r, docs.into_iter().map(|(id, _)| id).collect::<Vec<_>>()))
             })
             .await;
         match r {
-            Ok(r) => {
+            Ok((r, docs)) => {
                 lock(&sh.stats).node_rollup_checks += 1;
                 if let Some(v) = additivity(&r.tree) {
                     sh.fail(format!("{c}'s own rollup is not additive: {v}"));
+                }
+                // Access: a node never holds another community's document.
+                let cid = Shared::community(&c);
+                for id in docs {
+                    if id != DocId::Street && id.community() != Some(&cid) {
+                        sh.fail(format!("access: {c} holds {id}"));
+                    }
                 }
             }
             Err(e) if e.code() == tonic::Code::Unavailable => {}
@@ -994,12 +1007,15 @@ fn divergence(sh: &Shared) -> String {
         };
         let local = lock(&office.shared()).sync_heads().unwrap_or_default();
         let remote = lock(&replicas).community_heads(&Shared::community(c));
+        let short = |h: &[ChangeHash]| -> Vec<String> {
+            h.iter().map(|x| x.to_string()[..8].to_string()).collect()
+        };
         for (id, h) in &local {
             if remote.get(id) != Some(h) {
                 out.push(format!(
-                    "{id}: node {} heads, coordinator {:?}",
-                    h.len(),
-                    remote.get(id).map(Vec::len)
+                    "{id}: node at {:?}, coordinator at {:?}",
+                    short(h),
+                    remote.get(id).map(|r| short(r))
                 ));
             }
         }

@@ -212,10 +212,8 @@ impl Oracle {
                         r.stale += 1;
                     }
                 }
-                (OpKind::Create, Outcome::Unknown | Outcome::InFlight) => {
-                    if !present && !op.seen {
-                        r.never_read += 1;
-                    }
+                (OpKind::Create, Outcome::Unknown | Outcome::InFlight) if !present && !op.seen => {
+                    r.never_read += 1;
                 }
                 (OpKind::Remove, Outcome::Acked) if present => {
                     r.lost += 1;
@@ -331,5 +329,185 @@ impl Expected {
             tickets_resolved: f.tickets_resolved,
             tickets_open: f.tickets_open,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridsync_core::{Household, Ticket, TicketChannel};
+
+    fn c() -> CommunityId {
+        CommunityId::parse("c01").unwrap()
+    }
+
+    fn household(id: &str) -> Household {
+        Household {
+            id: id.into(),
+            compound_id: "cp".into(),
+            building_id: "bd".into(),
+            unit: "1".into(),
+            door: "101".into(),
+            head_name: "户主".into(),
+            phone: None,
+            contract_group_id: None,
+        }
+    }
+
+    fn view(households: &[&str]) -> CommunityView {
+        let mut v = CommunityView::default();
+        for h in households {
+            v.households.insert((*h).into(), household(h));
+        }
+        v
+    }
+
+    fn op(o: &mut Oracle, id: &str, what: OpKind, outcome: Outcome, t: u64) -> usize {
+        let i = o.begin(
+            "c01",
+            &c(),
+            Kind::Household,
+            id,
+            what,
+            Duration::from_secs(t),
+        );
+        o.finish(i, outcome, Duration::from_secs(t));
+        i
+    }
+
+    fn full(o: &Oracle, v: &CommunityView) -> SetFull {
+        let finals = BTreeMap::from([(c(), Snapshot { view: v, day: None })]);
+        o.set_full(&finals)
+    }
+
+    #[test]
+    fn an_acknowledged_create_missing_at_the_end_is_lost_and_named() {
+        let mut o = Oracle::default();
+        op(&mut o, "hh_a", OpKind::Create, Outcome::Acked, 1);
+        op(&mut o, "hh_b", OpKind::Create, Outcome::Acked, 1);
+        let r = full(&o, &view(&["hh_a"]));
+        assert_eq!((r.acked, r.lost), (2, 1));
+        assert!(r.lost_detail[0].contains("hh_b"), "{:?}", r.lost_detail);
+    }
+
+    #[test]
+    fn a_create_missed_by_a_read_after_its_ack_is_stale_not_lost() {
+        let mut o = Oracle::default();
+        op(&mut o, "hh_a", OpKind::Create, Outcome::Acked, 1);
+        // A read that started before the ack does not count; one after does.
+        o.observe(
+            &c(),
+            &Snapshot {
+                view: &view(&[]),
+                day: None,
+            },
+            Duration::ZERO,
+        );
+        assert_eq!(full(&o, &view(&["hh_a"])).stale, 0);
+        o.observe(
+            &c(),
+            &Snapshot {
+                view: &view(&[]),
+                day: None,
+            },
+            Duration::from_secs(2),
+        );
+        let r = full(&o, &view(&["hh_a"]));
+        assert_eq!((r.stale, r.lost), (1, 0));
+    }
+
+    #[test]
+    fn unknown_outcomes_never_seen_are_never_read_and_removals_must_hold() {
+        let mut o = Oracle::default();
+        let i = o.begin(
+            "c01",
+            &c(),
+            Kind::Household,
+            "hh_u",
+            OpKind::Create,
+            Duration::ZERO,
+        );
+        o.crashed("c01");
+        assert_eq!(o.ops[i].outcome, Outcome::Unknown);
+        op(&mut o, "hh_r", OpKind::Create, Outcome::Acked, 1);
+        op(&mut o, "hh_r", OpKind::Remove, Outcome::Acked, 2);
+        op(&mut o, "hh_x", OpKind::Create, Outcome::Refused, 3);
+        let r = full(&o, &view(&[]));
+        assert_eq!((r.never_read, r.lost, r.refused), (1, 0, 1));
+        // The removed household coming back is a lost acknowledged edit.
+        let r = full(&o, &view(&["hh_r"]));
+        assert_eq!(r.lost, 1, "{:?}", r.lost_detail);
+    }
+
+    #[test]
+    fn expected_figures_follow_the_acknowledged_edits_and_what_landed() {
+        let mut o = Oracle::default();
+        op(&mut o, "hh_a", OpKind::Create, Outcome::Acked, 1);
+        op(&mut o, "hh_b", OpKind::Create, Outcome::Acked, 1);
+        op(&mut o, "hh_b", OpKind::Remove, Outcome::Acked, 2);
+        // Unknown: counted only if the final read shows it landed.
+        o.begin(
+            "c01",
+            &c(),
+            Kind::Household,
+            "hh_u",
+            OpKind::Create,
+            Duration::ZERO,
+        );
+        o.begin(
+            "c01",
+            &c(),
+            Kind::Household,
+            "hh_v",
+            OpKind::Create,
+            Duration::ZERO,
+        );
+        o.crashed("c01");
+        let t = o.begin(
+            "ops",
+            &c(),
+            Kind::Ticket,
+            "tk_1",
+            OpKind::Create,
+            Duration::ZERO,
+        );
+        o.finish(t, Outcome::Acked, Duration::ZERO);
+        let r = o.begin(
+            "c01",
+            &c(),
+            Kind::Ticket,
+            "tk_1",
+            OpKind::Resolve,
+            Duration::ZERO,
+        );
+        o.finish(r, Outcome::Acked, Duration::ZERO);
+        let mut v = view(&["hh_a", "hh_u"]);
+        v.tickets.insert(
+            "tk_1".into(),
+            Ticket {
+                id: "tk_1".into(),
+                received_at_ms: 0,
+                channel: TicketChannel::Hotline,
+                category: "x".into(),
+                summary: "x".into(),
+                caller_phone: None,
+                assigned_compound_id: None,
+                assigned_staff_id: None,
+                resolved_at_ms: Some(1),
+                resolution: Some("ok".into()),
+            },
+        );
+        let e = o.expected(
+            &c(),
+            &Snapshot {
+                view: &v,
+                day: None,
+            },
+        );
+        assert_eq!(e.households, 2, "hh_a and the unknown hh_u that landed");
+        assert_eq!(
+            (e.tickets_opened, e.tickets_resolved, e.tickets_open),
+            (1, 1, 0)
+        );
     }
 }
