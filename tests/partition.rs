@@ -68,6 +68,17 @@ fn a_street_under_partitions_loses_no_acknowledged_edit_and_converges() {
                             failures.lock().unwrap().push(seed);
                         }
                     }
+                    // Progress of long runs, on stderr.
+                    if (i + 1) % 500 == 0 {
+                        let s = summary.lock().unwrap();
+                        eprintln!(
+                            "partition progress: {} of {} seeds, {} failed, {:.0}s",
+                            i + 1,
+                            seeds.len(),
+                            s.failed.len(),
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
                 }
             });
         }
