@@ -134,36 +134,8 @@ fn next_write(rng: &mut StdRng, m: &Model, round: u32, i: u32) -> InFlight {
         let at = activity_instant_ms();
         let id = format!("sv_{}_{tag}", gridsync_core::ids::day_compact(day_of(at)));
         let household = pick(rng, &m.households);
-        let residents = m
-            .residents_of
-            .get(&household)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| {
-                let status = if rng.random_bool(0.8) {
-                    pb::ScreeningStatus::Present
-                } else {
-                    pb::ScreeningStatus::Away
-                };
-                (
-                    r,
-                    pb::ScreeningEntry {
-                        status: status as i32,
-                        returned_from: None,
-                        returned_on: None,
-                    },
-                )
-            })
-            .collect();
-        let sent = wrap(R::ScreeningVisit(pb::ScreeningVisit {
-            id: id.clone(),
-            household_id: household,
-            visited_at_ms: at,
-            visitor: "网格员甲".into(),
-            residents,
-            notes: None,
-        }));
+        let residents = m.residents_of.get(&household).cloned().unwrap_or_default();
+        let sent = screening_visit_pb(&id, household, residents, at, || rng.random_bool(0.8));
         InFlight {
             kind: "screening_visit",
             id,

@@ -71,7 +71,7 @@ use gridsync_proto::street::v1 as spb;
 use gridsync_tests::street::{Pki, STREET, dispatched_ticket, register, risk_region};
 use gridsync_tests::{
     PERSON_KEY_SECRET_HEX, TIME_ZONE, activity_instant_ms, as_stored, coordinator_binary, day_of,
-    day_of_id, id_number, id_of, node_binary, ymd,
+    day_of_id, id_number, id_of, node_binary, screening_visit_pb, ymd,
 };
 use pb::office_client::OfficeClient;
 use pb::record::Record as R;
@@ -741,35 +741,8 @@ fn next_write(
         let at = activity_instant_ms();
         let id = format!("sv_{}_{tag}", gridsync_core::ids::day_compact(day_of(at)));
         let household = pick(rng);
-        let residents = residents_of
-            .get(&household)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| {
-                let status = if rng.random_bool(0.8) {
-                    pb::ScreeningStatus::Present
-                } else {
-                    pb::ScreeningStatus::Away
-                };
-                (
-                    r,
-                    pb::ScreeningEntry {
-                        status: status as i32,
-                        returned_from: None,
-                        returned_on: None,
-                    },
-                )
-            })
-            .collect();
-        let sent = wrap(R::ScreeningVisit(pb::ScreeningVisit {
-            id: id.clone(),
-            household_id: household,
-            visited_at_ms: at,
-            visitor: "网格员甲".into(),
-            residents,
-            notes: None,
-        }));
+        let residents = residents_of.get(&household).cloned().unwrap_or_default();
+        let sent = screening_visit_pb(&id, household, residents, at, || rng.random_bool(0.8));
         ("screening_visit", id, sent)
     } else {
         let id = format!("tk_{tag}");

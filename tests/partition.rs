@@ -69,7 +69,7 @@ fn a_street_under_partitions_loses_no_acknowledged_edit_and_converges() {
                         }
                     }
                     // Progress of long runs, on stderr.
-                    if (i + 1) % 500 == 0 {
+                    if (i + 1).is_multiple_of(500) {
                         let s = summary.lock().unwrap();
                         eprintln!(
                             "partition progress: {} of {} seeds, {} failed, {:.0}s",

@@ -413,6 +413,45 @@ pub fn activity_instant_ms() -> i64 {
     (now - 60_000).max(start).min(now)
 }
 
+/// A screening visit of `household` at `at_ms`, each of `residents` present
+/// or away as `present` says, as a wire record.
+pub fn screening_visit_pb(
+    id: &str,
+    household: String,
+    residents: Vec<String>,
+    at_ms: i64,
+    mut present: impl FnMut() -> bool,
+) -> pb::Record {
+    let residents = residents
+        .into_iter()
+        .map(|r| {
+            let status = if present() {
+                pb::ScreeningStatus::Present
+            } else {
+                pb::ScreeningStatus::Away
+            };
+            (
+                r,
+                pb::ScreeningEntry {
+                    status: status as i32,
+                    returned_from: None,
+                    returned_on: None,
+                },
+            )
+        })
+        .collect();
+    pb::Record {
+        record: Some(pb::record::Record::ScreeningVisit(pb::ScreeningVisit {
+            id: id.to_string(),
+            household_id: household,
+            visited_at_ms: at_ms,
+            visitor: "网格员甲".into(),
+            residents,
+            notes: None,
+        })),
+    }
+}
+
 /// The day an activity record id names (`sv_20261129_…`), as `YYYY-MM-DD`.
 pub fn day_of_id(id: &str) -> String {
     let d = gridsync_core::ids::day_of_activity_id(id)

@@ -464,32 +464,22 @@ fn draw_office_edit(
         0..=24 => {
             let (cp, bd) = pick(rng, &desk.buildings)?;
             (
-                vec![Edit::Create(Record::Household(Household {
-                    id: format!("hh_{c}_{k}"),
-                    compound_id: cp,
-                    building_id: bd,
-                    unit: "1".into(),
-                    door: format!("{}", 100 + k),
-                    head_name: format!("户主{k}"),
-                    phone: None,
-                    contract_group_id: None,
-                }))],
+                vec![Edit::Create(new_household(
+                    format!("hh_{c}_{k}"),
+                    cp,
+                    bd,
+                    format!("{}", 100 + k),
+                    format!("户主{k}"),
+                ))],
                 OpKind::Create,
             )
         }
         25..=44 => (
-            vec![Edit::Create(Record::Resident(Resident {
-                id: format!("rs_{c}_{k}"),
-                household_id: hh?,
-                name: format!("居民{k}"),
-                id_number: None,
-                person_key: None,
-                gender: None,
-                birth_date: None,
-                phone: None,
-                relation: None,
-                lives_alone: false,
-            }))],
+            vec![Edit::Create(new_resident(
+                format!("rs_{c}_{k}"),
+                hh?,
+                format!("居民{k}"),
+            ))],
             OpKind::Create,
         ),
         45..=64 => (
@@ -593,15 +583,46 @@ fn ticket(id: String, at_ms: i64, assigned: Option<String>) -> Ticket {
 }
 
 fn household_stub(id: String) -> Record {
+    new_household(
+        id,
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    )
+}
+
+fn new_household(
+    id: String,
+    compound: String,
+    building: String,
+    door: String,
+    head: String,
+) -> Record {
     Record::Household(Household {
         id,
-        compound_id: String::new(),
-        building_id: String::new(),
-        unit: String::new(),
-        door: String::new(),
-        head_name: String::new(),
+        compound_id: compound,
+        building_id: building,
+        unit: "1".into(),
+        door,
+        head_name: head,
         phone: None,
         contract_group_id: None,
+    })
+}
+
+fn new_resident(id: String, household: String, name: String) -> Record {
+    Record::Resident(Resident {
+        id,
+        household_id: household,
+        name,
+        id_number: None,
+        person_key: None,
+        gender: None,
+        birth_date: None,
+        phone: None,
+        relation: None,
+        lives_alone: false,
     })
 }
 
@@ -1115,28 +1136,18 @@ fn setup(sh: &Shared) -> Result<(), String> {
             desk.buildings.push((cp.clone(), bd.clone()));
             for h in 1..=2 {
                 let hh = format!("hh_{c}_base{b}{h}");
-                edits.push(Edit::Create(Record::Household(Household {
-                    id: hh.clone(),
-                    compound_id: cp.clone(),
-                    building_id: bd.clone(),
-                    unit: "1".into(),
-                    door: format!("{b}0{h}"),
-                    head_name: format!("户主{b}{h}"),
-                    phone: None,
-                    contract_group_id: None,
-                })));
-                edits.push(Edit::Create(Record::Resident(Resident {
-                    id: format!("rs_{c}_base{b}{h}"),
-                    household_id: hh.clone(),
-                    name: format!("居民{b}{h}"),
-                    id_number: None,
-                    person_key: None,
-                    gender: None,
-                    birth_date: None,
-                    phone: None,
-                    relation: None,
-                    lives_alone: false,
-                })));
+                edits.push(Edit::Create(new_household(
+                    hh.clone(),
+                    cp.clone(),
+                    bd.clone(),
+                    format!("{b}0{h}"),
+                    format!("户主{b}{h}"),
+                )));
+                edits.push(Edit::Create(new_resident(
+                    format!("rs_{c}_base{b}{h}"),
+                    hh.clone(),
+                    format!("居民{b}{h}"),
+                )));
                 desk.households.push(hh);
             }
         }
