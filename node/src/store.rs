@@ -87,7 +87,7 @@ pub enum StoreError {
         configured: String,
     },
     #[error(
-        "store {path} is in use by another process (it holds {lock}); stop that gridsync-node first, or give this one another data_dir"
+        "store {path} is in use by another process (it holds {lock}); stop that process (gridsync-node or gridsync-coordinator) first, or give this one another data_dir"
     )]
     InUse { path: PathBuf, lock: PathBuf },
     #[error("store {path}: cannot create its lock file: {source}")]

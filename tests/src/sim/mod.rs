@@ -810,11 +810,13 @@ async fn observe(
 ) -> Option<rpb::Rollup> {
     let read_started = sim_now();
     // The nodes' own rollups.
-    let offices: Vec<(String, OfficeHandle)> = lock(&sh.offices)
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    for (c, office) in offices {
+    // (Each handle is taken just before its use: one held across awaits
+    // could keep a crashed node's store open.)
+    let names: Vec<String> = lock(&sh.offices).keys().cloned().collect();
+    for c in names {
+        let Some(office) = lock(&sh.offices).get(&c).cloned() else {
+            continue;
+        };
         let as_of = sh.as_of;
         let r = office
             .run(move |o| {
@@ -846,10 +848,11 @@ async fn observe(
             Err(e) => sh.fail(format!("{c}'s rollup failed: {e}")),
         }
     }
-    // The coordinator's replicas, for the set-full reads.
-    let replicas = lock(&sh.coord).clone();
-    if let Some(r) = &replicas {
-        read_coordinator(sh, r, read_started);
+    // The coordinator's replicas, for the set-full reads. The handle is
+    // dropped before the next await: holding it there would keep a crashed
+    // coordinator's store open, and its restart would find it locked.
+    if let Some(r) = lock(&sh.coord).clone() {
+        read_coordinator(sh, &r, read_started);
     }
     // The coordinator's rollup, as operators get it.
     let req = rpb::RollupRequest {
