@@ -108,6 +108,8 @@ pub struct Stats {
     pub node_rollup_checks: u64,
     /// Reads of the coordinator's replicas for the set-full checker.
     pub reads: u64,
+    /// Documents whose newer stamp was checked to include the older one.
+    pub freshness_comparisons: u64,
     pub node_starts: u64,
     pub coordinator_starts: u64,
 }
@@ -147,6 +149,10 @@ impl std::fmt::Display for Failure {
         for w in &self.what {
             writeln!(f, "  failed: {w}")?;
         }
+        writeln!(
+            f,
+            "(a replay repeats this plan, workload and fault schedule; the interleaving can differ slightly)"
+        )?;
         writeln!(f, "{}", self.plan)?;
         let skip = self.events.len().saturating_sub(60);
         if skip > 0 {
@@ -182,6 +188,10 @@ struct Shared {
     events: Mutex<Vec<String>>,
     stats: Mutex<Stats>,
     done: Mutex<Option<(Duration, Duration)>>,
+    /// For each crashed host: whether nothing holds its old state any more
+    /// (its store is closed), so it may restart.
+    #[allow(clippy::type_complexity)]
+    released: Mutex<BTreeMap<String, Box<dyn Fn() -> bool + Send>>>,
     /// The views of the coordinator's last read, by the heads they reflect.
     #[allow(clippy::type_complexity)]
     views: Mutex<BTreeMap<String, (Vec<Option<Vec<ChangeHash>>>, CommunityView, DayView)>>,
@@ -269,7 +279,9 @@ fn link_config(sh: &Shared, c: &str, start: u64) -> Result<LinkConfig, Box<dyn s
         limits: FrameLimits::default(),
         handshake_timeout: Duration::from_secs(3),
         dialer: Some(net::dialer(COORD, PORT)),
-        jitter_seed: Some(sh.plan.seed ^ (start << 32) ^ u64::from(c.as_bytes()[2])),
+        jitter_seed: Some(c.bytes().fold(sh.plan.seed ^ (start << 32), |h, b| {
+            h.rotate_left(8) ^ u64::from(b)
+        })),
     })
 }
 
@@ -396,6 +408,14 @@ async fn office_edit(sh: &Arc<Shared>, c: &'static str, office: &OfficeHandle) {
                 desk_apply(desk, what, *kind, id, result.as_ref().ok());
             }
         }
+    }
+}
+
+fn outcome_of<T>(res: &Result<T, tonic::Status>) -> Outcome {
+    match res {
+        Ok(_) => Outcome::Acked,
+        Err(st) if refused(st.code()) => Outcome::Refused,
+        Err(_) => Outcome::Unknown,
     }
 }
 
@@ -740,8 +760,8 @@ async fn operator_edit(
         let roll = rng.random_range(0..100u32);
         let c = sh.plan.nodes[rng.random_range(0..sh.plan.nodes.len())].clone();
         let desks = lock(&sh.desks);
-        // Any compound the office ever made, removed or not: a dispatch to a
-        // removed one is refused, or races its removal.
+        // A compound the office holds as far as the street's operators
+        // know: one being removed at the office races the dispatch.
         let compound = pick(rng, &desks[&c].compounds);
         (roll, c, compound)
     };
@@ -753,7 +773,7 @@ async fn operator_edit(
             community_id: community.clone(),
             ticket: Some(gridsync_proto::office::v1::Ticket {
                 id: id.clone(),
-                received_at_ms: now_ms(),
+                received_at_ms: sh.activity_ms,
                 channel: gridsync_proto::office::v1::TicketChannel::Hotline as i32,
                 category: "环境".into(),
                 summary: format!("热线转办 {n}"),
@@ -761,12 +781,7 @@ async fn operator_edit(
                 ..Default::default()
             }),
         };
-        let res = client.dispatch_ticket(req).await;
-        let outcome = match &res {
-            Ok(_) => Outcome::Acked,
-            Err(st) if refused(st.code()) => Outcome::Refused,
-            Err(_) => Outcome::Unknown,
-        };
+        let outcome = outcome_of(&client.dispatch_ticket(req).await);
         lock(&sh.oracle).finish(i, outcome, sim_now());
         if outcome == Outcome::Acked {
             lock(&sh.desks)
@@ -776,20 +791,29 @@ async fn operator_edit(
                 .push(id);
         }
     } else if roll < 85 || regions.is_empty() {
-        let req = crate::street::risk_region(&format!("模拟省 {n} 区"));
-        if let Ok(r) = client.put_street_record(req).await
-            && let Some(spb::street_record::Record::RiskRegion(rr)) = r.into_inner().record
+        let id = format!("rr_ops_{n}");
+        let mut req = crate::street::risk_region(&format!("模拟省 {n} 区"));
+        if let Some(spb::street_record::Record::RiskRegion(rr)) =
+            req.record.as_mut().and_then(|r| r.record.as_mut())
         {
-            regions.push(rr.id);
+            rr.id = id.clone();
+        }
+        let i = lock(&sh.oracle).begin_street(&id, OpKind::Create, sim_now());
+        let outcome = outcome_of(&client.put_street_record(req).await);
+        lock(&sh.oracle).finish_street(i, outcome);
+        if outcome == Outcome::Acked {
+            regions.push(id);
         }
     } else {
         let id = regions.remove(0);
-        let _ = client
+        let i = lock(&sh.oracle).begin_street(&id, OpKind::Remove, sim_now());
+        let res = client
             .remove_street_record(spb::RemoveStreetRecordRequest {
                 kind: spb::StreetKindPb::StreetKindRiskRegion as i32,
                 id,
             })
             .await;
+        lock(&sh.oracle).finish_street(i, outcome_of(&res));
     }
 }
 
@@ -936,8 +960,10 @@ fn additivity_pb(n: &rpb::Node, path: &str) -> Option<String> {
     n.children.iter().find_map(|c| additivity_pb(c, &here))
 }
 
-fn hashes(hex: &[String]) -> Vec<ChangeHash> {
-    hex.iter().filter_map(|h| h.parse().ok()).collect()
+fn hashes(hex: &[String]) -> Result<Vec<ChangeHash>, String> {
+    hex.iter()
+        .map(|h| h.parse().map_err(|_| format!("{h:?} is not a change hash")))
+        .collect()
 }
 
 /// Each document's heads of a community's stamp.
@@ -945,6 +971,7 @@ fn stamp_docs(c: &CommunityId, h: &rpb::RollupHeads) -> Vec<(DocId, Vec<String>)
     let mut out = vec![
         (DocId::Registry(c.clone()), h.registry.clone()),
         (DocId::Cases(c.clone()), h.cases.clone()),
+        (DocId::Street, h.street.clone()),
     ];
     for (d, l) in &h.days {
         if let Ok(day) = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
@@ -980,15 +1007,28 @@ fn check_rollup(sh: &Shared, r: &rpb::Rollup, watch: &mut Watch) {
                 if old_heads == new_heads || old_heads.is_empty() {
                     continue;
                 }
-                let Ok(mut doc) = rep.doc_copy(&id) else {
-                    continue;
+                let mut doc = match rep.doc_copy(&id) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        sh.fail(format!(
+                            "freshness: cannot read {id} at the coordinator: {e}"
+                        ));
+                        continue;
+                    }
                 };
-                let after: BTreeSet<ChangeHash> = doc
-                    .get_changes(&hashes(&new_heads))
-                    .iter()
-                    .map(|ch| ch.hash())
-                    .collect();
-                for h in hashes(&old_heads) {
+                let (new_h, old_h) = match (hashes(&new_heads), hashes(&old_heads)) {
+                    (Ok(n), Ok(o)) => (n, o),
+                    (Err(e), _) | (_, Err(e)) => {
+                        sh.fail(format!(
+                            "freshness: a stamp of {c} names {id}'s heads badly: {e}"
+                        ));
+                        continue;
+                    }
+                };
+                lock(&sh.stats).freshness_comparisons += 1;
+                let after: BTreeSet<ChangeHash> =
+                    doc.get_changes(&new_h).iter().map(|ch| ch.hash()).collect();
+                for h in old_h {
                     if after.contains(&h) || doc.get_change_by_hash(&h).is_none() {
                         sh.fail(format!(
                             "the rollup of {c} went back: {id} was at {old_heads:?}, now {new_heads:?} (held {})",
@@ -1178,7 +1218,33 @@ fn setup(sh: &Shared) -> Result<(), String> {
     Ok(())
 }
 
-fn apply(sim: &mut turmoil::Sim<'_>, sh: &Shared, crashed: &mut BTreeSet<String>, a: &Action) {
+/// Restarts the hosts due to restart whose old state nothing holds any more
+/// (a restarted process opens its store; the old one must be closed, as it
+/// is once a real process has died).
+fn restart_released(
+    sim: &mut turmoil::Sim<'_>,
+    sh: &Shared,
+    crashed: &mut BTreeSet<String>,
+    restarting: &mut BTreeSet<String>,
+) {
+    for h in restarting.clone() {
+        let free = lock(&sh.released).get(&h).is_none_or(|f| f());
+        if free {
+            restarting.remove(&h);
+            crashed.remove(&h);
+            lock(&sh.released).remove(&h);
+            sim.bounce(h.as_str());
+        }
+    }
+}
+
+fn apply(
+    sim: &mut turmoil::Sim<'_>,
+    sh: &Shared,
+    crashed: &mut BTreeSet<String>,
+    restarting: &mut BTreeSet<String>,
+    a: &Action,
+) {
     sh.event_at(sim.elapsed(), a.to_string());
     lock(&sh.stats).actions += 1;
     match a {
@@ -1194,24 +1260,43 @@ fn apply(sim: &mut turmoil::Sim<'_>, sh: &Shared, crashed: &mut BTreeSet<String>
         Action::Crash(h) => {
             if crashed.insert(h.clone()) {
                 sim.crash(h.as_str());
-                if h == COORD {
-                    *lock(&sh.coord) = None;
+                let released: Box<dyn Fn() -> bool + Send> = if h == COORD {
+                    let old = lock(&sh.coord).take().map(|r| Arc::downgrade(&r));
+                    Box::new(move || old.as_ref().is_none_or(|w| w.strong_count() == 0))
                 } else {
-                    lock(&sh.offices).remove(h);
-                }
+                    let old = lock(&sh.offices)
+                        .remove(h)
+                        .map(|o| Arc::downgrade(&o.shared()));
+                    Box::new(move || old.as_ref().is_none_or(|w| w.strong_count() == 0))
+                };
+                lock(&sh.released).insert(h.clone(), released);
                 lock(&sh.oracle).crashed(h);
             }
         }
         Action::Restart(h) => {
-            if crashed.remove(h) {
-                sim.bounce(h.as_str());
+            if crashed.contains(h) {
+                restarting.insert(h.clone());
+                restart_released(sim, sh, crashed, restarting);
             }
         }
     }
 }
 
-/// Runs one seed with at most `max_nodes` offices.
+/// Runs one seed with at most `max_nodes` offices. A run that fails after
+/// the day changed under it (the nodes report today's digest, the
+/// simulation checks the day it started on) is run once more.
 pub fn run_seed(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
+    let day = day_of(now_ms());
+    match run_seed_once(seed, max_nodes) {
+        Err(_) if day_of(now_ms()) != day => {
+            eprintln!("seed {seed} ran across midnight; running it again");
+            run_seed_once(seed, max_nodes)
+        }
+        r => r,
+    }
+}
+
+fn run_seed_once(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
     let plan = Plan::draw(seed, max_nodes);
     let dir = tempfile::tempdir().expect("a temporary folder");
     let activity_ms = activity_instant_ms();
@@ -1246,6 +1331,7 @@ pub fn run_seed(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
         events: Mutex::new(Vec::new()),
         stats: Mutex::new(Stats::default()),
         done: Mutex::new(None),
+        released: Mutex::new(BTreeMap::new()),
         views: Mutex::new(BTreeMap::new()),
     });
     let failure = |sh: &Shared, mut what: Vec<String>| {
@@ -1287,10 +1373,17 @@ pub fn run_seed(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
     let schedule = plan.schedule();
     let mut next = 0;
     let mut crashed = BTreeSet::new();
+    let mut restarting = BTreeSet::new();
     let result = loop {
         let now = sim.elapsed();
         while next < schedule.len() && schedule[next].0 <= now && !sh.quiet() {
-            apply(&mut sim, &sh, &mut crashed, &schedule[next].1);
+            apply(
+                &mut sim,
+                &sh,
+                &mut crashed,
+                &mut restarting,
+                &schedule[next].1,
+            );
             next += 1;
         }
         if !sh.quiet() && now >= plan.chaos {
@@ -1302,9 +1395,10 @@ pub fn run_seed(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
                 sim.repair(n.as_str(), COORD);
                 sim.set_link_max_message_latency(n.as_str(), COORD, BASE_LATENCY);
             }
-            for h in std::mem::take(&mut crashed) {
-                sim.bounce(h.as_str());
-            }
+            restarting.extend(crashed.iter().cloned());
+        }
+        if !restarting.is_empty() {
+            restart_released(&mut sim, &sh, &mut crashed, &mut restarting);
         }
         match sim.step() {
             Ok(true) => break Ok(()),
@@ -1324,7 +1418,7 @@ pub fn run_seed(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
         return Err(failure(&sh, vec!["the run did not finish".into()]));
     };
     // After the simulation: the durable stores, read from disk.
-    let mut what = Vec::new();
+    let mut what: Vec<String> = lock(&sh.failures).clone();
     let set_full = match durable_checks(&sh) {
         Ok(s) => s,
         Err(e) => {
@@ -1332,10 +1426,10 @@ pub fn run_seed(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
             SetFull::default()
         }
     };
-    if set_full.lost > 0 {
+    if set_full.lost > 0 || set_full.phantom > 0 {
         what.push(format!(
-            "{} acknowledged edits lost: {:?}",
-            set_full.lost, set_full.lost_detail
+            "{} acknowledged edits lost, {} refused edits there anyway: {:?}",
+            set_full.lost, set_full.phantom, set_full.lost_detail
         ));
     }
     if !what.is_empty() {
@@ -1484,7 +1578,15 @@ fn durable_checks(sh: &Shared) -> Result<SetFull, Vec<String>> {
             )
         })
         .collect();
-    let set_full = lock(&sh.oracle).set_full(&snaps);
+    let mut set_full = lock(&sh.oracle).set_full(&snaps);
+    match load(&coord, &DocId::Street) {
+        Ok(street) => {
+            let view = gridsync_core::street::StreetView::read(&street);
+            let regions: BTreeSet<&str> = view.risk_regions.iter().map(|r| r.id.as_str()).collect();
+            lock(&sh.oracle).street_set_full(&regions, &mut set_full);
+        }
+        Err(e) => what.push(format!("loading the street document: {e}")),
+    }
     if what.is_empty() {
         Ok(set_full)
     } else {
@@ -1509,6 +1611,8 @@ pub struct Summary {
     pub rollup_checks: u64,
     pub node_rollup_checks: u64,
     pub reads: u64,
+    pub freshness_comparisons: u64,
+    pub phantom: u64,
     pub restarts: u64,
     pub simulated: Duration,
 }
@@ -1530,6 +1634,8 @@ impl Summary {
         self.rollup_checks += r.stats.rollup_checks;
         self.node_rollup_checks += r.stats.node_rollup_checks;
         self.reads += r.stats.reads;
+        self.freshness_comparisons += r.stats.freshness_comparisons;
+        self.phantom += r.set_full.phantom;
         self.restarts += r.stats.node_starts + r.stats.coordinator_starts - (r.nodes as u64 + 1);
         self.simulated += r.simulated;
     }
@@ -1550,7 +1656,7 @@ impl Summary {
             .map(|(k, v)| format!("{}={v}", k.name()))
             .collect();
         format!(
-            "partition summary: seeds={} failed={} faults[{}] restarts={} edits acked={} refused={} unknown={} lost={} stale={} never-read={} convergence after heal p50={}ms p99={}ms max={}ms digests matched p50={}ms p99={}ms rollup checks={} (node rollups {}) set-full reads={} simulated={:.0}s",
+            "partition summary: seeds={} failed={} faults[{}] restarts={} edits acked={} refused={} unknown={} lost={} phantom={} stale={} never-read={} convergence after heal p50={}ms p99={}ms max={}ms digests matched p50={}ms p99={}ms rollup checks={} (node rollups {}, freshness comparisons {}) set-full reads={} simulated={:.0}s",
             self.seeds,
             self.failed.len(),
             faults.join(" "),
@@ -1559,6 +1665,7 @@ impl Summary {
             self.refused,
             self.unknown,
             self.lost,
+            self.phantom,
             self.stale,
             self.never_read,
             Self::pct(&self.convergence_ms, 0.5),
@@ -1568,6 +1675,7 @@ impl Summary {
             Self::pct(&self.matched_ms, 0.99),
             self.rollup_checks,
             self.node_rollup_checks,
+            self.freshness_comparisons,
             self.reads,
             self.simulated.as_secs_f64(),
         )

@@ -92,13 +92,24 @@ pub struct SetFull {
     pub stale: u64,
     /// Unknown outcome, never seen by any read.
     pub never_read: u64,
+    /// Refused, and there at the end anyway. Must be 0.
+    pub phantom: u64,
     /// What was lost, for the failure message.
     pub lost_detail: Vec<String>,
+}
+
+/// An operator's edit of the street document (a risk region).
+#[derive(Clone, Debug)]
+pub struct StreetOp {
+    pub id: String,
+    pub what: OpKind,
+    pub outcome: Outcome,
 }
 
 #[derive(Default)]
 pub struct Oracle {
     pub ops: Vec<Op>,
+    pub street: Vec<StreetOp>,
 }
 
 impl Oracle {
@@ -135,11 +146,69 @@ impl Oracle {
         }
     }
 
+    pub fn begin_street(&mut self, id: &str, what: OpKind, _now: Duration) -> usize {
+        self.street.push(StreetOp {
+            id: id.to_string(),
+            what,
+            outcome: Outcome::InFlight,
+        });
+        self.street.len() - 1
+    }
+
+    pub fn finish_street(&mut self, i: usize, outcome: Outcome) {
+        self.street[i].outcome = outcome;
+    }
+
+    /// Set-full counts of the street's risk regions against the
+    /// coordinator's final street document: an acknowledged put is there
+    /// unless a removal of it was tried, an acknowledged removal holds, and
+    /// a refused put is not there.
+    pub fn street_set_full(&self, present: &BTreeSet<&str>, r: &mut SetFull) {
+        for op in &self.street {
+            let here = present.contains(op.id.as_str());
+            let removal_tried = self.street.iter().any(|o| {
+                o.id == op.id && o.what == OpKind::Remove && o.outcome != Outcome::Refused
+            });
+            match op.outcome {
+                Outcome::Acked => r.acked += 1,
+                Outcome::Refused => r.refused += 1,
+                Outcome::Unknown | Outcome::InFlight => r.unknown += 1,
+            }
+            match (op.what, op.outcome) {
+                (OpKind::Create, Outcome::Acked) if !here && !removal_tried => {
+                    r.lost += 1;
+                    r.lost_detail.push(format!("street risk region {}", op.id));
+                }
+                (OpKind::Remove, Outcome::Acked) if here => {
+                    r.lost += 1;
+                    r.lost_detail.push(format!(
+                        "street risk region {} came back after its removal",
+                        op.id
+                    ));
+                }
+                (OpKind::Create, Outcome::Refused) if here => {
+                    r.phantom += 1;
+                    r.lost_detail
+                        .push(format!("refused street risk region {} is there", op.id));
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// A crashed actor's edits in flight become unknown.
     pub fn crashed(&mut self, actor: &str) {
         for op in &mut self.ops {
             if op.actor == actor && op.outcome == Outcome::InFlight {
                 op.outcome = Outcome::Unknown;
+            }
+        }
+        if actor == crate::sim::plan::COORD {
+            // An operator's call in flight when the coordinator died.
+            for op in &mut self.street {
+                if op.outcome == Outcome::InFlight {
+                    op.outcome = Outcome::Unknown;
+                }
             }
         }
     }
@@ -211,6 +280,13 @@ impl Oracle {
                     } else if op.stale {
                         r.stale += 1;
                     }
+                }
+                (OpKind::Create, Outcome::Refused) if present => {
+                    r.phantom += 1;
+                    r.lost_detail.push(format!(
+                        "{} {} {} was refused yet is there",
+                        op.community, op.kind, op.id
+                    ));
                 }
                 (OpKind::Create, Outcome::Unknown | Outcome::InFlight) if !present && !op.seen => {
                     r.never_read += 1;
@@ -509,5 +585,25 @@ mod tests {
             (e.tickets_opened, e.tickets_resolved, e.tickets_open),
             (1, 1, 0)
         );
+    }
+
+    #[test]
+    fn street_edits_are_counted_lost_or_phantom_against_the_final_street() {
+        let mut o = Oracle::default();
+        let a = o.begin_street("rr_a", OpKind::Create, Duration::ZERO);
+        o.finish_street(a, Outcome::Acked);
+        let b = o.begin_street("rr_b", OpKind::Create, Duration::ZERO);
+        o.finish_street(b, Outcome::Refused);
+        let c = o.begin_street("rr_c", OpKind::Create, Duration::ZERO);
+        o.finish_street(c, Outcome::Acked);
+        let d = o.begin_street("rr_c", OpKind::Remove, Duration::ZERO);
+        o.finish_street(d, Outcome::Acked);
+        let mut r = SetFull::default();
+        o.street_set_full(&BTreeSet::from(["rr_a"]), &mut r);
+        assert_eq!((r.lost, r.phantom), (0, 0), "{:?}", r.lost_detail);
+        let mut r = SetFull::default();
+        o.street_set_full(&BTreeSet::from(["rr_b", "rr_c"]), &mut r);
+        // rr_a lost, rr_c came back, rr_b refused yet there.
+        assert_eq!((r.lost, r.phantom), (2, 1), "{:?}", r.lost_detail);
     }
 }
