@@ -112,18 +112,18 @@ fn next_write(rng: &mut StdRng, m: &Model, round: u32, i: u32) -> InFlight {
             .and_then(|d| d.checked_add_days(chrono::Days::new((round * 2000 + i) as u64)))
             .expect("a birth date");
         let number = id_number(&format!("410102{}001", born.format("%Y%m%d")));
-        let sent = wrap(R::Resident(pb::Resident {
-            id: id.clone(),
-            household_id: pick(rng, &m.households),
-            name: format!("居民{tag}"),
-            id_number: Some(number),
-            person_key: None,
-            gender: rng.random_range(0..3i32),
-            birth_date: Some(ymd(born)),
-            phone: None,
-            relation: Some("子女".into()),
-            lives_alone: rng.random_bool(0.2),
-        }));
+        let household = pick(rng, &m.households);
+        let gender = rng.random_range(0..3i32);
+        let alone = rng.random_bool(0.2);
+        let sent = resident_pb(
+            &id,
+            household,
+            format!("居民{tag}"),
+            number,
+            born,
+            gender,
+            alone,
+        );
         InFlight {
             kind: "resident",
             id,

@@ -71,7 +71,7 @@ use gridsync_proto::street::v1 as spb;
 use gridsync_tests::street::{Pki, STREET, dispatched_ticket, register, risk_region};
 use gridsync_tests::{
     PERSON_KEY_SECRET_HEX, TIME_ZONE, activity_instant_ms, as_stored, coordinator_binary, day_of,
-    day_of_id, id_number, id_of, node_binary, screening_visit_pb, ymd,
+    day_of_id, id_number, id_of, node_binary, resident_pb, screening_visit_pb,
 };
 use pb::office_client::OfficeClient;
 use pb::record::Record as R;
@@ -724,18 +724,18 @@ fn next_write(
             .and_then(|d| d.checked_add_days(chrono::Days::new(serial)))
             .expect("a birth date");
         let number = id_number(&format!("41010{}{}001", node + 1, born.format("%Y%m%d")));
-        let sent = wrap(R::Resident(pb::Resident {
-            id: id.clone(),
-            household_id: pick(rng),
-            name: format!("居民{tag}"),
-            id_number: Some(number),
-            person_key: None,
-            gender: rng.random_range(0..3i32),
-            birth_date: Some(ymd(born)),
-            phone: None,
-            relation: Some("子女".into()),
-            lives_alone: rng.random_bool(0.2),
-        }));
+        let household = pick(rng);
+        let gender = rng.random_range(0..3i32);
+        let alone = rng.random_bool(0.2);
+        let sent = resident_pb(
+            &id,
+            household,
+            format!("居民{tag}"),
+            number,
+            born,
+            gender,
+            alone,
+        );
         ("resident", id, sent)
     } else if roll < 85 {
         let at = activity_instant_ms();

@@ -52,18 +52,7 @@ async fn populate(node: &TestNode, tag: &str, n: usize) -> Vec<String> {
         let mut residents = std::collections::BTreeMap::new();
         for j in 0..2 {
             let r = node
-                .create(Record::Resident(Resident {
-                    id: String::new(),
-                    household_id: h.id().to_string(),
-                    name: format!("{tag}居民{i}-{j}"),
-                    id_number: None,
-                    person_key: None,
-                    gender: None,
-                    birth_date: None,
-                    phone: None,
-                    relation: None,
-                    lives_alone: false,
-                }))
+                .create(resident(h.id(), &format!("{tag}居民{i}-{j}")))
                 .await;
             residents.insert(
                 r.id().to_string(),

@@ -413,6 +413,33 @@ pub fn activity_instant_ms() -> i64 {
     (now - 60_000).max(start).min(now)
 }
 
+/// A resident of `household` born on `born`, with an ID number, as the kill
+/// tests write them.
+pub fn resident_pb(
+    id: &str,
+    household: String,
+    name: String,
+    id_number: String,
+    born: Day,
+    gender: i32,
+    lives_alone: bool,
+) -> pb::Record {
+    pb::Record {
+        record: Some(pb::record::Record::Resident(pb::Resident {
+            id: id.to_string(),
+            household_id: household,
+            name,
+            id_number: Some(id_number),
+            person_key: None,
+            gender,
+            birth_date: Some(ymd(born)),
+            phone: None,
+            relation: Some("子女".into()),
+            lives_alone,
+        })),
+    }
+}
+
 /// A screening visit of `household` at `at_ms`, each of `residents` present
 /// or away as `present` says, as a wire record.
 pub fn screening_visit_pb(

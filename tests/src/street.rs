@@ -458,6 +458,22 @@ pub fn household(compound_id: &str, building_id: &str, door: &str) -> Record {
     })
 }
 
+/// A resident of `household_id` with only a name.
+pub fn resident(household_id: &str, name: &str) -> Record {
+    Record::Resident(gridsync_core::Resident {
+        id: String::new(),
+        household_id: household_id.into(),
+        name: name.into(),
+        id_number: None,
+        person_key: None,
+        gender: None,
+        birth_date: None,
+        phone: None,
+        relation: None,
+        lives_alone: false,
+    })
+}
+
 /// A compound, a building and `n` households made in one edit group (one
 /// large change), with head names that do not compress away.
 pub async fn bulk_households(node: &TestNode, n: u64) {

@@ -632,18 +632,9 @@ fn new_household(
 }
 
 fn new_resident(id: String, household: String, name: String) -> Record {
-    Record::Resident(Resident {
-        id,
-        household_id: household,
-        name,
-        id_number: None,
-        person_key: None,
-        gender: None,
-        birth_date: None,
-        phone: None,
-        relation: None,
-        lives_alone: false,
-    })
+    let mut r = crate::street::resident(&household, &name);
+    r.set_id(id);
+    r
 }
 
 // ---- the operators and the observers ----
