@@ -7,51 +7,70 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use gridsync_core::sync::FrameLimits;
-use gridsync_node::tls::TlsFiles;
-use serde::Deserialize;
+use gridsync_sync::tls::TlsFiles;
+use serde::{Deserialize, Serialize};
 
 use crate::replicas::ReplicasConfig;
 
-/// The coordinator's settings as they may appear in the config file.
-#[derive(Clone, Debug, Deserialize, Default)]
+/// The coordinator's settings: the config file's shape and the command
+/// line's (every flag is also read from the `GRIDSYNC_…` variable it
+/// names). Each doc comment is the setting's help text.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub struct Settings {
     /// The street's id (letters, digits, '-', '_'). Required. A store is
     /// bound to the street it was first opened for.
+    #[arg(long, env = "GRIDSYNC_STREET_ID")]
     pub street_id: Option<String>,
-    /// The street's name as rollups and reports show it (e.g.
-    /// 桐柏路街道). Default: the street id.
+    /// The street's name as rollups and reports show it (e.g. 桐柏路街道).
+    /// Default: the street id.
+    #[arg(long, env = "GRIDSYNC_STREET_NAME")]
     pub street_name: Option<String>,
-    /// Folder of the store (`gridsync-coordinator.sqlite3`). Default: `./coordinator-data`.
+    /// Folder of the store (`gridsync-coordinator.sqlite3`). Default:
+    /// `./coordinator-data`.
+    #[arg(long, env = "GRIDSYNC_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address of the sync and operator APIs. Default: 127.0.0.1:7500.
+    /// Address of the sync and operator APIs; port 0 picks a free port (see
+    /// --addr-file). Default: 127.0.0.1:7500.
+    #[arg(long, env = "GRIDSYNC_LISTEN")]
     pub listen: Option<String>,
     /// IANA time zone of the street's days. Default: Asia/Shanghai.
+    #[arg(long, env = "GRIDSYNC_TIME_ZONE")]
     pub time_zone: Option<String>,
     /// The street CA's certificate (PEM): nodes' and operators' client
     /// certificates must be issued by it. Required unless
     /// `insecure_dev_tokens` is set.
+    #[arg(long, env = "GRIDSYNC_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
     /// The coordinator's server certificate (PEM), issued by the street CA.
+    #[arg(long, env = "GRIDSYNC_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// The coordinator's private key (PEM).
+    #[arg(long, env = "GRIDSYNC_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
     /// DEVELOPMENT ONLY: a TOML file of bearer tokens (`[[token]] token = …
     /// principal = "node:c01"`), served over plain, unencrypted HTTP/2
     /// instead of mutual TLS. Off by default; never use it in production.
+    #[arg(long, env = "GRIDSYNC_INSECURE_DEV_TOKENS")]
     pub insecure_dev_tokens: Option<PathBuf>,
     /// Largest frame sent or accepted, bytes. Default: 1 MiB.
+    #[arg(long, env = "GRIDSYNC_MAX_FRAME_BYTES")]
     pub max_frame_bytes: Option<usize>,
     /// Largest reassembled sync message accepted, bytes. Default: 64 MiB.
+    #[arg(long, env = "GRIDSYNC_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
     /// Compact a document after this many incremental chunks. Default: 256.
+    #[arg(long, env = "GRIDSYNC_COMPACT_AFTER_CHUNKS")]
     pub compact_after_chunks: Option<u64>,
     /// Seconds to let sessions and requests finish on shutdown. Default: 10.
+    #[arg(long, env = "GRIDSYNC_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
     /// A community whose last sync is older than this many seconds is
     /// marked stale in the rollups. Default: 900 (15 minutes).
+    #[arg(long, env = "GRIDSYNC_STALE_AFTER_SECS")]
     pub stale_after_secs: Option<u64>,
     /// `text` or `json` logs. Default: text.
+    #[arg(long, env = "GRIDSYNC_LOG_FORMAT")]
     pub log_format: Option<String>,
 }
 
@@ -66,43 +85,11 @@ pub struct Flags {
     /// TOML config file; its values are overridden by GRIDSYNC_* variables and by flags.
     #[arg(long, env = "GRIDSYNC_CONFIG")]
     pub config: Option<PathBuf>,
-    #[arg(long, env = "GRIDSYNC_STREET_ID")]
-    pub street_id: Option<String>,
-    /// The street's name in rollups and reports; default: its id.
-    #[arg(long, env = "GRIDSYNC_STREET_NAME")]
-    pub street_name: Option<String>,
-    #[arg(long, env = "GRIDSYNC_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Address to listen on; port 0 picks a free port (see --addr-file).
-    #[arg(long, env = "GRIDSYNC_LISTEN")]
-    pub listen: Option<String>,
-    #[arg(long, env = "GRIDSYNC_TIME_ZONE")]
-    pub time_zone: Option<String>,
-    #[arg(long, env = "GRIDSYNC_TLS_CA")]
-    pub tls_ca: Option<PathBuf>,
-    #[arg(long, env = "GRIDSYNC_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    #[arg(long, env = "GRIDSYNC_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
-    /// DEVELOPMENT ONLY: bearer tokens instead of mutual TLS, over plain HTTP/2.
-    #[arg(long, env = "GRIDSYNC_INSECURE_DEV_TOKENS")]
-    pub insecure_dev_tokens: Option<PathBuf>,
-    #[arg(long, env = "GRIDSYNC_MAX_FRAME_BYTES")]
-    pub max_frame_bytes: Option<usize>,
-    #[arg(long, env = "GRIDSYNC_MAX_MESSAGE_BYTES")]
-    pub max_message_bytes: Option<usize>,
-    #[arg(long, env = "GRIDSYNC_COMPACT_AFTER_CHUNKS")]
-    pub compact_after_chunks: Option<u64>,
-    #[arg(long, env = "GRIDSYNC_SHUTDOWN_GRACE_SECS")]
-    pub shutdown_grace_secs: Option<u64>,
-    /// Seconds after the last sync at which a community is marked stale.
-    #[arg(long, env = "GRIDSYNC_STALE_AFTER_SECS")]
-    pub stale_after_secs: Option<u64>,
-    #[arg(long, env = "GRIDSYNC_LOG_FORMAT")]
-    pub log_format: Option<String>,
     /// Write the address actually bound to this file once listening.
     #[arg(long, env = "GRIDSYNC_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: Settings,
 }
 
 /// How peers are authenticated.
@@ -131,16 +118,13 @@ pub const MAX_FRAME_LIMIT: usize = 16 * 1024 * 1024;
 
 impl CoordinatorConfig {
     pub fn resolve(flags: Flags) -> anyhow::Result<CoordinatorConfig> {
-        let file: FileConfig = gridsync_node::config::read_config_file(flags.config.as_deref())?;
-        fn pick<T>(flag: Option<T>, file: Option<T>) -> Option<T> {
-            flag.or(file)
-        }
-        let street_id = pick(flags.street_id, file.street_id).ok_or_else(|| {
+        let s = gridsync_svc::config::layered(flags.config.as_deref(), &flags.settings)?;
+        let street_id = s.street_id.ok_or_else(|| {
             anyhow::anyhow!("street_id is required (--street-id, GRIDSYNC_STREET_ID or street_id in the config file)")
         })?;
         gridsync_core::CommunityId::parse(&street_id)
             .map_err(|e| anyhow::anyhow!("street_id: {}", e.reason))?;
-        let street_name = match pick(flags.street_name, file.street_name) {
+        let street_name = match s.street_name {
             Some(n) => {
                 gridsync_core::validate::name("street_name", &n)
                     .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
@@ -148,22 +132,19 @@ impl CoordinatorConfig {
             }
             None => street_id.clone(),
         };
-        let data_dir = pick(flags.data_dir, file.data_dir)
+        let data_dir = s
+            .data_dir
             .unwrap_or_else(|| PathBuf::from("coordinator-data"));
-        let listen_s = pick(flags.listen, file.listen).unwrap_or_else(|| "127.0.0.1:7500".into());
+        let listen_s = s.listen.unwrap_or_else(|| "127.0.0.1:7500".into());
         let listen: SocketAddr = listen_s.parse().map_err(|e| {
             anyhow::anyhow!("listen: {listen_s:?} is not an address like 127.0.0.1:7500 ({e})")
         })?;
-        let tz_s = pick(flags.time_zone, file.time_zone).unwrap_or_else(|| "Asia/Shanghai".into());
+        let tz_s = s.time_zone.unwrap_or_else(|| "Asia/Shanghai".into());
         let tz: chrono_tz::Tz = tz_s.parse().map_err(|_| {
             anyhow::anyhow!("time_zone: {tz_s:?} is not an IANA time zone like Asia/Shanghai")
         })?;
-        let tls = (
-            pick(flags.tls_ca, file.tls_ca),
-            pick(flags.tls_cert, file.tls_cert),
-            pick(flags.tls_key, file.tls_key),
-        );
-        let dev = pick(flags.insecure_dev_tokens, file.insecure_dev_tokens);
+        let tls = (s.tls_ca, s.tls_cert, s.tls_key);
+        let dev = s.insecure_dev_tokens;
         let security = match (tls, dev) {
             ((Some(ca), Some(cert), Some(key)), None) => {
                 Security::MutualTls(TlsFiles { ca, cert, key })
@@ -192,33 +173,27 @@ impl CoordinatorConfig {
             }
         };
         let defaults = FrameLimits::default();
-        let max_frame_bytes =
-            pick(flags.max_frame_bytes, file.max_frame_bytes).unwrap_or(defaults.max_frame_bytes);
+        let max_frame_bytes = s.max_frame_bytes.unwrap_or(defaults.max_frame_bytes);
         if !(1024..=MAX_FRAME_LIMIT).contains(&max_frame_bytes) {
             anyhow::bail!("max_frame_bytes: {max_frame_bytes} is outside 1024..={MAX_FRAME_LIMIT}");
         }
-        let max_message_bytes = pick(flags.max_message_bytes, file.max_message_bytes)
-            .unwrap_or(defaults.max_message_bytes);
+        let max_message_bytes = s.max_message_bytes.unwrap_or(defaults.max_message_bytes);
         if max_message_bytes < max_frame_bytes || max_message_bytes > 1024 * 1024 * 1024 {
             anyhow::bail!(
                 "max_message_bytes: {max_message_bytes} must be at least max_frame_bytes ({max_frame_bytes}) and at most 1 GiB"
             );
         }
-        let compact_after_chunks =
-            pick(flags.compact_after_chunks, file.compact_after_chunks).unwrap_or(256);
+        let compact_after_chunks = s.compact_after_chunks.unwrap_or(256);
         if compact_after_chunks == 0 {
             anyhow::bail!("compact_after_chunks must be at least 1");
         }
-        let stale_after_secs = pick(flags.stale_after_secs, file.stale_after_secs).unwrap_or(900);
+        let stale_after_secs = s.stale_after_secs.unwrap_or(900);
         if stale_after_secs == 0 || stale_after_secs > 30 * 24 * 3600 {
             anyhow::bail!(
                 "stale_after_secs: {stale_after_secs} must be between 1 and 2592000 (30 days)"
             );
         }
-        let json_logs = match pick(flags.log_format, file.log_format)
-            .as_deref()
-            .unwrap_or("text")
-        {
+        let json_logs = match s.log_format.as_deref().unwrap_or("text") {
             "text" => false,
             "json" => true,
             other => anyhow::bail!("log_format: {other:?} is neither \"text\" nor \"json\""),
@@ -239,8 +214,7 @@ impl CoordinatorConfig {
                 max_frame_bytes,
                 max_message_bytes,
             },
-            shutdown_grace_secs: pick(flags.shutdown_grace_secs, file.shutdown_grace_secs)
-                .unwrap_or(10),
+            shutdown_grace_secs: s.shutdown_grace_secs.unwrap_or(10),
             json_logs,
             addr_file: flags.addr_file,
         })
@@ -250,6 +224,19 @@ impl CoordinatorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_flag_has_help_text() {
+        use clap::CommandFactory;
+        let cmd = Flags::command();
+        let bare: Vec<String> = cmd
+            .get_arguments()
+            .filter(|a| a.get_help().is_none() && a.get_long_help().is_none())
+            .map(|a| a.get_id().to_string())
+            .collect();
+        assert!(bare.is_empty(), "flags without help: {bare:?}");
+        assert!(cmd.get_arguments().count() > 15);
+    }
 
     fn flags(args: &[&str]) -> Flags {
         let mut v = vec!["gridsync-coordinator"];

@@ -9,15 +9,19 @@
 //!   keep-alive, graceful shutdown that ends every session).
 //! - [`sync_service`]: the `Sync` service: authentication, the handshake
 //!   checks, one session task per node (the loop is
-//!   `gridsync_node::session`, the decisions are `gridsync_core::sync`).
+//!   `gridsync_sync::session`, the decisions are `gridsync_core::sync`).
 //! - [`operator`]: the `Street` operator API: communities and their links,
 //!   the street document, tickets dispatched to communities.
-//! - [`replicas`]: `StreetReplicas`, the documents bound to the store:
-//!   receive → commit (with the sync state) → answer.
-//! - [`rollups`]: the street's rollups kept current per community, stamped,
-//!   never served older than already served.
-//! - [`served`]: `ServedLog`, the record of the last rollup served per
-//!   community and date, in files beside the store.
+//! - [`replicas`]: `StreetReplicas`: receive → commit (with the sync
+//!   state) → answer; operators' edits; each commit brings the rollups up
+//!   to date. It is made of:
+//!   - [`docs`]: `DocCache`, the documents bound to the store, loaded on
+//!     demand, their heads always in memory;
+//!   - [`links`]: each community's link and the operators' list;
+//!   - [`rollups`]: `RollupEngine`, the street's rollups kept current per
+//!     community, stamped, never served older than already served;
+//!   - [`served`]: `ServedLog`, the record of the last rollup served per
+//!     community and date, in files beside the store.
 //! - [`config`]: the one settings struct (file < environment < flags).
 //!
 //! ## What it refuses to do
@@ -28,10 +32,14 @@
 //! message before the changes it brought are committed, and without a
 //! certificate (or, in development, a token) serves nobody.
 //!
-//! The store, the session loop and the TLS helpers are shared with the node
-//! (`gridsync_node::{store, session, tls}`).
+//! The store is `gridsync_store`, the session loop and TLS
+//! `gridsync_sync`, and what both services share `gridsync_svc`; the
+//! coordinator never depends on the node.
 
 pub mod config;
+pub mod docs;
+pub mod error;
+pub mod links;
 pub mod operator;
 pub mod replicas;
 pub mod rollups;

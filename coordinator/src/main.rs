@@ -12,11 +12,13 @@ use clap::Parser;
 use gridsync_coordinator::config::{CoordinatorConfig, Flags, Security};
 use gridsync_coordinator::replicas::StreetReplicas;
 use gridsync_coordinator::server::{ServeOptions, serve};
-use gridsync_node::server::shutdown_signal;
-use gridsync_node::tls::{Authenticator, DevTokens, server_tls};
+use gridsync_svc::Clock;
+use gridsync_svc::grpc::shutdown_signal;
+use gridsync_sync::identity::{Authenticator, DevTokens};
+use gridsync_sync::tls::server_tls;
 
 fn main() -> ExitCode {
-    gridsync_node::process::main_with(
+    gridsync_svc::process::main_with(
         "gridsync-coordinator",
         CoordinatorConfig::resolve(Flags::parse()),
         |c| c.json_logs,
@@ -54,18 +56,19 @@ async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     if let Some(path) = &cfg.addr_file {
-        gridsync_node::process::write_addr_file(path, addr)
+        gridsync_svc::process::write_addr_file(path, addr)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     tracing::info!(%addr, tls = tls.is_some(), "sync and Street APIs listening (gRPC, health, reflection)");
     let mut opts = ServeOptions::new(auth, tls);
+    opts.clock = Clock::system();
     opts.limits = cfg.limits;
     opts.grace = Duration::from_secs(cfg.shutdown_grace_secs);
     serve(replicas.clone(), listener, shutdown_signal(), opts).await?;
     let r = replicas.clone();
-    tokio::task::spawn_blocking(move || gridsync_coordinator::sync_service::lock(&r).checkpoint())
+    gridsync_svc::blocking(&r, |r| r.checkpoint())
         .await
-        .context("final checkpoint panicked")??;
+        .context("final checkpoint")??;
     tracing::info!("stopped");
     Ok(())
 }

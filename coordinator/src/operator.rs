@@ -6,50 +6,56 @@ use std::sync::Arc;
 
 use gridsync_core::access::Principal;
 use gridsync_core::{CommunityId, Ticket};
-use gridsync_node::service::{
-    core_status, render_report, report_format, rollup_date, rollup_tz, store_status,
-};
-use gridsync_node::tls::{Authenticator, authenticate};
+use gridsync_proto::request::{render_report, report_format, rollup_date, rollup_tz};
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::rollup_convert::report_to_pb;
 use gridsync_proto::street::v1 as pb;
 use gridsync_proto::street_convert;
+use gridsync_svc::{ApiError, Clock};
+use gridsync_sync::identity::{Authenticator, authenticate};
 use tonic::{Request, Response, Status};
 
-use crate::replicas::ReplicasError;
+use crate::replicas::StreetReplicas;
 use crate::rollups::community_report;
-use crate::sync_service::{ReplicasHandle, blocking, now_ms};
-
-impl From<ReplicasError> for Status {
-    fn from(e: ReplicasError) -> Self {
-        match e {
-            ReplicasError::Core(e) => core_status(e),
-            ReplicasError::Store(e) => store_status(e),
-            e @ ReplicasError::Unregistered(_) => Status::failed_precondition(e.to_string()),
-            e @ ReplicasError::Served(_) => Status::unavailable(e.to_string()),
-        }
-    }
-}
+use crate::sync_service::ReplicasHandle;
 
 #[derive(Clone)]
 pub struct OperatorService {
     replicas: ReplicasHandle,
     auth: Arc<Authenticator>,
+    clock: Clock,
 }
 
 impl OperatorService {
-    pub fn new(replicas: ReplicasHandle, auth: Arc<Authenticator>) -> Self {
-        Self { replicas, auth }
+    pub fn new(replicas: ReplicasHandle, auth: Arc<Authenticator>, clock: Clock) -> Self {
+        Self {
+            replicas,
+            auth,
+            clock,
+        }
     }
 
     /// The operator's name, or `PermissionDenied` for anyone else.
-    fn operator<T>(&self, req: &Request<T>) -> Result<String, Status> {
+    fn operator<T>(&self, req: &Request<T>) -> Result<String, ApiError> {
         match authenticate(req, &self.auth)? {
             Principal::Operator(name) => Ok(name),
-            other => Err(Status::permission_denied(format!(
+            other => Err(ApiError::Denied(format!(
                 "{other} is not an operator: the Street API is for the street's operators"
             ))),
         }
+    }
+
+    /// Runs `f` on the replicas on the blocking pool; its error is
+    /// answered with the status `ApiError` maps it to.
+    async fn run<T, F>(&self, f: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut StreetReplicas) -> Result<T, ApiError> + Send + 'static,
+    {
+        gridsync_svc::blocking(&self.replicas, f)
+            .await
+            .map_err(ApiError::from)?
+            .map_err(Status::from)
     }
 }
 
@@ -61,21 +67,21 @@ impl pb::street_server::Street for OperatorService {
     ) -> Result<Response<rpb::Rollup>, Status> {
         self.operator(&req)?;
         let req = req.into_inner();
-        let now = now_ms();
-        blocking(&self.replicas, move |r| {
+        let now = self.clock.now_ms();
+        self.run(move |r| {
             let tz = rollup_tz(&req.tz, r.config().tz)?;
             let as_of = rollup_date("as_of", &req.as_of, tz, now)?;
             let report = r.street_report(as_of, tz, now)?;
             report_to_pb(&report, &req.path, req.depth, r.stale_after_ms())
                 .map(Response::new)
                 .ok_or_else(|| {
-                    Status::not_found(format!(
+                    ApiError::NotFound(format!(
                         "nothing at {:?} in the street's rollup (ids from the community down; \"-\" names an unplaced part)",
                         req.path.join("/")
                     ))
                 })
         })
-        .await?
+        .await
     }
 
     async fn get_daily_report(
@@ -84,9 +90,9 @@ impl pb::street_server::Street for OperatorService {
     ) -> Result<Response<rpb::DailyReport>, Status> {
         self.operator(&req)?;
         let req = req.into_inner();
-        let format = report_format(req.format)?;
-        let now = now_ms();
-        blocking(&self.replicas, move |r| {
+        let format = report_format(req.format).map_err(ApiError::from)?;
+        let now = self.clock.now_ms();
+        self.run(move |r| {
             let tz = rollup_tz(&req.tz, r.config().tz)?;
             let as_of = rollup_date("date", &req.date, tz, now)?;
             let street = r.street_report(as_of, tz, now)?;
@@ -94,7 +100,7 @@ impl pb::street_server::Street for OperatorService {
                 street
             } else {
                 community_report(&street, &req.community_id).ok_or_else(|| {
-                    Status::not_found(format!(
+                    ApiError::NotFound(format!(
                         "community {:?} is not in this street",
                         req.community_id
                     ))
@@ -102,7 +108,7 @@ impl pb::street_server::Street for OperatorService {
             };
             Ok(Response::new(render_report(&report, format)))
         })
-        .await?
+        .await
     }
 
     async fn list_communities(
@@ -110,8 +116,8 @@ impl pb::street_server::Street for OperatorService {
         req: Request<pb::ListCommunitiesRequest>,
     ) -> Result<Response<pb::ListCommunitiesReply>, Status> {
         self.operator(&req)?;
-        let now = now_ms();
-        let list = blocking(&self.replicas, |r| r.communities()).await??;
+        let now = self.clock.now_ms();
+        let list = self.run(|r| Ok(r.communities()?)).await?;
         let communities = list
             .into_iter()
             .map(|c| pb::CommunityLink {
@@ -139,16 +145,17 @@ impl pb::street_server::Street for OperatorService {
         req: Request<pb::GetStreetRequest>,
     ) -> Result<Response<pb::StreetDocument>, Status> {
         self.operator(&req)?;
-        let (view, heads) = blocking(&self.replicas, |r| {
-            let heads = r
-                .heads_of(&gridsync_core::DocId::Street)
-                .unwrap_or_default()
-                .iter()
-                .map(|h| h.to_string())
-                .collect();
-            (r.street_view(), heads)
-        })
-        .await?;
+        let (view, heads) = self
+            .run(|r| {
+                let heads = r
+                    .heads_of(&gridsync_core::DocId::Street)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect();
+                Ok((r.street_view(), heads))
+            })
+            .await?;
         Ok(Response::new(street_convert::street_document(view, heads)))
     }
 
@@ -157,10 +164,10 @@ impl pb::street_server::Street for OperatorService {
         req: Request<pb::PutStreetRecordRequest>,
     ) -> Result<Response<pb::StreetRecord>, Status> {
         let operator = self.operator(&req)?;
-        let rec = street_convert::put_request_record(req.into_inner())
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let rec = street_convert::put_request_record(req.into_inner()).map_err(ApiError::from)?;
         let who = Principal::Operator(operator).to_string();
-        let rec = blocking(&self.replicas, move |r| r.put_street(rec, &who, now_ms())).await??;
+        let now = self.clock.now_ms();
+        let rec = self.run(move |r| Ok(r.put_street(rec, &who, now)?)).await?;
         Ok(Response::new(rec.into()))
     }
 
@@ -170,16 +177,15 @@ impl pb::street_server::Street for OperatorService {
     ) -> Result<Response<pb::StreetRecord>, Status> {
         let operator = self.operator(&req)?;
         let req = req.into_inner();
-        let kind = street_convert::street_kind(req.kind)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let kind = street_convert::street_kind(req.kind).map_err(ApiError::from)?;
         if req.id.is_empty() {
-            return Err(Status::invalid_argument("id: must not be empty"));
+            return Err(ApiError::field("id", "must not be empty").into());
         }
         let who = Principal::Operator(operator).to_string();
-        let rec = blocking(&self.replicas, move |r| {
-            r.remove_street(kind, &req.id, &who, now_ms())
-        })
-        .await??;
+        let now = self.clock.now_ms();
+        let rec = self
+            .run(move |r| Ok(r.remove_street(kind, &req.id, &who, now)?))
+            .await?;
         Ok(Response::new(rec.into()))
     }
 
@@ -189,18 +195,17 @@ impl pb::street_server::Street for OperatorService {
     ) -> Result<Response<gridsync_proto::office::v1::Ticket>, Status> {
         let operator = self.operator(&req)?;
         let req = req.into_inner();
-        let community = CommunityId::parse(&req.community_id)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let community = CommunityId::parse(&req.community_id).map_err(ApiError::from)?;
         let ticket: Ticket = req
             .ticket
-            .ok_or_else(|| Status::invalid_argument("ticket: is required"))?
+            .ok_or_else(|| ApiError::field("ticket", "is required"))?
             .try_into()
-            .map_err(|e: gridsync_core::FieldError| Status::invalid_argument(e.to_string()))?;
+            .map_err(|e: gridsync_core::FieldError| ApiError::from(e))?;
         let who = Principal::Operator(operator).to_string();
-        let ticket = blocking(&self.replicas, move |r| {
-            r.dispatch_ticket(&community, ticket, &who, now_ms())
-        })
-        .await??;
+        let now = self.clock.now_ms();
+        let ticket = self
+            .run(move |r| Ok(r.dispatch_ticket(&community, ticket, &who, now)?))
+            .await?;
         Ok(Response::new(ticket.into()))
     }
 }

@@ -11,7 +11,7 @@
 //!   staleness threshold, how the node's own digest compares, and where its
 //!   sign-off stands.
 //! - **Never backwards.** For each (community, date, zone) the last rollup
-//!   served is kept in the store with its heads. A rollup is served only if
+//!   served is recorded with its heads. A rollup is served only if
 //!   the replica holds every change of the last one served; otherwise (the
 //!   store was restored from an older backup, say) the last one served is
 //!   served again, marked `held`, until the node has synced the rest. The
@@ -30,10 +30,11 @@ use std::sync::Arc;
 
 use automerge::{AutoCommit, ChangeHash};
 use chrono_tz::Tz;
+use gridsync_core::docs::hex_heads;
 use gridsync_core::replica::viewed;
 use gridsync_core::report::{DailyReport, ReportStamp};
 use gridsync_core::rollup::{
-    self, CommunityInput, CommunityRollup, NodeDigest, RollupHeads, Stamp, days_read, hex_heads,
+    self, CommunityInput, CommunityRollup, NodeDigest, RollupHeads, Stamp, days_read,
 };
 use gridsync_core::signoff::{self, SignOffState};
 use gridsync_core::street::StreetView;
@@ -42,16 +43,34 @@ use gridsync_core::*;
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::rollup_convert::report_to_pb;
 
-use crate::replicas::{ReplicasError, StreetReplicas};
+use crate::docs::DocCache;
+use crate::error::ReplicasError;
+use crate::links::CommunityStatus;
 use crate::served::{Served, ServedLog};
 
 /// Default staleness threshold: a community whose last sync is older than
 /// this is marked stale.
 pub const DEFAULT_STALE_AFTER_MS: i64 = 15 * 60 * 1000;
 
-/// Rollup caches held beside the replicas.
-pub struct RollupState {
-    pub(crate) stale_after_ms: i64,
+/// What the rollups need to know of the street.
+#[derive(Clone, Debug)]
+pub struct RollupConfig {
+    pub street_id: String,
+    /// The street's name in rollups and reports.
+    pub street_name: String,
+    /// The street's zone, whose days name the activity documents.
+    pub tz: Tz,
+    /// A community whose last sync is older than this is marked stale.
+    pub stale_after_ms: i64,
+    /// Where the record of the rollups served lives (beside the store).
+    pub served_dir: std::path::PathBuf,
+}
+
+/// The street's rollups: views and rollups cached per community, the
+/// record of what was served, the nodes' digests. Documents come from the
+/// [`DocCache`] each call is given.
+pub struct RollupEngine {
+    cfg: RollupConfig,
     views: HashMap<CommunityId, CommunityView>,
     day_views: BTreeMap<(CommunityId, Day), (Vec<ChangeHash>, DayView)>,
     street: Option<(Vec<ChangeHash>, StreetView)>,
@@ -66,36 +85,50 @@ pub struct RollupState {
 /// given to the next.
 pub const SUMMARY_MAX_AGE_MS: i64 = 2_000;
 
-impl RollupState {
-    /// The hydrated view of a community, if it is held.
-    pub(crate) fn view(&self, c: &CommunityId) -> Option<&CommunityView> {
-        self.views.get(c)
-    }
+fn parse_hash(s: &str) -> Option<ChangeHash> {
+    s.parse().ok()
+}
 
-    pub fn new(stale_after_ms: i64, served_dir: std::path::PathBuf) -> Self {
-        RollupState {
-            stale_after_ms,
+impl RollupEngine {
+    pub fn new(cfg: RollupConfig) -> Self {
+        RollupEngine {
+            served: ServedLog::new(cfg.served_dir.clone()),
+            cfg,
             views: HashMap::new(),
             day_views: BTreeMap::new(),
             street: None,
             cache: HashMap::new(),
             node_digests: HashMap::new(),
-            served: ServedLog::new(served_dir),
             summary: None,
         }
     }
-}
 
-fn parse_hash(s: &str) -> Option<ChangeHash> {
-    s.parse().ok()
-}
+    pub fn stale_after_ms(&self) -> i64 {
+        self.cfg.stale_after_ms
+    }
 
-impl StreetReplicas {
+    /// Forgets every view and cached rollup (after a call panicked while
+    /// holding the replicas); they are rebuilt from the documents on
+    /// demand. The record of what was served stays: it is on disk.
+    pub fn clear(&mut self) {
+        self.views.clear();
+        self.day_views.clear();
+        self.street = None;
+        self.cache.clear();
+        self.summary = None;
+    }
+
     /// The heads a rollup of `c` for `as_of` in `tz` would reflect, from the
     /// in-memory heads index (no document loaded).
-    fn rollup_heads(&self, c: &CommunityId, as_of: Day, tz: Tz) -> (Vec<Day>, RollupHeads) {
+    fn rollup_heads(
+        &self,
+        cache: &DocCache,
+        c: &CommunityId,
+        as_of: Day,
+        tz: Tz,
+    ) -> (Vec<Day>, RollupHeads) {
         let none = Vec::new();
-        let of = |id: DocId| self.heads.get(&id).unwrap_or(&none);
+        let of = |id: DocId| cache.heads_of(&id).unwrap_or(&none);
         let mut heads = RollupHeads::new(
             of(DocId::Registry(c.clone())),
             of(DocId::Cases(c.clone())),
@@ -103,7 +136,7 @@ impl StreetReplicas {
         );
         let mut days = Vec::new();
         for d in days_read(as_of, tz, self.cfg.tz) {
-            if let Some(h) = self.heads.get(&DocId::Activity(c.clone(), d)) {
+            if let Some(h) = cache.heads_of(&DocId::Activity(c.clone(), d)) {
                 heads.add_day(d, h);
                 days.push(d);
             }
@@ -113,15 +146,16 @@ impl StreetReplicas {
 
     /// Keeps the cached views current after a commit changed `id` from
     /// `before` to `after`.
-    pub(crate) fn rollup_doc_changed(
+    pub fn doc_changed(
         &mut self,
+        cache: &mut DocCache,
         id: &DocId,
         before: &[ChangeHash],
         after: &[ChangeHash],
     ) {
         match id {
             DocId::Registry(c) | DocId::Cases(c) => {
-                let Some(view) = self.rollups.views.get_mut(c) else {
+                let Some(view) = self.views.get_mut(c) else {
                     return;
                 };
                 let class = if matches!(id, DocId::Registry(_)) {
@@ -129,7 +163,7 @@ impl StreetReplicas {
                 } else {
                     DocClass::Cases
                 };
-                match self.docs.get_mut(id) {
+                match cache.loaded_mut(id) {
                     Some(l) => {
                         // Only the records the changes touched are re-read.
                         view.refresh_changed(&mut l.doc, class, before, after);
@@ -137,72 +171,77 @@ impl StreetReplicas {
                     }
                     None => {
                         // Not in memory: rebuilt on demand.
-                        self.rollups.views.remove(c);
+                        self.views.remove(c);
                     }
                 }
             }
             DocId::Activity(c, day) => {
                 let key = (c.clone(), *day);
-                if let Some(entry) = self.rollups.day_views.get_mut(&key) {
-                    match self.docs.get_mut(id) {
+                if let Some(entry) = self.day_views.get_mut(&key) {
+                    match cache.loaded_mut(id) {
                         Some(l) => {
                             entry.1.refresh_changed(&mut l.doc, before, after);
                             entry.0 = after.to_vec();
                             viewed(&mut l.doc);
                         }
                         None => {
-                            self.rollups.day_views.remove(&key);
+                            self.day_views.remove(&key);
                         }
                     }
                 }
             }
             DocId::Street => {
-                self.rollups.street = None;
+                self.street = None;
             }
         }
     }
 
-    pub(crate) fn ensure_view(&mut self, c: &CommunityId) -> Result<(), ReplicasError> {
-        if self.rollups.views.contains_key(c) {
-            return Ok(());
-        }
-        let (reg, cases) = (DocId::Registry(c.clone()), DocId::Cases(c.clone()));
-        self.doc(&reg)?;
-        self.doc(&cases)?;
-        let view = match (self.docs.get(&reg), self.docs.get(&cases)) {
-            (Some(r), Some(k)) => CommunityView::read(&r.doc, &k.doc),
-            _ => CommunityView::default(),
-        };
-        for id in [&reg, &cases] {
-            if let Some(l) = self.docs.get_mut(id) {
-                viewed(&mut l.doc);
+    /// The hydrated view of community `c`, read from its documents (loading
+    /// them) unless it is held already.
+    pub fn view(
+        &mut self,
+        cache: &mut DocCache,
+        c: &CommunityId,
+    ) -> Result<&CommunityView, ReplicasError> {
+        if !self.views.contains_key(c) {
+            let (reg, cases) = (DocId::Registry(c.clone()), DocId::Cases(c.clone()));
+            cache.doc(&reg)?;
+            cache.doc(&cases)?;
+            let view = match (cache.loaded(&reg), cache.loaded(&cases)) {
+                (Some(r), Some(k)) => CommunityView::read(&r.doc, &k.doc),
+                _ => CommunityView::default(),
+            };
+            for id in [&reg, &cases] {
+                if let Some(l) = cache.loaded_mut(id) {
+                    viewed(&mut l.doc);
+                }
             }
+            self.views.insert(c.clone(), view);
         }
-        self.rollups.views.insert(c.clone(), view);
-        Ok(())
+        Ok(&self.views[c])
     }
 
-    fn ensure_day_view(&mut self, c: &CommunityId, day: Day) -> Result<(), ReplicasError> {
+    fn ensure_day_view(
+        &mut self,
+        cache: &mut DocCache,
+        c: &CommunityId,
+        day: Day,
+    ) -> Result<(), ReplicasError> {
         let id = DocId::Activity(c.clone(), day);
-        let Some(heads) = self.heads.get(&id).cloned() else {
+        let Some(heads) = cache.heads_of(&id).cloned() else {
             return Ok(());
         };
         let key = (c.clone(), day);
-        if self
-            .rollups
-            .day_views
-            .get(&key)
-            .is_some_and(|(h, _)| *h == heads)
-        {
+        if self.day_views.get(&key).is_some_and(|(h, _)| *h == heads) {
             return Ok(());
         }
-        let was_loaded = self.docs.contains_key(&id);
-        let doc = &mut self.doc(&id)?.doc;
+        let was_loaded = cache.is_loaded(&id);
+        let doc = &mut cache.doc(&id)?.doc;
         let view = DayView::read(day, doc);
         viewed(doc);
-        self.rollups.day_views.insert(key, (heads, view));
+        self.day_views.insert(key, (heads, view));
         if !was_loaded {
-            self.unload_if_saved(&id);
+            cache.unload_if_saved(&id);
         }
         Ok(())
     }
@@ -213,7 +252,6 @@ impl StreetReplicas {
     fn prune_day_views(&mut self, c: &CommunityId, keep: &[Day]) {
         const PER_COMMUNITY: usize = 4;
         let mut days: Vec<Day> = self
-            .rollups
             .day_views
             .keys()
             .filter(|(cc, _)| cc == c)
@@ -224,48 +262,49 @@ impl StreetReplicas {
         if days.len() > room {
             days.sort();
             for d in days.iter().take(days.len() - room) {
-                self.rollups.day_views.remove(&(c.clone(), *d));
+                self.day_views.remove(&(c.clone(), *d));
             }
         }
     }
 
-    fn street_view_cached(&mut self) -> StreetView {
-        let heads = self.heads.get(&DocId::Street).cloned().unwrap_or_default();
-        match &self.rollups.street {
+    fn street_view_cached(&mut self, cache: &mut DocCache) -> Result<StreetView, ReplicasError> {
+        let heads = cache.heads_of(&DocId::Street).cloned().unwrap_or_default();
+        Ok(match &self.street {
             Some((h, v)) if *h == heads => v.clone(),
             _ => {
-                let v = self.street_view();
-                self.rollups.street = Some((heads, v.clone()));
+                let v = StreetView::read(&cache.doc(&DocId::Street)?.doc);
+                self.street = Some((heads, v.clone()));
                 v
             }
-        }
+        })
     }
 
     /// The rollup of community `c` for `as_of` in `tz`, from the cache when
     /// the heads it reflects are still current.
     pub fn community_rollup(
         &mut self,
+        cache: &mut DocCache,
         c: &CommunityId,
         as_of: Day,
         tz: Tz,
     ) -> Result<Arc<CommunityRollup>, ReplicasError> {
-        let (days, heads) = self.rollup_heads(c, as_of, tz);
+        let (days, heads) = self.rollup_heads(cache, c, as_of, tz);
         let key = (c.clone(), as_of, tz.name().to_string());
-        if let Some(r) = self.rollups.cache.get(&key)
+        if let Some(r) = self.cache.get(&key)
             && r.heads == heads
         {
             return Ok(r.clone());
         }
-        self.ensure_view(c)?;
+        self.view(cache, c)?;
         for d in &days {
-            self.ensure_day_view(c, *d)?;
+            self.ensure_day_view(cache, c, *d)?;
         }
-        let street = self.street_view_cached();
+        let street = self.street_view_cached(cache)?;
         let empty = CommunityView::default();
-        let view = self.rollups.views.get(c).unwrap_or(&empty);
+        let view = self.views.get(c).unwrap_or(&empty);
         let day_views: Vec<&DayView> = days
             .iter()
-            .filter_map(|d| self.rollups.day_views.get(&(c.clone(), *d)).map(|(_, v)| v))
+            .filter_map(|d| self.day_views.get(&(c.clone(), *d)).map(|(_, v)| v))
             .collect();
         let input = CommunityInput {
             community_id: c.as_str(),
@@ -276,15 +315,19 @@ impl StreetReplicas {
         };
         let r = Arc::new(rollup::community_rollup(&input, as_of, tz));
         self.prune_day_views(c, &days);
-        if self.rollups.cache.len() > 256 {
-            self.rollups.cache.clear();
+        if self.cache.len() > 256 {
+            self.cache.clear();
         }
-        self.rollups.cache.insert(key, r.clone());
+        self.cache.insert(key, r.clone());
         Ok(r)
     }
 
     /// Whether the replica holds every change of `heads`.
-    fn holds_all(&mut self, c: &CommunityId, heads: &RollupHeads) -> Result<bool, ReplicasError> {
+    fn holds_all(
+        cache: &mut DocCache,
+        c: &CommunityId,
+        heads: &RollupHeads,
+    ) -> Result<bool, ReplicasError> {
         // Not the street document: see the module docs.
         let mut docs: Vec<(DocId, &Vec<String>)> = vec![
             (DocId::Registry(c.clone()), &heads.registry),
@@ -299,7 +342,7 @@ impl StreetReplicas {
             if wanted.is_empty() {
                 continue;
             }
-            let current = self.heads.get(&id).cloned().unwrap_or_default();
+            let current = cache.heads_of(&id).cloned().unwrap_or_default();
             let current_hex = hex_heads(&current);
             if wanted.iter().all(|h| current_hex.contains(h)) {
                 continue;
@@ -307,13 +350,13 @@ impl StreetReplicas {
             if current.is_empty() {
                 return Ok(false);
             }
-            let was_loaded = self.docs.contains_key(&id) || id == DocId::Street;
-            let doc: &mut AutoCommit = &mut self.doc(&id)?.doc;
+            let was_loaded = cache.is_loaded(&id);
+            let doc: &mut AutoCommit = &mut cache.doc(&id)?.doc;
             let all = wanted
                 .iter()
                 .all(|h| parse_hash(h).is_some_and(|h| doc.get_change_by_hash(&h).is_some()));
             if !was_loaded {
-                self.unload_if_saved(&id);
+                cache.unload_if_saved(&id);
             }
             if !all {
                 return Ok(false);
@@ -327,18 +370,17 @@ impl StreetReplicas {
     /// served when it moved on), else the last one served, `held`.
     fn serve_community(
         &mut self,
+        cache: &mut DocCache,
         c: &CommunityId,
         as_of: Day,
         tz: Tz,
         now_ms: i64,
     ) -> Result<(Arc<CommunityRollup>, bool), ReplicasError> {
-        let current = self.community_rollup(c, as_of, tz)?;
-        let served_err = |e: std::io::Error| ReplicasError::Served(e.to_string());
+        let current = self.community_rollup(cache, c, as_of, tz)?;
         let last_heads = match self
-            .rollups
             .served
             .get(c, as_of, tz.name())
-            .map_err(served_err)?
+            .map_err(ReplicasError::Served)?
         {
             Some(last) if last.heads == current.heads && last.digest == current.digest => {
                 return Ok((current, false));
@@ -347,7 +389,7 @@ impl StreetReplicas {
             None => None,
         };
         if let Some(heads) = last_heads
-            && !self.holds_all(c, &heads)?
+            && !Self::holds_all(cache, c, &heads)?
         {
             tracing::warn!(community = %c, "the replica is behind the rollup last served; serving that one until the node syncs");
             if let Some(held) = self.held_rollup(c, as_of, tz, Some(&current))? {
@@ -361,11 +403,11 @@ impl StreetReplicas {
             tree: current.tree.clone(),
             served_ms: now_ms,
         };
-        if let Err(e) = self.rollups.served.put(c, as_of, tz.name(), record) {
+        if let Err(e) = self.served.put(c, as_of, tz.name(), record) {
             // Not served as fresh unless recorded: a restart could otherwise
             // show an older state without knowing.
             tracing::error!(community = %c, error = %e, "could not record the rollup served");
-            return Err(served_err(e));
+            return Err(ReplicasError::Served(e));
         }
         Ok((current, false))
     }
@@ -381,10 +423,9 @@ impl StreetReplicas {
         current: Option<&CommunityRollup>,
     ) -> Result<Option<Arc<CommunityRollup>>, ReplicasError> {
         let Some(last) = self
-            .rollups
             .served
             .get(c, as_of, tz.name())
-            .map_err(|e| ReplicasError::Served(e.to_string()))?
+            .map_err(ReplicasError::Served)?
         else {
             return Ok(None);
         };
@@ -401,36 +442,41 @@ impl StreetReplicas {
     }
 
     /// The street's top figures (the street and each community, no deeper)
-    /// for the street's today, as nodes get them with their reports.
-    /// Computed at most once per `SUMMARY_MAX_AGE_MS`: seven nodes
-    /// reporting at once share one street report.
-    pub fn street_summary(&mut self, now_ms: i64) -> Result<rpb::Rollup, ReplicasError> {
-        if let Some((at, s)) = &self.rollups.summary
-            && now_ms.saturating_sub(*at) < SUMMARY_MAX_AGE_MS
-            && now_ms >= *at
-        {
-            return Ok(s.clone());
+    /// as last computed for nodes, if computed less than
+    /// `SUMMARY_MAX_AGE_MS` before `now_ms`: seven nodes reporting at once
+    /// share one street report.
+    pub fn recent_summary(&self, now_ms: i64) -> Option<rpb::Rollup> {
+        match &self.summary {
+            Some((at, s)) if now_ms.saturating_sub(*at) < SUMMARY_MAX_AGE_MS && now_ms >= *at => {
+                Some(s.clone())
+            }
+            _ => None,
         }
+    }
+
+    /// The street's top figures for the street's today, computed now from
+    /// the communities' `statuses`, and kept for [`Self::recent_summary`].
+    pub fn street_summary(
+        &mut self,
+        cache: &mut DocCache,
+        statuses: &[CommunityStatus],
+        now_ms: i64,
+    ) -> Result<rpb::Rollup, ReplicasError> {
         let tz = self.cfg.tz;
         let today = gridsync_core::replica::day_of_instant(now_ms, tz).ok_or_else(|| {
             ReplicasError::Core(CoreError::Precondition(
                 "the clock is outside the years 1000-9000".into(),
             ))
         })?;
-        let street = self.street_report(today, tz, now_ms)?;
-        let summary =
-            report_to_pb(&street, &[], 1, self.rollups.stale_after_ms).unwrap_or_default();
-        self.rollups.summary = Some((now_ms, summary.clone()));
+        let street = self.street_report(cache, statuses, today, tz, now_ms)?;
+        let summary = report_to_pb(&street, &[], 1, self.cfg.stale_after_ms).unwrap_or_default();
+        self.summary = Some((now_ms, summary.clone()));
         Ok(summary)
     }
 
     /// Records the digest a node reported of its own community.
     pub fn node_digest(&mut self, c: &CommunityId, d: NodeDigest) {
-        self.rollups.node_digests.insert(c.clone(), d);
-    }
-
-    pub fn stale_after_ms(&self) -> i64 {
-        self.rollups.stale_after_ms
+        self.node_digests.insert(c.clone(), d);
     }
 
     /// The street's stamped rollup for `as_of` in `tz`: every community the
@@ -438,15 +484,18 @@ impl StreetReplicas {
     /// tree over them.
     pub fn street_report(
         &mut self,
+        cache: &mut DocCache,
+        statuses: &[CommunityStatus],
         as_of: Day,
         tz: Tz,
         now_ms: i64,
     ) -> Result<DailyReport, ReplicasError> {
-        let statuses = self.communities()?;
         let mut rollups = Vec::with_capacity(statuses.len());
         let mut stamps = Vec::with_capacity(statuses.len());
-        for st in &statuses {
-            let (r, held, unavailable) = match self.serve_community(&st.id, as_of, tz, now_ms) {
+        for st in statuses {
+            let (r, held, unavailable) = match self
+                .serve_community(cache, &st.id, as_of, tz, now_ms)
+            {
                 Ok((r, held)) => (r, held, None),
                 Err(e) => {
                     // One community's trouble does not hide the others.
@@ -470,9 +519,9 @@ impl StreetReplicas {
                 st.oldest_sync_ms
             };
             let stale =
-                last_sync_ms.is_none_or(|t| now_ms.saturating_sub(t) > self.rollups.stale_after_ms);
-            let digest_check = rollup::check_digest(&r, self.rollups.node_digests.get(&st.id));
-            let sign_off = self.sign_off_state(&st.id, &r).unwrap_or_else(|e| {
+                last_sync_ms.is_none_or(|t| now_ms.saturating_sub(t) > self.cfg.stale_after_ms);
+            let digest_check = rollup::check_digest(&r, self.node_digests.get(&st.id));
+            let sign_off = Self::sign_off_state(cache, &st.id, &r).unwrap_or_else(|e| {
                 tracing::error!(community = %st.id, error = %e, "the community's sign-off could not be read");
                 SignOffState::NotSigned
             });
@@ -507,15 +556,15 @@ impl StreetReplicas {
     }
 
     fn sign_off_state(
-        &mut self,
+        cache: &mut DocCache,
         c: &CommunityId,
         r: &CommunityRollup,
     ) -> Result<SignOffState, ReplicasError> {
         let id = DocId::Cases(c.clone());
-        if !self.heads.contains_key(&id) {
+        if cache.heads_of(&id).is_none() {
             return Ok(SignOffState::NotSigned);
         }
-        let s = signoff::get(&self.doc(&id)?.doc, r.as_of);
+        let s = signoff::get(&cache.doc(&id)?.doc, r.as_of);
         Ok(signoff::state(s.as_ref(), r))
     }
 }

@@ -7,22 +7,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gridsync_core::sync::FrameLimits;
-use gridsync_node::server::reflection_service;
-use gridsync_node::tls::Authenticator;
 use gridsync_proto::street::v1::street_server::StreetServer;
 use gridsync_proto::sync::v1::sync_server::SyncServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use gridsync_svc::Clock;
+use gridsync_svc::grpc;
+use gridsync_sync::identity::Authenticator;
+
 use crate::operator::OperatorService;
 use crate::sync_service::{ReplicasHandle, SyncService};
 
-pub use gridsync_node::server::ServeError;
+pub use gridsync_svc::grpc::ServeError;
+
+/// The full gRPC names of the services the coordinator serves.
+pub const SYNC_SERVICE: &str = "gridsync.sync.v1.Sync";
+pub const STREET_SERVICE: &str = "gridsync.street.v1.Street";
 
 /// What the server needs besides the replicas.
 pub struct ServeOptions {
     pub auth: Arc<Authenticator>,
+    /// The one clock of the process.
+    pub clock: Clock,
     /// `None` serves plain HTTP/2: development tokens only.
     pub tls: Option<tonic::transport::ServerTlsConfig>,
     pub limits: FrameLimits,
@@ -37,6 +45,7 @@ impl ServeOptions {
     pub fn new(auth: Authenticator, tls: Option<tonic::transport::ServerTlsConfig>) -> Self {
         Self {
             auth: Arc::new(auth),
+            clock: Clock::system(),
             tls,
             limits: FrameLimits::default(),
             grace: Duration::from_secs(10),
@@ -83,56 +92,52 @@ where
     health_reporter
         .set_serving::<StreetServer<OperatorService>>()
         .await;
-    let reflection = reflection_service()?;
+    let (reflection, reflection_alpha) = grpc::reflection(&[SYNC_SERVICE, STREET_SERVICE])?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let sync = SyncService::new(replicas.clone(), opts.auth.clone(), opts.limits, stop_rx);
+    let sync = SyncService::new(
+        replicas.clone(),
+        opts.auth.clone(),
+        opts.clock.clone(),
+        opts.limits,
+        stop_rx,
+    );
     let grpc_limit = opts.limits.grpc_message_limit();
     let sync_api = SyncServer::new(sync.clone())
         .max_decoding_message_size(grpc_limit)
         .max_encoding_message_size(grpc_limit);
-    let street_api = StreetServer::new(OperatorService::new(replicas, opts.auth.clone()))
-        .max_decoding_message_size(1024 * 1024);
+    let street_api = StreetServer::new(OperatorService::new(
+        replicas,
+        opts.auth.clone(),
+        opts.clock.clone(),
+    ))
+    .max_decoding_message_size(1024 * 1024);
 
-    let mut builder = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(opts.keepalive_interval))
-        .http2_keepalive_timeout(Some(opts.keepalive_timeout))
-        .tcp_nodelay(true);
+    let mut builder = grpc::server_builder(opts.keepalive_interval, opts.keepalive_timeout);
     if let Some(tls) = opts.tls {
         builder = builder.tls_config(tls)?;
     }
-    let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = builder
+    let router = builder
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .add_service(sync_api)
-        .add_service(street_api)
-        .serve_with_incoming_shutdown(incoming, async {
-            let _ = server_stop_rx.await;
-        });
-    let mut server = tokio::spawn(server);
-    tokio::select! {
-        res = &mut server => return Ok(res??),
-        () = shutdown => {}
-    }
-    tracing::info!(
-        grace_secs = opts.grace.as_secs(),
-        "shutting down: ending sync sessions, finishing requests in flight"
-    );
-    health_reporter
-        .set_not_serving::<SyncServer<SyncService>>()
-        .await;
-    health_reporter
-        .set_not_serving::<StreetServer<OperatorService>>()
-        .await;
-    let _ = stop_tx.send(true);
-    sync.join(opts.grace).await;
-    let _ = server_stop_tx.send(());
-    match tokio::time::timeout(opts.grace, &mut server).await {
-        Ok(res) => res??,
-        Err(_) => {
-            tracing::warn!("grace period over with requests still in flight; stopping anyway");
-            server.abort();
-        }
-    }
-    Ok(())
+        .add_service(street_api);
+    let grace = opts.grace;
+    grpc::serve_until(
+        move |stop| router.serve_with_incoming_shutdown(incoming, stop),
+        shutdown,
+        async {
+            tracing::info!("ending sync sessions");
+            health_reporter
+                .set_not_serving::<SyncServer<SyncService>>()
+                .await;
+            health_reporter
+                .set_not_serving::<StreetServer<OperatorService>>()
+                .await;
+            let _ = stop_tx.send(true);
+            sync.join(grace).await;
+        },
+        grace,
+    )
+    .await
 }

@@ -13,42 +13,30 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gridsync_core::access::{Principal, SyncAccess};
+use gridsync_core::access::Principal;
 use gridsync_core::rollup::NodeDigest;
-use gridsync_core::sync::{self, FrameLimits, PROTOCOL_VERSION, Received, SyncSession};
+use gridsync_core::sync::{self, FrameLimits, Received, SyncSession};
 use gridsync_core::{CommunityId, DocId};
-use gridsync_node::link::{heads_from_pb, heads_to_pb};
-use gridsync_node::session::{self, SessionError, SessionEvent, SharedHost, SyncHost};
-use gridsync_node::tls::{Authenticator, authenticate};
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::sync::v1 as pb;
+use gridsync_svc::blocking::{BoxError, lock};
+use gridsync_svc::{ApiError, Clock, Recover, Shared, blocking};
+use gridsync_sync::handshake::{self, stated_or};
+use gridsync_sync::identity::{Authenticator, authenticate};
+use gridsync_sync::session::{self, PeerPlan, SessionIo, SharedHost};
+use gridsync_sync::{SessionError, SyncHost};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::replicas::StreetReplicas;
+use crate::replicas::{ReplicasError, StreetReplicas};
 
-pub use gridsync_node::service::now_ms;
-
-/// The replicas, shared by the sync sessions and the operator API. The
-/// lock is only taken in `spawn_blocking`, never across an `.await`.
-pub type ReplicasHandle = Arc<Mutex<StreetReplicas>>;
-
-pub fn lock(r: &ReplicasHandle) -> std::sync::MutexGuard<'_, StreetReplicas> {
-    r.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Runs blocking work on the replicas off the async threads.
-pub async fn blocking<R: Send + 'static>(
-    r: &ReplicasHandle,
-    f: impl FnOnce(&mut StreetReplicas) -> R + Send + 'static,
-) -> Result<R, Status> {
-    let r = r.clone();
-    tokio::task::spawn_blocking(move || f(&mut lock(&r)))
-        .await
-        .map_err(|e| Status::internal(format!("a coordinator task failed: {e}")))
-}
+/// The replicas, shared by the sync sessions and the operator API: locked
+/// only on the blocking pool, never across an `.await` (see
+/// `gridsync_svc::blocking`, which also says how they are rebuilt after a
+/// call panicked while holding them).
+pub type ReplicasHandle = Shared<StreetReplicas>;
 
 /// One node's view of the replicas, for the session loop.
 struct NodeHost {
@@ -56,30 +44,48 @@ struct NodeHost {
     community: CommunityId,
 }
 
+impl NodeHost {
+    fn replicas(&self) -> Result<std::sync::MutexGuard<'_, StreetReplicas>, SessionError> {
+        Ok(lock(&self.replicas)?)
+    }
+}
+
+/// The host holds no state of its own (the replicas recover themselves).
+impl Recover for NodeHost {
+    fn recover(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
 impl SyncHost for NodeHost {
     fn heads(&mut self) -> Result<sync::DocHeads, SessionError> {
-        Ok(lock(&self.replicas).community_heads(&self.community))
+        Ok(self.replicas()?.community_heads(&self.community))
     }
     fn open(&mut self, session: &mut SyncSession, id: &DocId) -> Result<(), SessionError> {
-        lock(&self.replicas).open_sync(&self.community, session, id)
+        let c = self.community.clone();
+        self.replicas()?.open_sync(&c, session, id)
     }
     fn generate(
         &mut self,
         session: &mut SyncSession,
         id: &DocId,
     ) -> Result<Option<Vec<u8>>, SessionError> {
-        lock(&self.replicas).generate(session, id)
+        self.replicas()?.generate(session, id)
     }
     fn receive(
         &mut self,
         session: &mut SyncSession,
         id: &DocId,
         bytes: &[u8],
+        now_ms: i64,
     ) -> Result<Received, SessionError> {
-        lock(&self.replicas).receive(&self.community, session, id, bytes, now_ms())
+        let c = self.community.clone();
+        self.replicas()?.receive(&c, session, id, bytes, now_ms)
     }
-    fn settled(&mut self, session: &mut SyncSession, id: &DocId) {
-        lock(&self.replicas).settled(session, id)
+    fn settled(&mut self, session: &mut SyncSession, id: &DocId, _now_ms: i64) {
+        if let Ok(mut r) = self.replicas() {
+            r.settled(session, id)
+        }
     }
 }
 
@@ -108,6 +114,7 @@ fn for_node(mut summary: rpb::Rollup, own: &str) -> rpb::Rollup {
 pub struct SyncService {
     replicas: ReplicasHandle,
     auth: Arc<Authenticator>,
+    clock: Clock,
     limits: FrameLimits,
     handshake_timeout: Duration,
     /// Turns true on shutdown: every session ends.
@@ -122,12 +129,14 @@ impl SyncService {
     pub fn new(
         replicas: ReplicasHandle,
         auth: Arc<Authenticator>,
+        clock: Clock,
         limits: FrameLimits,
         stop: watch::Receiver<bool>,
     ) -> Self {
         Self {
             replicas,
             auth,
+            clock,
             limits,
             handshake_timeout: Duration::from_secs(30),
             stop,
@@ -152,38 +161,6 @@ type CurrentSession = (u64, watch::Sender<bool>);
 
 type FrameStream = Pin<Box<dyn Stream<Item = Result<pb::CoordinatorFrame, Status>> + Send>>;
 
-fn check_hello(
-    principal: &Principal,
-    hello: &pb::Hello,
-) -> Result<(CommunityId, sync::DocHeads), Status> {
-    if hello.protocol_version != PROTOCOL_VERSION {
-        return Err(Status::failed_precondition(format!(
-            "this coordinator speaks sync protocol {PROTOCOL_VERSION}; the node speaks {}: upgrade the older side",
-            hello.protocol_version
-        )));
-    }
-    let Principal::Node(mine) = principal else {
-        return Err(Status::permission_denied(format!(
-            "{principal} is not a node: only nodes sync; operators use the Street API"
-        )));
-    };
-    if hello.community_id != mine.as_str() {
-        return Err(Status::permission_denied(format!(
-            "this identity is {principal}, but the Hello names community {:?}",
-            hello.community_id
-        )));
-    }
-    let docs = heads_from_pb(&hello.docs).map_err(Status::from)?;
-    for id in docs.keys() {
-        if principal.sync_access(id) == SyncAccess::Denied {
-            return Err(Status::permission_denied(format!(
-                "document {id} is not one {principal} may sync"
-            )));
-        }
-    }
-    Ok((mine.clone(), docs))
-}
-
 #[tonic::async_trait]
 impl pb::sync_server::Sync for SyncService {
     type SessionStream = FrameStream;
@@ -194,38 +171,37 @@ impl pb::sync_server::Sync for SyncService {
     async fn report(&self, req: Request<pb::NodeReport>) -> Result<Response<rpb::Rollup>, Status> {
         let principal = authenticate(&req, &self.auth)?;
         let Principal::Node(community) = principal else {
-            return Err(Status::permission_denied(format!(
+            return Err(ApiError::Denied(format!(
                 "{principal} is not a node: only nodes report digests"
-            )));
+            ))
+            .into());
         };
         let report = req.into_inner();
         if report.community_id != community.as_str() {
-            return Err(Status::permission_denied(format!(
+            return Err(ApiError::Denied(format!(
                 "this certificate is for community {community}, not {:?}",
                 report.community_id
-            )));
+            ))
+            .into());
         }
         let digest = match report.digest {
-            Some(d) => Some(
-                NodeDigest::try_from(d)
-                    .map_err(|e| Status::invalid_argument(format!("{}: {}", e.field, e.reason)))?,
-            ),
+            Some(d) => Some(NodeDigest::try_from(d).map_err(ApiError::from)?),
             None => None,
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let own = community.to_string();
         let summary = blocking(&self.replicas, move |r| {
             if !r.is_registered(&community) {
-                return Err(Status::from(crate::replicas::ReplicasError::Unregistered(
-                    community.clone(),
-                )));
+                return Err(ReplicasError::Unregistered(community.clone()));
             }
             if let Some(d) = digest {
                 r.node_digest(&community, d);
             }
-            Ok(r.street_summary(now)?)
+            r.street_summary(now)
         })
-        .await??;
+        .await
+        .map_err(ApiError::from)?
+        .map_err(ApiError::from)?;
         Ok(Response::new(for_node(summary, &own)))
     }
 
@@ -235,37 +211,43 @@ impl pb::sync_server::Sync for SyncService {
     ) -> Result<Response<FrameStream>, Status> {
         let principal = authenticate(&req, &self.auth)?;
         if !matches!(principal, Principal::Node(_)) {
-            return Err(Status::permission_denied(format!(
+            return Err(ApiError::Denied(format!(
                 "{principal} is not a node: only nodes sync; operators use the Street API"
-            )));
+            ))
+            .into());
         }
         let mut inbound = req.into_inner();
         let first = tokio::time::timeout(self.handshake_timeout, inbound.message())
             .await
-            .map_err(|_| Status::deadline_exceeded("no Hello within the handshake timeout"))??;
+            .map_err(|_| ApiError::Timeout("no Hello within the handshake timeout".into()))??;
         let hello = match first {
             Some(pb::NodeFrame {
                 frame: Some(pb::node_frame::Frame::Hello(h)),
             }) => h,
             Some(_) => {
-                return Err(Status::invalid_argument(
-                    "the first frame of a session must be a Hello",
-                ));
+                return Err(ApiError::Malformed(
+                    "the first frame of a session must be a Hello".into(),
+                )
+                .into());
             }
-            None => return Err(Status::cancelled("the node closed before its Hello")),
+            None => {
+                return Err(ApiError::Cancelled("the node closed before its Hello".into()).into());
+            }
         };
-        let (community, node_docs) = check_hello(&principal, &hello)?;
+        let (community, node_docs) =
+            handshake::check_hello(&principal, &hello).map_err(ApiError::from)?;
         let c = community.clone();
         // Subscribed under the same lock as the heads are read: a change
         // committed after this point is a tick the session will see.
         let (registered, local, changed) = blocking(&self.replicas, move |r| {
             (r.is_registered(&c), r.community_heads(&c), r.subscribe())
         })
-        .await?;
+        .await
+        .map_err(ApiError::from)?;
         if !registered {
-            return Err(Status::permission_denied(format!(
-                "community {community} is not registered in this street; an operator adds it with `gridctl street community add --id {community} --name …`"
-            )));
+            return Err(
+                ApiError::Denied(ReplicasError::Unregistered(community).to_string()).into(),
+            );
         }
         let plan = sync::plan(&local, &node_docs);
 
@@ -285,24 +267,21 @@ impl pb::sync_server::Sync for SyncService {
         let version = hello.software_version.clone();
         let c = community.clone();
         let stated = node_docs.clone();
+        let now = self.clock.now_ms();
         blocking(&self.replicas, move |r| {
-            r.link_opened(&c, &version, &stated, now_ms())
+            r.link_opened(&c, &version, &stated, now)
         })
-        .await?;
+        .await
+        .map_err(ApiError::from)?;
         tracing::info!(community = %community, docs = node_docs.len(), differ = plan.len(), "node connected");
 
-        let welcome = pb::CoordinatorFrame {
-            frame: Some(pb::coordinator_frame::Frame::Welcome(pb::Welcome {
-                protocol_version: PROTOCOL_VERSION,
-                docs: heads_to_pb(&local),
-                max_frame_bytes: self.limits.max_frame_bytes as u64,
-                max_message_bytes: self.limits.max_message_bytes as u64,
-            })),
-        };
-        let peer_max = if hello.max_frame_bytes == 0 {
-            self.limits.max_frame_bytes
-        } else {
-            usize::try_from(hello.max_frame_bytes).unwrap_or(usize::MAX)
+        let welcome = handshake::welcome(&local, &self.limits);
+        let peer = PeerPlan {
+            initial: plan,
+            remote: node_docs,
+            max_frame: stated_or(hello.max_frame_bytes, self.limits.max_frame_bytes),
+            // The node states no message limit; its default is ours.
+            max_message: self.limits.max_message_bytes,
         };
         let (sync_tx, sync_rx) = mpsc::channel::<pb::SyncFrame>(16);
         let (end_tx, end_rx) = mpsc::channel::<Result<pb::CoordinatorFrame, Status>>(1);
@@ -314,6 +293,7 @@ impl pb::sync_server::Sync for SyncService {
         let replicas = self.replicas.clone();
         let limits = self.limits;
         let current = self.current.clone();
+        let clock = self.clock.clone();
         let host = Arc::new(Mutex::new(NodeHost {
             replicas: replicas.clone(),
             community: community.clone(),
@@ -322,9 +302,10 @@ impl pb::sync_server::Sync for SyncService {
             Ok(pb::NodeFrame {
                 frame: Some(pb::node_frame::Frame::Sync(s)),
             }) => Some(Ok(s)),
-            Ok(_) => Some(Err(Status::invalid_argument(
-                "a frame after the Hello that is not a SyncFrame",
-            ))),
+            Ok(_) => Some(Err(ApiError::Malformed(
+                "a frame after the Hello that is not a SyncFrame".into(),
+            )
+            .into())),
             Err(s) => Some(Err(s)),
         });
         let task = async move {
@@ -337,23 +318,19 @@ impl pb::sync_server::Sync for SyncService {
                 }
                 let _ = merged_tx.send(true);
             };
+            // Link bookkeeping happens in `receive`: no events needed.
             let run = session::run(
                 host as SharedHost<NodeHost>,
-                plan,
-                node_docs,
-                Box::pin(frames),
-                sync_tx,
-                changed,
-                merged_rx,
-                limits,
-                peer_max,
-                // The node states no message limit; its default is ours.
-                limits.max_message_bytes,
-                |ev| {
-                    if let SessionEvent::Doc { .. } = ev {
-                        // Link bookkeeping happens in `receive`.
-                    }
+                clock.clone(),
+                peer,
+                SessionIo {
+                    inbound: Box::pin(frames),
+                    outbound: sync_tx,
+                    changed,
+                    stop: merged_rx,
                 },
+                limits,
+                |_| {},
             );
             let result = tokio::select! {
                 r = run => r,
@@ -378,14 +355,14 @@ impl pb::sync_server::Sync for SyncService {
                 let status = match e {
                     SessionError::Closed => None,
                     SessionError::Remote(s) if s.code() == tonic::Code::OutOfRange => {
-                        Some(Status::resource_exhausted(format!(
+                        Some(Status::from(ApiError::Exhausted(format!(
                             "a frame over the message limit ({} bytes): {}",
                             limits.grpc_message_limit(),
                             s.message()
-                        )))
+                        ))))
                     }
                     SessionError::Remote(s) => Some(s),
-                    other => Some(Status::from(other)),
+                    other => Some(Status::from(ApiError::from(other))),
                 };
                 if let Some(status) = status {
                     let _ = end_tx.send(Err(status)).await;
@@ -402,9 +379,10 @@ impl pb::sync_server::Sync for SyncService {
                 }
             };
             let c = community.clone();
+            let now = clock.now_ms();
             let _ = blocking(&replicas, move |r| {
                 if mine {
-                    r.link_closed(&c, error, now_ms());
+                    r.link_closed(&c, error, now);
                 }
                 r.session_ended(&c);
             })

@@ -18,9 +18,9 @@ use autosurgeon::{Hydrate, Reconcile, hydrate_prop, reconcile_prop};
 use sha2::{Digest, Sha256};
 
 use crate::error::CoreError;
+use crate::gap::{Gap, GapReason};
 use crate::ids::DocId;
 use crate::record::{DocClass, Kind};
-use crate::view::{Gap, GapReason};
 
 /// The schema version this build writes and reads. A document with a newer
 /// version is refused; an older one is read as it is (no older version
@@ -351,6 +351,13 @@ pub fn put_root<T: Reconcile>(
     value: &T,
 ) -> Result<(), CoreError> {
     reconcile_prop(doc, ROOT, prop, value).map_err(|e| CoreError::doc(prop, e))
+}
+
+/// Hex change hashes, sorted: how heads appear in rollups.
+pub fn hex_heads(h: &[automerge::ChangeHash]) -> Vec<String> {
+    let mut v: Vec<String> = h.iter().map(|h| h.to_string()).collect();
+    v.sort();
+    v
 }
 
 #[cfg(test)]

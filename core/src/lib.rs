@@ -17,11 +17,13 @@
 //!
 //! - [`access`]: `Principal` and the access rules of the street.
 //! - [`ids`]: `CommunityId`, `DocId`, `PersonKey` and the id rules.
+//! - [`mask`]: phone and ID numbers masked for screens and exports.
 //! - [`model`]: the records, as autosurgeon `Reconcile`/`Hydrate` structs.
 //! - [`record`]: `Record` and `Kind`, one table of every kind.
 //! - [`validate`]: field rules and reference rules, with errors naming the field.
 //! - [`docs`]: the Automerge layout: genesis, put/remove/read of records, schema checks.
 //! - [`view`]: hydrated views of a community's documents and the gaps in them.
+//! - [`gap`]: `Gap`, a record the figures cannot place, and why.
 //! - [`replica`]: `CommunityReplica`, the documents of one community and the edits on them.
 //! - [`queries`]: the tree, a household, the worklist, overdue care, open tickets.
 //! - [`sync`]: the sync decision logic: `SyncSession`, frames and limits, backoff.
@@ -36,7 +38,9 @@
 pub mod access;
 pub mod docs;
 pub mod error;
+pub mod gap;
 pub mod ids;
+pub mod mask;
 pub mod model;
 pub mod queries;
 pub mod record;

@@ -66,10 +66,13 @@ macro_rules! record_kinds {
             fn from(r: $variant) -> Self { Record::$variant(r) }
         })*
 
-        impl Record {
-            /// Writes this record at `collection[id]` of `doc`.
-            pub(crate) fn put_into(&self, doc: &mut automerge::AutoCommit, id: &str) -> Result<(), crate::CoreError> {
-                match self { $(Record::$variant(r) => crate::docs::put_in(doc, Kind::$variant.collection(), id, r)),* }
+        /// A record is written as its kind's struct is: `docs::put_in(doc,
+        /// rec.kind().collection(), id, &rec)` writes the same operations as
+        /// writing the struct itself.
+        impl autosurgeon::Reconcile for Record {
+            type Key<'a> = autosurgeon::reconcile::NoKey;
+            fn reconcile<R: autosurgeon::Reconciler>(&self, r: R) -> Result<(), R::Error> {
+                match self { $(Record::$variant(x) => x.reconcile(r)),* }
             }
         }
     };

@@ -368,7 +368,7 @@ impl CommunityReplica {
         let doc = self.doc_for(kind.doc_class(), day).ok_or_else(|| {
             CoreError::Precondition(format!("the activity document of {day:?} is not loaded"))
         })?;
-        rec.put_into(doc, &id)?;
+        docs::put_in(doc, rec.kind().collection(), &id, rec)?;
         touched.insert((day, kind, id.clone()));
         self.refresh(kind, day, &id);
         Ok(())
@@ -726,7 +726,7 @@ pub fn create_case(
         });
     }
     validate::references(&rec, view, None).map_err(CoreError::Invalid)?;
-    if let Err(e) = rec.put_into(cases, rec.id()) {
+    if let Err(e) = docs::put_in(cases, rec.kind().collection(), rec.id(), &rec) {
         cases.rollback();
         return Err(e);
     }

@@ -136,6 +136,48 @@ pub struct RosterRow {
     pub contract_member: Option<String>,
 }
 
+impl RosterRow {
+    /// The row's fields by column key (see [`COLUMNS`]), as a file would
+    /// hold them: what a client sends and [`import_rows`] takes.
+    pub fn raw_fields(&self) -> Vec<(&'static str, String)> {
+        let r = self;
+        let o = |s: &Option<String>| s.clone().unwrap_or_default();
+        vec![
+            ("compound", r.compound.clone()),
+            ("building", r.building.clone()),
+            ("unit", r.unit.clone()),
+            ("door", r.door.clone()),
+            ("head_name", r.head_name.clone()),
+            ("household_phone", o(&r.household_phone)),
+            ("name", r.name.clone()),
+            ("id_number", o(&r.id_number)),
+            (
+                "gender",
+                match r.gender {
+                    Some(Gender::Female) => "女".into(),
+                    Some(Gender::Male) => "男".into(),
+                    None => String::new(),
+                },
+            ),
+            (
+                "birth_date",
+                r.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+            ),
+            ("relation", o(&r.relation)),
+            ("phone", o(&r.phone)),
+            (
+                "lives_alone",
+                if r.lives_alone {
+                    "是".into()
+                } else {
+                    "否".into()
+                },
+            ),
+            ("contract_member", o(&r.contract_member)),
+        ]
+    }
+}
+
 /// Why a row (or the file) was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RowError {
@@ -641,6 +683,92 @@ pub fn plan_row(
         }
     }
     edits
+}
+
+/// Counts of one import request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    pub rows_created: u32,
+    pub rows_updated: u32,
+    pub rows_unchanged: u32,
+    pub records_created: u32,
+    pub errors: Vec<RowError>,
+}
+
+/// A roster row as raw fields by column key (see [`COLUMNS`]), with its
+/// line in the file.
+pub type RawRow = (u64, Vec<(&'static str, String)>);
+
+/// Applies roster rows to `replica`, each row all or nothing, checked here
+/// whatever a client checked: a row that breaks a rule is reported and
+/// changes nothing. One person, one row per request, as for a file (see
+/// [`parse`]). `new_id` makes the ids of new records. The caller commits
+/// what was applied.
+pub fn import_rows(
+    replica: &mut crate::replica::CommunityReplica,
+    rows: &[RawRow],
+    ctx: &crate::replica::EditContext,
+    secret: Option<&PersonKeySecret>,
+    new_id: &mut dyn FnMut(Kind) -> String,
+) -> ImportReport {
+    let mut report = ImportReport::default();
+    let mut id_lines: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for (line, fields) in rows {
+        let get = |key: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let header = |key: &str| key.to_string();
+        let row: RosterRow = match check_row(*line, &get, &header) {
+            Ok(r) => r,
+            Err(errs) => {
+                report.errors.extend(errs);
+                continue;
+            }
+        };
+        if let Some(n) = &row.id_number {
+            if let Some(first) = id_lines.get(n) {
+                report.errors.push(RowError {
+                    line: row.line,
+                    column: "id_number".into(),
+                    reason: format!("the same ID number is already on line {first}"),
+                });
+                continue;
+            }
+            id_lines.insert(n.clone(), row.line);
+        }
+        let edits = plan_row(replica.view(), &row, secret, new_id);
+        if edits.is_empty() {
+            report.rows_unchanged += 1;
+            continue;
+        }
+        match replica.apply(&edits, ctx, "import") {
+            Ok(_) => {
+                let created = edits
+                    .iter()
+                    .filter(|e| matches!(e, Edit::Create(_)))
+                    .count() as u32;
+                report.records_created += created;
+                if edits
+                    .iter()
+                    .any(|e| matches!(e, Edit::Create(Record::Resident(_))))
+                {
+                    report.rows_created += 1;
+                } else {
+                    report.rows_updated += 1;
+                }
+            }
+            Err(e) => report.errors.push(RowError {
+                line: row.line,
+                column: String::new(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    report
 }
 
 #[cfg(test)]

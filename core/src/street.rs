@@ -344,7 +344,7 @@ pub fn get(
 
 /// The heads of the street document as hex, as the API shows them.
 pub fn heads_hex(doc: &mut AutoCommit) -> Vec<String> {
-    crate::rollup::hex_heads(&doc.get_heads())
+    crate::docs::hex_heads(&doc.get_heads())
 }
 
 /// The street document, hydrated. Each list is sorted by id; records that

@@ -5,65 +5,89 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
-use gridsync_core::{CommunityId, CommunityKind, PersonKeySecret};
-use serde::Deserialize;
-
 use std::time::Duration;
 
+use clap::Parser;
 use gridsync_core::sync::FrameLimits;
+use gridsync_core::{CommunityId, CommunityKind, PersonKeySecret};
+use gridsync_sync::tls::{ClientAuth, TlsFiles, client_tls};
+use serde::{Deserialize, Serialize};
 
 use crate::link::LinkConfig;
 use crate::office::OfficeConfig;
-use crate::tls::{ClientAuth, TlsFiles, client_tls};
 
-/// The node's settings as they may appear in the config file.
-#[derive(Clone, Debug, Deserialize, Default)]
+/// The node's settings: the config file's shape and the command line's
+/// (every flag is also read from the `GRIDSYNC_…` variable it names). Each
+/// doc comment is the setting's help text.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub struct Settings {
     /// The community this node serves (an id like `tongbai`). Required.
+    #[arg(long, env = "GRIDSYNC_COMMUNITY_ID")]
     pub community_id: Option<String>,
     /// The community's name as shown to people. Default: the id.
+    #[arg(long, env = "GRIDSYNC_COMMUNITY_NAME")]
     pub community_name: Option<String>,
     /// `community` or `village`. Default: community.
+    #[arg(long, env = "GRIDSYNC_COMMUNITY_KIND")]
     pub community_kind: Option<String>,
     /// Folder of the store (`gridsync-node.sqlite3`). Default: `./data`.
+    #[arg(long, env = "GRIDSYNC_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address of the office API. Default: 127.0.0.1:7400.
+    /// Address of the office API; port 0 picks a free port (see
+    /// --addr-file). Default: 127.0.0.1:7400.
+    #[arg(long, env = "GRIDSYNC_LISTEN")]
     pub listen: Option<String>,
-    /// IANA time zone whose days split the activity documents. Default: Asia/Shanghai.
+    /// IANA time zone whose days split the activity documents. Default:
+    /// Asia/Shanghai.
+    #[arg(long, env = "GRIDSYNC_TIME_ZONE")]
     pub time_zone: Option<String>,
-    /// The street's shared secret for person keys, hex (32+ digits). Default:
-    /// none, and residents carry no person key (a warning is logged).
+    /// The street's shared secret for person keys, hex (32+ digits).
+    /// Default: none, and residents carry no person key (a warning is
+    /// logged).
+    #[arg(long, env = "GRIDSYNC_PERSON_KEY_SECRET", hide_env_values = true)]
     pub person_key_secret: Option<String>,
     /// Compact a document after this many incremental chunks. Default: 256.
+    #[arg(long, env = "GRIDSYNC_COMPACT_AFTER_CHUNKS")]
     pub compact_after_chunks: Option<u64>,
     /// Seconds to let in-flight requests finish on shutdown. Default: 10.
+    #[arg(long, env = "GRIDSYNC_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
     /// `text` or `json` logs. Default: text.
+    #[arg(long, env = "GRIDSYNC_LOG_FORMAT")]
     pub log_format: Option<String>,
     /// The street coordinator to sync with (`host:port` or a URL). Default:
     /// none; the node works alone and keeps its changes until one is set.
+    #[arg(long, env = "GRIDSYNC_COORDINATOR")]
     pub coordinator: Option<String>,
     /// The name the coordinator's certificate carries. Default: the host of
     /// `coordinator`.
+    #[arg(long, env = "GRIDSYNC_COORDINATOR_DOMAIN")]
     pub coordinator_domain: Option<String>,
     /// The street CA's certificate (PEM).
+    #[arg(long, env = "GRIDSYNC_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
     /// This node's certificate (PEM), issued by the street CA for this
     /// community (`gridctl certs node --community …`).
+    #[arg(long, env = "GRIDSYNC_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// This node's private key (PEM).
+    #[arg(long, env = "GRIDSYNC_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
     /// DEVELOPMENT ONLY: a bearer token for a coordinator run with
-    /// `insecure_dev_tokens`, over plain HTTP/2. Off by default.
+    /// `insecure_dev_tokens`, over plain HTTP/2, instead of a certificate.
+    /// Off by default.
+    #[arg(long, env = "GRIDSYNC_INSECURE_DEV_TOKEN", hide_env_values = true)]
     pub insecure_dev_token: Option<String>,
     /// First wait before redialling the coordinator, ms; doubles per failed
     /// attempt. Default: 500.
+    #[arg(long, env = "GRIDSYNC_RECONNECT_MIN_MS")]
     pub reconnect_min_ms: Option<u64>,
     /// Longest wait before redialling, ms. Default: 60000.
+    #[arg(long, env = "GRIDSYNC_RECONNECT_MAX_MS")]
     pub reconnect_max_ms: Option<u64>,
     /// Largest sync frame sent or accepted, bytes. Default: 1 MiB.
+    #[arg(long, env = "GRIDSYNC_MAX_FRAME_BYTES")]
     pub max_frame_bytes: Option<usize>,
 }
 
@@ -78,62 +102,11 @@ pub struct Flags {
     /// TOML config file; its values are overridden by GRIDSYNC_* variables and by flags.
     #[arg(long, env = "GRIDSYNC_CONFIG")]
     pub config: Option<PathBuf>,
-    #[arg(long, env = "GRIDSYNC_COMMUNITY_ID")]
-    pub community_id: Option<String>,
-    #[arg(long, env = "GRIDSYNC_COMMUNITY_NAME")]
-    pub community_name: Option<String>,
-    #[arg(long, env = "GRIDSYNC_COMMUNITY_KIND")]
-    pub community_kind: Option<String>,
-    #[arg(long, env = "GRIDSYNC_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Address to listen on; port 0 picks a free port (see --addr-file).
-    #[arg(long, env = "GRIDSYNC_LISTEN")]
-    pub listen: Option<String>,
-    #[arg(long, env = "GRIDSYNC_TIME_ZONE")]
-    pub time_zone: Option<String>,
-    #[arg(long, env = "GRIDSYNC_PERSON_KEY_SECRET", hide_env_values = true)]
-    pub person_key_secret: Option<String>,
-    #[arg(long, env = "GRIDSYNC_COMPACT_AFTER_CHUNKS")]
-    pub compact_after_chunks: Option<u64>,
-    #[arg(long, env = "GRIDSYNC_SHUTDOWN_GRACE_SECS")]
-    pub shutdown_grace_secs: Option<u64>,
-    #[arg(long, env = "GRIDSYNC_LOG_FORMAT")]
-    pub log_format: Option<String>,
     /// Write the address actually bound to this file once listening.
     #[arg(long, env = "GRIDSYNC_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,
-    #[arg(long, env = "GRIDSYNC_COORDINATOR")]
-    pub coordinator: Option<String>,
-    #[arg(long, env = "GRIDSYNC_COORDINATOR_DOMAIN")]
-    pub coordinator_domain: Option<String>,
-    #[arg(long, env = "GRIDSYNC_TLS_CA")]
-    pub tls_ca: Option<PathBuf>,
-    #[arg(long, env = "GRIDSYNC_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    #[arg(long, env = "GRIDSYNC_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
-    /// DEVELOPMENT ONLY: a bearer token instead of a certificate, over plain HTTP/2.
-    #[arg(long, env = "GRIDSYNC_INSECURE_DEV_TOKEN", hide_env_values = true)]
-    pub insecure_dev_token: Option<String>,
-    #[arg(long, env = "GRIDSYNC_RECONNECT_MIN_MS")]
-    pub reconnect_min_ms: Option<u64>,
-    #[arg(long, env = "GRIDSYNC_RECONNECT_MAX_MS")]
-    pub reconnect_max_ms: Option<u64>,
-    #[arg(long, env = "GRIDSYNC_MAX_FRAME_BYTES")]
-    pub max_frame_bytes: Option<usize>,
-}
-
-/// Reads a service's TOML config file (unknown settings are refused by the
-/// struct), or the defaults when there is none.
-pub fn read_config_file<T: serde::de::DeserializeOwned + Default>(
-    path: Option<&std::path::Path>,
-) -> anyhow::Result<T> {
-    let Some(p) = path else {
-        return Ok(T::default());
-    };
-    let text = std::fs::read_to_string(p)
-        .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", p.display()))?;
-    toml::from_str::<T>(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", p.display()))
+    #[command(flatten)]
+    pub settings: Settings,
 }
 
 /// How the node reaches its coordinator, checked.
@@ -168,7 +141,7 @@ impl CoordinatorLink {
             }
             LinkAuth::InsecureDevToken(t) => (ClientAuth::None, Some(t.clone())),
         };
-        let endpoint = crate::tls::endpoint(&self.url, &auth)?;
+        let endpoint = gridsync_sync::tls::endpoint(&self.url, &auth)?;
         Ok(LinkConfig {
             endpoint,
             dev_token,
@@ -214,62 +187,47 @@ impl NodeConfig {
     /// Merges file < environment < flags (clap already put env under flags)
     /// and checks every value.
     pub fn resolve(flags: Flags) -> anyhow::Result<NodeConfig> {
-        let file: FileConfig = read_config_file(flags.config.as_deref())?;
-        fn pick<T>(flag: Option<T>, file: Option<T>) -> Option<T> {
-            flag.or(file)
-        }
-        let community_id = pick(flags.community_id, file.community_id)
+        let s = gridsync_svc::config::layered(flags.config.as_deref(), &flags.settings)?;
+        let community_id = s.community_id
             .ok_or_else(|| anyhow::anyhow!("community_id is required (--community-id, GRIDSYNC_COMMUNITY_ID or community_id in the config file)"))?;
         let community = CommunityId::parse(&community_id).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let community_name =
-            pick(flags.community_name, file.community_name).unwrap_or_else(|| community_id.clone());
+        let community_name = s.community_name.unwrap_or_else(|| community_id.clone());
         gridsync_core::validate::name("community_name", &community_name)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let community_kind = match pick(flags.community_kind, file.community_kind)
-            .as_deref()
-            .unwrap_or("community")
-        {
+        let community_kind = match s.community_kind.as_deref().unwrap_or("community") {
             "community" => CommunityKind::Community,
             "village" => CommunityKind::Village,
             other => {
                 anyhow::bail!("community_kind: {other:?} is neither \"community\" nor \"village\"")
             }
         };
-        let data_dir = pick(flags.data_dir, file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
-        let listen_s = pick(flags.listen, file.listen).unwrap_or_else(|| "127.0.0.1:7400".into());
+        let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let listen_s = s.listen.unwrap_or_else(|| "127.0.0.1:7400".into());
         let listen: SocketAddr = listen_s.parse().map_err(|e| {
             anyhow::anyhow!("listen: {listen_s:?} is not an address like 127.0.0.1:7400 ({e})")
         })?;
-        let tz_s = pick(flags.time_zone, file.time_zone).unwrap_or_else(|| "Asia/Shanghai".into());
+        let tz_s = s.time_zone.unwrap_or_else(|| "Asia/Shanghai".into());
         let tz: chrono_tz::Tz = tz_s.parse().map_err(|_| {
             anyhow::anyhow!("time_zone: {tz_s:?} is not an IANA time zone like Asia/Shanghai")
         })?;
-        let secret = match pick(flags.person_key_secret, file.person_key_secret) {
+        let secret = match s.person_key_secret {
             Some(s) => Some(PersonKeySecret::from_hex(&s).map_err(|e| anyhow::anyhow!("{e}"))?),
             None => None,
         };
-        let compact_after_chunks =
-            pick(flags.compact_after_chunks, file.compact_after_chunks).unwrap_or(256);
+        let compact_after_chunks = s.compact_after_chunks.unwrap_or(256);
         if compact_after_chunks == 0 {
             anyhow::bail!("compact_after_chunks must be at least 1");
         }
-        let json_logs = match pick(flags.log_format, file.log_format)
-            .as_deref()
-            .unwrap_or("text")
-        {
+        let json_logs = match s.log_format.as_deref().unwrap_or("text") {
             "text" => false,
             "json" => true,
             other => anyhow::bail!("log_format: {other:?} is neither \"text\" nor \"json\""),
         };
-        let coordinator = match pick(flags.coordinator, file.coordinator) {
+        let coordinator = match s.coordinator {
             None => None,
             Some(url) => {
-                let tls = (
-                    pick(flags.tls_ca, file.tls_ca),
-                    pick(flags.tls_cert, file.tls_cert),
-                    pick(flags.tls_key, file.tls_key),
-                );
-                let dev = pick(flags.insecure_dev_token, file.insecure_dev_token);
+                let tls = (s.tls_ca, s.tls_cert, s.tls_key);
+                let dev = s.insecure_dev_token;
                 let auth = match (tls, dev) {
                     ((Some(ca), Some(cert), Some(key)), None) => {
                         LinkAuth::MutualTls(TlsFiles { ca, cert, key })
@@ -285,23 +243,22 @@ impl NodeConfig {
                         "tls_ca, tls_cert and tls_key go together; one of them is missing"
                     ),
                 };
-                let reconnect_min_ms =
-                    pick(flags.reconnect_min_ms, file.reconnect_min_ms).unwrap_or(500);
-                let reconnect_max_ms =
-                    pick(flags.reconnect_max_ms, file.reconnect_max_ms).unwrap_or(60_000);
+                let reconnect_min_ms = s.reconnect_min_ms.unwrap_or(500);
+                let reconnect_max_ms = s.reconnect_max_ms.unwrap_or(60_000);
                 if reconnect_min_ms == 0 || reconnect_max_ms < reconnect_min_ms {
                     anyhow::bail!(
                         "reconnect_min_ms ({reconnect_min_ms}) must be at least 1 and at most reconnect_max_ms ({reconnect_max_ms})"
                     );
                 }
-                let max_frame_bytes = pick(flags.max_frame_bytes, file.max_frame_bytes)
+                let max_frame_bytes = s
+                    .max_frame_bytes
                     .unwrap_or(FrameLimits::default().max_frame_bytes);
                 if !(1024..=16 * 1024 * 1024).contains(&max_frame_bytes) {
                     anyhow::bail!("max_frame_bytes: {max_frame_bytes} is outside 1024..=16777216");
                 }
                 Some(CoordinatorLink {
                     url,
-                    domain: pick(flags.coordinator_domain, file.coordinator_domain),
+                    domain: s.coordinator_domain,
                     auth,
                     reconnect_min_ms,
                     reconnect_max_ms,
@@ -322,8 +279,7 @@ impl NodeConfig {
             },
             data_dir,
             listen,
-            shutdown_grace_secs: pick(flags.shutdown_grace_secs, file.shutdown_grace_secs)
-                .unwrap_or(10),
+            shutdown_grace_secs: s.shutdown_grace_secs.unwrap_or(10),
             json_logs,
             addr_file: flags.addr_file,
         })
@@ -333,6 +289,19 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_flag_has_help_text() {
+        use clap::CommandFactory;
+        let cmd = Flags::command();
+        let bare: Vec<String> = cmd
+            .get_arguments()
+            .filter(|a| a.get_help().is_none() && a.get_long_help().is_none())
+            .map(|a| a.get_id().to_string())
+            .collect();
+        assert!(bare.is_empty(), "flags without help: {bare:?}");
+        assert!(cmd.get_arguments().count() > 15);
+    }
 
     fn flags(args: &[&str]) -> Flags {
         let mut v = vec!["gridsync-node"];

@@ -11,9 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gridsync_core::DocId;
-use gridsync_core::sync::{self, Backoff, DocHeads, FrameLimits, PROTOCOL_VERSION};
+use gridsync_core::sync::{self, Backoff, FrameLimits};
 use gridsync_proto::sync::v1 as pb;
+use gridsync_svc::{Clock, blocking};
+use gridsync_sync::SessionError;
+use gridsync_sync::handshake::{self, stated_or};
+use gridsync_sync::session::{self, PeerPlan, SessionEvent, SessionIo, SharedHost};
 use pb::sync_client::SyncClient;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::{mpsc, watch};
@@ -21,8 +24,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::office::Office;
-use crate::session::{self, SessionError, SessionEvent, SharedHost};
+use crate::office::{COORDINATOR_PEER, Office};
 
 /// How the node reaches the coordinator.
 #[derive(Clone, Debug)]
@@ -117,6 +119,7 @@ pub async fn run(
     office: SharedHost<Office>,
     cfg: LinkConfig,
     status: LinkHandle,
+    clock: Clock,
     mut stop: watch::Receiver<bool>,
 ) {
     lock(&status).configured = true;
@@ -133,12 +136,12 @@ pub async fn run(
             return;
         }
         lock(&status).attempts += 1;
-        let result = session_once(&office, &cfg, &status, stop.clone(), &mut backoff).await;
+        let result = session_once(&office, &cfg, &status, &clock, stop.clone(), &mut backoff).await;
         {
             let mut st = lock(&status);
             if st.connected {
                 st.connected = false;
-                st.changed_ms = Some(crate::service::now_ms());
+                st.changed_ms = Some(clock.now_ms());
             }
             match &result {
                 Ok(()) => {}
@@ -182,6 +185,7 @@ async fn report_loop<S>(
     mut client: SyncClient<S>,
     office: SharedHost<Office>,
     community: gridsync_core::CommunityId,
+    clock: Clock,
     mut changed: watch::Receiver<u64>,
 ) where
     S: tonic::client::GrpcService<tonic::body::Body> + Clone + Send + 'static,
@@ -193,15 +197,17 @@ async fn report_loop<S>(
     let mut last: Option<(gridsync_core::Day, gridsync_core::rollup::RollupHeads)> = None;
     let mut last_at = tokio::time::Instant::now();
     loop {
-        let digest = blocking(&office, |o| {
-            let now = crate::service::now_ms();
+        let now = clock.now_ms();
+        let digest = blocking(&office, move |o| {
             let tz = o.config().tz;
             let today = o.today(now);
             o.rollup(today, tz, now)
                 .map(|r| gridsync_core::rollup::NodeDigest::of(&r, now))
-                .map_err(|e| SessionError::Host(e.to_string()))
+                .map_err(SessionError::from)
         })
-        .await;
+        .await
+        .map_err(SessionError::from)
+        .and_then(|r| r);
         match digest {
             Ok(d) => {
                 let due = last_at.elapsed() >= REPORT_INTERVAL;
@@ -213,11 +219,9 @@ async fn report_loop<S>(
                     match client.report(req).await {
                         Ok(resp) => {
                             let bytes = prost::Message::encode_to_vec(&resp.into_inner());
-                            let _ = blocking(&office, move |o| {
-                                o.set_street_summary(&bytes, crate::service::now_ms());
-                                Ok(())
-                            })
-                            .await;
+                            let now = clock.now_ms();
+                            let _ =
+                                blocking(&office, move |o| o.set_street_summary(&bytes, now)).await;
                             last = Some((d.as_of, d.heads));
                             last_at = tokio::time::Instant::now();
                         }
@@ -252,58 +256,11 @@ async fn report_loop<S>(
     }
 }
 
-async fn blocking<R: Send + 'static>(
-    office: &SharedHost<Office>,
-    f: impl FnOnce(&mut Office) -> Result<R, SessionError> + Send + 'static,
-) -> Result<R, SessionError> {
-    let office = office.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut o = office.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut o)
-    })
-    .await
-    .map_err(|e| SessionError::Host(format!("a sync task failed: {e}")))?
-}
-
-/// Documents and heads as the handshake carries them.
-pub fn heads_to_pb(heads: &DocHeads) -> Vec<pb::DocHeads> {
-    heads
-        .iter()
-        .map(|(id, h)| pb::DocHeads {
-            doc_id: id.to_string(),
-            heads: h.iter().map(|c| c.0.to_vec()).collect(),
-        })
-        .collect()
-}
-
-/// Reads a peer's list of documents and heads, refusing what does not parse.
-pub fn heads_from_pb(docs: &[pb::DocHeads]) -> Result<DocHeads, SessionError> {
-    let mut out = DocHeads::new();
-    for (i, d) in docs.iter().enumerate() {
-        let id: DocId = d
-            .doc_id
-            .parse()
-            .map_err(|e| SessionError::Protocol(format!("docs[{i}].doc_id: {e}")))?;
-        let mut heads = Vec::with_capacity(d.heads.len());
-        for (j, h) in d.heads.iter().enumerate() {
-            let bytes: [u8; 32] = h.as_slice().try_into().map_err(|_| {
-                SessionError::Protocol(format!(
-                    "docs[{i}].heads[{j}]: a change hash is 32 bytes, not {}",
-                    h.len()
-                ))
-            })?;
-            heads.push(automerge::ChangeHash(bytes));
-        }
-        heads.sort();
-        out.insert(id, heads);
-    }
-    Ok(out)
-}
-
 async fn session_once(
     office: &SharedHost<Office>,
     cfg: &LinkConfig,
     status: &LinkHandle,
+    clock: &Clock,
     stop: watch::Receiver<bool>,
     backoff: &mut Backoff,
 ) -> Result<(), SessionError> {
@@ -311,19 +268,15 @@ async fn session_once(
         Some(d) => (d.0)(&cfg.endpoint).await,
         None => cfg.endpoint.connect().await,
     };
-    let channel = dialled.map_err(|e| {
-        SessionError::Host(format!(
-            "cannot reach the coordinator at {}: {e}",
-            cfg.endpoint.uri()
-        ))
+    let channel = dialled.map_err(|source| SessionError::Dial {
+        uri: format!("the coordinator at {}", cfg.endpoint.uri()),
+        source,
     })?;
     let token = match &cfg.dev_token {
         Some(t) => Some(
             format!("Bearer {t}")
                 .parse::<tonic::metadata::MetadataValue<_>>()
-                .map_err(|_| {
-                    SessionError::Host("the development token is not a valid header value".into())
-                })?,
+                .map_err(SessionError::host)?,
         ),
         None => None,
     };
@@ -336,19 +289,16 @@ async fn session_once(
     .max_decoding_message_size(cfg.limits.grpc_message_limit())
     .max_encoding_message_size(cfg.limits.grpc_message_limit());
 
-    let (community, local, changed) = blocking(office, |o| {
-        Ok((o.config().community.clone(), o.sync_heads()?, o.subscribe()))
+    let (community, local, changed, stored_sync) = blocking(office, |o| {
+        Ok::<_, crate::office::OfficeError>((
+            o.config().community.clone(),
+            o.sync_heads()?,
+            o.subscribe(),
+            o.store().sync_states(COORDINATOR_PEER)?,
+        ))
     })
-    .await?;
-    let hello = pb::NodeFrame {
-        frame: Some(pb::node_frame::Frame::Hello(pb::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            community_id: community.to_string(),
-            docs: heads_to_pb(&local),
-            software_version: env!("CARGO_PKG_VERSION").to_string(),
-            max_frame_bytes: cfg.limits.max_frame_bytes as u64,
-        })),
-    };
+    .await??;
+    let hello = handshake::hello(&community, &local, &cfg.limits);
     let (tx, rx) = mpsc::channel::<pb::SyncFrame>(16);
     let outbound =
         tokio_stream::once(hello).chain(ReceiverStream::new(rx).map(|f| pb::NodeFrame {
@@ -386,31 +336,13 @@ async fn session_once(
         Some(Err(status)) => return Err(SessionError::Remote(status)),
         None => return Err(SessionError::Closed),
     };
-    if welcome.protocol_version != PROTOCOL_VERSION {
-        return Err(SessionError::Protocol(format!(
-            "the coordinator speaks sync protocol {}, this node {PROTOCOL_VERSION}; upgrade the older side",
-            welcome.protocol_version
-        )));
-    }
-    let remote = heads_from_pb(&welcome.docs)?;
-    for id in remote.keys() {
-        if *id != DocId::Street && id.community() != Some(&community) {
-            return Err(SessionError::Protocol(format!(
-                "the coordinator offered document {id}, which is not this community's"
-            )));
-        }
-    }
+    let remote = handshake::check_welcome(&community, &welcome)?;
     let plan = sync::plan(&local, &remote);
-    let stored_sync = blocking(office, |o| {
-        o.store()
-            .sync_states(crate::office::COORDINATOR_PEER)
-            .map_err(|e| SessionError::Host(e.to_string()))
-    })
-    .await?;
     {
+        let now = clock.now_ms();
         let mut st = lock(status);
         st.connected = true;
-        st.changed_ms = Some(crate::service::now_ms());
+        st.changed_ms = Some(now);
         st.last_error = None;
         st.attempts = 0;
         st.sessions += 1;
@@ -429,7 +361,7 @@ async fn session_once(
             if d.in_sync {
                 // Equal at the handshake: in sync as of now, though no
                 // message will be exchanged for it.
-                d.last_sync_ms = Some(crate::service::now_ms());
+                d.last_sync_ms = Some(now);
             }
             d.peer_heads = remote.get(id).cloned();
         }
@@ -439,43 +371,42 @@ async fn session_once(
         differ = plan.len(),
         "connected to the coordinator"
     );
-    let peer_max = if welcome.max_frame_bytes == 0 {
-        cfg.limits.max_frame_bytes
-    } else {
-        welcome.max_frame_bytes as usize
-    };
     let inbound = inbound.filter_map(|f| match f {
         Ok(pb::CoordinatorFrame {
             frame: Some(pb::coordinator_frame::Frame::Sync(s)),
         }) => Some(Ok(s)),
-        Ok(_) => Some(Err(tonic::Status::invalid_argument(
-            "a frame after the Welcome that is not a SyncFrame",
-        ))),
+        Ok(_) => Some(Err(gridsync_svc::ApiError::Malformed(
+            "a frame after the Welcome that is not a SyncFrame".into(),
+        )
+        .into())),
         Err(s) => Some(Err(s)),
     });
     let status2 = status.clone();
-    let now = crate::service::now_ms;
+    let events_clock = clock.clone();
+    let all_changes = blocking(office, |o| o.subscribe_all()).await?;
     let reporter = report_loop(
         client.clone(),
         office.clone(),
         community.clone(),
-        blocking(office, |o| Ok(o.subscribe_all())).await?,
+        clock.clone(),
+        all_changes,
     );
     let session = session::run(
         office.clone(),
-        plan,
-        remote,
-        Box::pin(inbound),
-        tx,
-        changed,
-        stop,
-        cfg.limits,
-        peer_max,
-        if welcome.max_message_bytes == 0 {
-            cfg.limits.max_message_bytes
-        } else {
-            usize::try_from(welcome.max_message_bytes).unwrap_or(usize::MAX)
+        clock.clone(),
+        PeerPlan {
+            initial: plan,
+            remote,
+            max_frame: stated_or(welcome.max_frame_bytes, cfg.limits.max_frame_bytes),
+            max_message: stated_or(welcome.max_message_bytes, cfg.limits.max_message_bytes),
         },
+        SessionIo {
+            inbound: Box::pin(inbound),
+            outbound: tx,
+            changed,
+            stop,
+        },
+        cfg.limits,
         move |ev| {
             let mut st = lock(&status2);
             match ev {
@@ -502,7 +433,7 @@ async fn session_once(
                     d.in_sync = received.in_sync;
                     d.peer_heads = Some(received.peer_heads);
                     if received.in_sync {
-                        d.last_sync_ms = Some(now());
+                        d.last_sync_ms = Some(events_clock.now_ms());
                     }
                 }
             }
@@ -516,21 +447,7 @@ async fn session_once(
     // A session that got through its handshake resets the backoff, unless
     // the coordinator refused something of ours: redialling at once would
     // only be refused again, so the waits keep growing.
-    let refused = matches!(
-        &result,
-        Err(SessionError::Remote(st)) if matches!(
-            st.code(),
-            tonic::Code::PermissionDenied
-                | tonic::Code::InvalidArgument
-                | tonic::Code::ResourceExhausted
-                | tonic::Code::FailedPrecondition
-                | tonic::Code::Unauthenticated
-        )
-    ) || matches!(
-        &result,
-        Err(SessionError::Protocol(_) | SessionError::Limit(_) | SessionError::Denied(_))
-    );
-    if !refused {
+    if !result.as_ref().err().is_some_and(SessionError::is_refusal) {
         backoff.reset();
     }
     result

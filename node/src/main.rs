@@ -1,7 +1,8 @@
 //! `gridsync-node`: the service a community office runs. It opens the
 //! community's store, serves the office API (with gRPC health and
-//! reflection) and stops cleanly on SIGTERM. See `gridsync_node` for the
-//! layers and `--help` for the settings.
+//! reflection), syncs with the street's coordinator, and stops cleanly on
+//! SIGTERM. See `gridsync_node` for the layers and `--help` for the
+//! settings.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,12 +10,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use gridsync_node::config::{Flags, NodeConfig};
+use gridsync_node::link::{self, LinkHandle};
 use gridsync_node::office::Office;
-use gridsync_node::server::{serve, shutdown_signal};
-use gridsync_node::service::{OfficeHandle, now_ms};
+use gridsync_node::server::serve;
+use gridsync_node::service::OfficeHandle;
+use gridsync_svc::Clock;
+use gridsync_svc::grpc::shutdown_signal;
 
 fn main() -> ExitCode {
-    gridsync_node::process::main_with(
+    gridsync_svc::process::main_with(
         "gridsync-node",
         NodeConfig::resolve(Flags::parse()),
         |c| c.json_logs,
@@ -23,6 +27,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
+    let clock = Clock::system();
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
     if cfg.office.secret.is_none() {
@@ -32,7 +37,8 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     }
     let started = std::time::Instant::now();
     let office_cfg = cfg.office.clone();
-    let office = tokio::task::spawn_blocking(move || Office::open(office_cfg, now_ms()))
+    let now = clock.now_ms();
+    let office = tokio::task::spawn_blocking(move || Office::open(office_cfg, now))
         .await
         .context("opening the store panicked")??;
     tracing::info!(
@@ -44,16 +50,17 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         "community loaded"
     );
     let handle = OfficeHandle::new(office);
-    let link_status = gridsync_node::link::LinkHandle::default();
+    let link_status = LinkHandle::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let link_task = match &cfg.coordinator {
         Some(link) => {
             let link_cfg = link.link_config()?;
             tracing::info!(coordinator = %link.url, "syncing with the coordinator");
-            Some(tokio::spawn(gridsync_node::link::run(
+            Some(tokio::spawn(link::run(
                 handle.shared(),
                 link_cfg,
                 link_status.clone(),
+                clock.clone(),
                 stop_rx,
             )))
         }
@@ -69,7 +76,7 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     if let Some(path) = &cfg.addr_file {
-        gridsync_node::process::write_addr_file(path, addr)
+        gridsync_svc::process::write_addr_file(path, addr)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     tracing::info!(%addr, "office API listening (gRPC, health, reflection)");
@@ -77,6 +84,7 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     serve(
         handle.clone(),
         link_status,
+        clock,
         listener,
         shutdown_signal(),
         grace,
@@ -89,7 +97,7 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         tracing::warn!("the link to the coordinator did not stop within the grace period");
     }
     handle
-        .run(|o| o.checkpoint().map_err(tonic::Status::from))
+        .run(|o| Ok(o.checkpoint()?))
         .await
         .map_err(|s| anyhow::anyhow!("final checkpoint: {}", s.message()))?;
     tracing::info!("stopped");

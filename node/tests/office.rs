@@ -4,7 +4,7 @@
 
 use gridsync_core::*;
 use gridsync_node::office::{Office, OfficeConfig, OfficeError};
-use gridsync_node::store::StoreError;
+use gridsync_store::StoreError;
 
 const NOW: i64 = 1_796_000_000_000;
 

@@ -4,7 +4,7 @@
 
 use gridsync_core::*;
 use gridsync_node::office::{Office, OfficeConfig};
-use gridsync_node::store::{STORE_VERSION, Store, StoreError};
+use gridsync_store::{STORE_VERSION, Store, StoreError};
 
 const NOW: i64 = 1_796_000_000_000;
 

@@ -25,6 +25,9 @@ use gridsync_core::{
     Volunteer, VolunteerTeam,
 };
 
+use gridsync_core::queries::Tree;
+use gridsync_core::{Gap, GapReason};
+
 use crate::office::v1 as pb;
 
 /// A core value read from its wire form `W`. Errors name the field relative
@@ -322,6 +325,128 @@ macro_rules! records {
 records! {
     Compound, Building, ContractGroup, Household, Resident, PartyMember, Staff, VolunteerTeam, Volunteer,
     Isolation, CareRelationship, Ticket, Returnee, Notice, ScreeningVisit, CareVisit, Inspection,
+}
+
+/// The tree of a community as the office API gives it.
+impl From<Tree> for pb::Tree {
+    fn from(t: Tree) -> pb::Tree {
+        pb::Tree {
+            community: t.community.map(Into::into),
+            households: t.households,
+            residents: t.residents,
+            unplaced_households: t.unplaced_households,
+            compounds: t
+                .compounds
+                .into_iter()
+                .map(|c| pb::TreeCompound {
+                    id: c.id,
+                    name: c.name,
+                    households: c.households,
+                    residents: c.residents,
+                    buildings: c
+                        .buildings
+                        .into_iter()
+                        .map(|b| pb::TreeBuilding {
+                            id: b.id,
+                            name: b.name,
+                            households: b.households,
+                            residents: b.residents,
+                            groups: b
+                                .groups
+                                .into_iter()
+                                .map(|g| pb::TreeGroup {
+                                    contract_group_id: g.contract_group_id,
+                                    member_name: g.member_name,
+                                    households: g
+                                        .households
+                                        .into_iter()
+                                        .map(|h| pb::TreeHousehold {
+                                            id: h.id,
+                                            label: h.label,
+                                            head_name: h.head_name,
+                                            residents: h.residents,
+                                        })
+                                        .collect(),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A gap as the office API gives it: its kind, id, a stable code and the
+/// message.
+impl From<&Gap> for pb::Gap {
+    fn from(g: &Gap) -> pb::Gap {
+        let code = match &g.reason {
+            GapReason::Unreadable(_) => "unreadable",
+            GapReason::MissingReference { .. } => "missing_reference",
+            GapReason::NoContractGroup => "no_contract_group",
+            GapReason::CompoundMismatch { .. } => "compound_mismatch",
+        };
+        pb::Gap {
+            kind: g.kind.into(),
+            id: g.id.clone(),
+            code: code.into(),
+            message: g.to_string(),
+        }
+    }
+}
+
+/// A roster row as the import request carries it, from its fields by
+/// column key (see `gridsync_core::roster::COLUMNS`).
+pub fn roster_row_to_pb(line: u64, fields: &[(&'static str, String)]) -> pb::RosterRow {
+    let f = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    pb::RosterRow {
+        line,
+        compound: f("compound"),
+        building: f("building"),
+        unit: f("unit"),
+        door: f("door"),
+        head_name: f("head_name"),
+        household_phone: f("household_phone"),
+        name: f("name"),
+        id_number: f("id_number"),
+        gender: f("gender"),
+        birth_date: f("birth_date"),
+        relation: f("relation"),
+        phone: f("phone"),
+        lives_alone: f("lives_alone"),
+        contract_member: f("contract_member"),
+    }
+}
+
+/// An import request's row as its line and fields by column key, the way
+/// `gridsync_core::roster::import_rows` takes it.
+pub fn roster_row_from_pb(r: pb::RosterRow) -> gridsync_core::roster::RawRow {
+    (
+        r.line,
+        vec![
+            ("compound", r.compound),
+            ("building", r.building),
+            ("unit", r.unit),
+            ("door", r.door),
+            ("head_name", r.head_name),
+            ("household_phone", r.household_phone),
+            ("name", r.name),
+            ("id_number", r.id_number),
+            ("gender", r.gender),
+            ("birth_date", r.birth_date),
+            ("relation", r.relation),
+            ("phone", r.phone),
+            ("lives_alone", r.lives_alone),
+            ("contract_member", r.contract_member),
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -52,6 +52,7 @@ pub mod rollup {
 }
 
 pub mod convert;
+pub mod request;
 pub mod rollup_convert;
 pub mod street_convert;
 

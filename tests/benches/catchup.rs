@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use gridsync_core::replica::load_doc;
 use gridsync_core::sync::FrameLimits;
 use gridsync_core::*;
-use gridsync_node::demo;
-use gridsync_node::service::now_ms;
-use gridsync_tests::street::*;
+use gridsync_testkit::demo_roster;
+use gridsync_testkit::now_ms;
+use gridsync_testkit::street::*;
 
 fn row(k: &str, v: String) {
     println!("{k:<58} {v}");
@@ -51,9 +51,9 @@ async fn main() {
     println!("gridsync catch-up benchmark: {households} households\n");
 
     // 1. The community, built offline, then its first sync.
-    let rows = demo::community_roster(20261129, households);
+    let rows = demo_roster::community_roster(20261129, households);
     let raw: Vec<(u64, Vec<(&'static str, String)>)> =
-        rows.iter().map(|r| (r.line, demo::raw_fields(r))).collect();
+        rows.iter().map(|r| (r.line, r.raw_fields())).collect();
     let node = TestNode::start(ndir.path(), "c01", None).await;
     node.run(move |o| {
         for chunk in raw.chunks(500) {

@@ -15,11 +15,11 @@ use std::time::Instant;
 
 use gridsync_coordinator::replicas::{ReplicasConfig, StreetReplicas};
 use gridsync_core::*;
-use gridsync_node::demo_street::{self, StreetSpec};
-use gridsync_node::service::now_ms;
+use gridsync_testkit::demo_street::{self, StreetSpec};
+use gridsync_testkit::now_ms;
 
 fn mem() -> String {
-    match gridsync_node::process::memory(None) {
+    match gridsync_svc::process::memory(None) {
         Some(m) => format!("RSS {:.0} MiB, peak {:.0} MiB", m.rss_mib(), m.peak_mib()),
         None => "memory unknown".into(),
     }

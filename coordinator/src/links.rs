@@ -1,0 +1,175 @@
+//! [`Links`]: each community's link as the coordinator sees it (in memory;
+//! the last sync per document is also in the store's sync states), and the
+//! operators' list of communities built from it.
+
+use std::collections::BTreeMap;
+
+use gridsync_core::access::Principal;
+use gridsync_core::street::StreetView;
+use gridsync_core::sync::DocHeads;
+use gridsync_core::{CommunityId, DocId};
+use gridsync_store::StoreError;
+
+use crate::docs::DocCache;
+
+/// A community's link.
+#[derive(Clone, Debug, Default)]
+pub struct LinkRecord {
+    pub connected: bool,
+    pub changed_ms: Option<i64>,
+    pub software_version: String,
+    pub last_error: Option<String>,
+    /// Per document: last time both sides held the same heads, and whether
+    /// they did at the last message.
+    pub docs: BTreeMap<DocId, (Option<i64>, bool)>,
+    /// Sessions opened since the coordinator started.
+    pub sessions: u64,
+}
+
+/// One community in the operators' list.
+#[derive(Clone, Debug)]
+pub struct CommunityStatus {
+    pub id: CommunityId,
+    pub name: String,
+    pub registered: bool,
+    pub docs: u32,
+    pub docs_behind: u32,
+    pub last_sync_ms: Option<i64>,
+    /// The oldest of its documents' last syncs: what every document held
+    /// here is known to include; `None` if one never synced.
+    pub oldest_sync_ms: Option<i64>,
+    pub link: LinkRecord,
+}
+
+/// The peer name under which a node's sync states are stored.
+pub fn peer_name(c: &CommunityId) -> String {
+    Principal::Node(c.clone()).to_string()
+}
+
+/// Every community's link.
+#[derive(Default)]
+pub struct Links(BTreeMap<CommunityId, LinkRecord>);
+
+impl Links {
+    /// A session of `c` got through its handshake; `node_docs` are the
+    /// heads its Hello stated and `held` the heads of its documents held
+    /// here. A document whose heads are equal on both sides is in sync as
+    /// of now, though no message will be exchanged for it; anything else is
+    /// behind until a message says otherwise, whatever an earlier session
+    /// left recorded.
+    pub fn opened(
+        &mut self,
+        c: &CommunityId,
+        version: &str,
+        node_docs: &DocHeads,
+        held: &DocHeads,
+        now_ms: i64,
+    ) {
+        let mut docs: BTreeMap<DocId, bool> = held
+            .iter()
+            .map(|(id, h)| (id.clone(), node_docs.get(id) == Some(h)))
+            .collect();
+        for id in node_docs.keys() {
+            docs.entry(id.clone()).or_insert(false);
+        }
+        let l = self.0.entry(c.clone()).or_default();
+        l.connected = true;
+        l.changed_ms = Some(now_ms);
+        l.software_version = version.to_string();
+        l.last_error = None;
+        l.sessions += 1;
+        for (id, equal) in docs {
+            let entry = l.docs.entry(id).or_default();
+            if equal {
+                *entry = (Some(now_ms), true);
+            } else {
+                entry.1 = false;
+            }
+        }
+    }
+
+    /// A message of `c`'s session about `id` was received and committed.
+    pub fn received(&mut self, c: &CommunityId, id: &DocId, in_sync: bool, now_ms: i64) {
+        let link = self.0.entry(c.clone()).or_default();
+        let entry = link.docs.entry(id.clone()).or_default();
+        entry.1 = in_sync;
+        if in_sync {
+            entry.0 = Some(now_ms);
+        }
+    }
+
+    /// The session of `c` ended. Documents in sync when it ended were in
+    /// sync until then: their last sync is now.
+    pub fn closed(&mut self, c: &CommunityId, error: Option<String>, now_ms: i64) {
+        let l = self.0.entry(c.clone()).or_default();
+        if l.connected {
+            for (last, in_sync) in l.docs.values_mut() {
+                if *in_sync {
+                    *last = Some(now_ms);
+                }
+            }
+        }
+        l.connected = false;
+        l.changed_ms = Some(now_ms);
+        l.last_error = error;
+    }
+
+    /// Every community the coordinator knows (registered in `street`,
+    /// holding documents, or linked), with its link and stored sync times.
+    pub fn communities(
+        &self,
+        street: &StreetView,
+        cache: &DocCache,
+    ) -> Result<Vec<CommunityStatus>, StoreError> {
+        let mut ids: BTreeMap<CommunityId, Option<String>> = BTreeMap::new();
+        for sc in &street.communities {
+            if let Ok(c) = CommunityId::parse(&sc.id) {
+                ids.insert(c, Some(sc.name.clone()));
+            }
+        }
+        for id in cache.heads().keys() {
+            if let Some(c) = id.community() {
+                ids.entry(c.clone()).or_insert(None);
+            }
+        }
+        for c in self.0.keys() {
+            ids.entry(c.clone()).or_insert(None);
+        }
+        let mut out = Vec::new();
+        for (c, name) in ids {
+            let stored = cache.store().sync_states(&peer_name(&c))?;
+            let link = self.0.get(&c).cloned().unwrap_or_default();
+            let docs: Vec<&DocId> = cache
+                .heads()
+                .keys()
+                .filter(|id| id.community() == Some(&c))
+                .collect();
+            let mut last_sync_ms = None;
+            let mut oldest_sync_ms = docs.first().map(|_| i64::MAX);
+            let mut behind = 0;
+            for id in &docs {
+                let (mem_last, mem_in_sync) = link.docs.get(*id).cloned().unwrap_or_default();
+                let last = mem_last.or(stored.get(*id).and_then(|p| p.last_sync_ms));
+                last_sync_ms = last_sync_ms.max(last);
+                oldest_sync_ms = match (oldest_sync_ms, last) {
+                    (Some(o), Some(l)) => Some(o.min(l)),
+                    _ => None,
+                };
+                if !(mem_in_sync || (!link.docs.contains_key(*id) && last.is_some())) {
+                    behind += 1;
+                }
+            }
+            out.push(CommunityStatus {
+                registered: name.is_some(),
+                name: name.unwrap_or_default(),
+                id: c,
+                docs: docs.len() as u32,
+                docs_behind: behind,
+                last_sync_ms,
+                oldest_sync_ms,
+                link,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,105 @@
+//! [`SessionError`]: why a sync session, or the handshake before it, ended.
+//! Each variant keeps what caused it; [`From<SessionError> for ApiError`]
+//! says which status the peer is told (the codes themselves are chosen
+//! once, in `gridsync_svc::error`).
+
+use gridsync_core::sync::SyncError;
+use gridsync_svc::{ApiError, BlockingError};
+
+/// Boxed error of a host (the office, the street's replicas).
+pub type HostError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The peer broke the protocol (a bad frame, garbage bytes, a handshake
+    /// out of order).
+    #[error("{0}")]
+    Protocol(String),
+    /// A sync message refused by the core's rules (access, size, shape).
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// The peer went over a limit.
+    #[error("{0}")]
+    Limit(String),
+    /// The peer tried something its identity does not allow.
+    #[error("{0}")]
+    Denied(String),
+    /// The two sides cannot talk (protocol versions differ).
+    #[error("{0}")]
+    Incompatible(String),
+    /// This side could not do its part (its store failed).
+    #[error(transparent)]
+    Host(HostError),
+    /// The blocking work of this side failed (a panic, a lost rebuild).
+    #[error(transparent)]
+    Blocking(#[from] BlockingError),
+    /// The peer could not be reached.
+    #[error("cannot reach {uri}")]
+    Dial {
+        uri: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The peer ended the call with a status.
+    #[error("the peer ended the session: {}", .0.message())]
+    Remote(tonic::Status),
+    /// The stream ended.
+    #[error("the link closed")]
+    Closed,
+}
+
+impl SessionError {
+    /// A host's own failure.
+    pub fn host(e: impl Into<HostError>) -> Self {
+        SessionError::Host(e.into())
+    }
+
+    /// Whether the peer refused something of ours (redialling at once
+    /// would only be refused again), as opposed to the link failing.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            SessionError::Remote(st) => matches!(
+                st.code(),
+                tonic::Code::PermissionDenied
+                    | tonic::Code::InvalidArgument
+                    | tonic::Code::ResourceExhausted
+                    | tonic::Code::FailedPrecondition
+                    | tonic::Code::Unauthenticated
+            ),
+            SessionError::Protocol(_)
+            | SessionError::Sync(_)
+            | SessionError::Limit(_)
+            | SessionError::Denied(_)
+            | SessionError::Incompatible(_) => true,
+            SessionError::Host(_)
+            | SessionError::Blocking(_)
+            | SessionError::Dial { .. }
+            | SessionError::Closed => false,
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Protocol(m) => ApiError::Malformed(m),
+            SessionError::Sync(e) => match e {
+                SyncError::ReadOnly { .. } | SyncError::Denied { .. } => {
+                    ApiError::Denied(e.to_string())
+                }
+                SyncError::TooLarge(_) => ApiError::Exhausted(e.to_string()),
+                SyncError::Garbage { .. } | SyncError::Apply { .. } | SyncError::Frame(_) => {
+                    ApiError::Malformed(e.to_string())
+                }
+            },
+            SessionError::Limit(m) => ApiError::Exhausted(m),
+            SessionError::Denied(m) => ApiError::Denied(m),
+            SessionError::Incompatible(m) => ApiError::Precondition(m),
+            SessionError::Host(e) => ApiError::unavailable("this side could not do its part", e),
+            SessionError::Blocking(e) => ApiError::Blocking(e),
+            e @ SessionError::Dial { .. } => ApiError::unavailable("dialling", e),
+            SessionError::Remote(s) => ApiError::Status(s),
+            SessionError::Closed => ApiError::Cancelled("the link closed".into()),
+        }
+    }
+}

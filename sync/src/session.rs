@@ -1,0 +1,293 @@
+//! The sync session loop, shared by the node's link (the dialling side) and
+//! the coordinator (the answering side): it moves Automerge sync messages
+//! for many documents over one stream of `SyncFrame`s.
+//!
+//! The decisions are the core's ([`SyncSession`]: what to send, what a
+//! received message does, frames and limits); the documents and their store
+//! belong to a [`SyncHost`] (the node's `Office`, the coordinator's replicas),
+//! whose blocking work runs in `spawn_blocking`. This loop only carries
+//! frames, wakes up on local changes, and stops on shutdown.
+//!
+//! Ordering that makes acknowledgement mean durability: a received message
+//! is applied *and committed* by the host before this loop generates the
+//! answer, and the answer is what tells the peer which heads we hold. So a
+//! peer never learns that we have a change we could still lose.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use gridsync_core::DocId;
+use gridsync_core::sync::{DocHeads, FrameLimits, Part, Reassembly, Received, SyncSession, split};
+use gridsync_proto::sync::v1::SyncFrame;
+use gridsync_svc::{Clock, Recover, Shared, blocking};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::{Stream, StreamExt};
+
+pub use crate::error::SessionError;
+
+/// The smallest frame size a peer may ask for.
+pub const MIN_FRAME_BYTES: usize = 1024;
+
+/// Where the documents of a session live. Every method is blocking and is
+/// given the time (`now_ms`, Unix ms) from the session's clock.
+pub trait SyncHost: Send + 'static {
+    /// Heads of every document this side syncs in the session.
+    fn heads(&mut self) -> Result<DocHeads, SessionError>;
+    /// Starts syncing a document in `session`, from its persisted state.
+    fn open(&mut self, session: &mut SyncSession, id: &DocId) -> Result<(), SessionError>;
+    /// The next message for a document, if any.
+    fn generate(
+        &mut self,
+        session: &mut SyncSession,
+        id: &DocId,
+    ) -> Result<Option<Vec<u8>>, SessionError>;
+    /// Applies and durably commits a received message (with the sync state).
+    fn receive(
+        &mut self,
+        session: &mut SyncSession,
+        id: &DocId,
+        bytes: &[u8],
+        now_ms: i64,
+    ) -> Result<Received, SessionError>;
+    /// Called when a document is in sync and nothing is pending for it.
+    fn settled(&mut self, _session: &mut SyncSession, _id: &DocId, _now_ms: i64) {}
+}
+
+/// Progress a session reports (to the link status, the operator's list).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// A document's state after a message was received.
+    Doc {
+        id: DocId,
+        received: Received,
+    },
+    /// A frame of this many bytes was sent / received for a document.
+    Sent(DocId, usize),
+    Got(String, usize),
+}
+
+/// A host shared between the API and the session (see
+/// `gridsync_svc::blocking` for how it is locked and rebuilt after a panic).
+pub type SharedHost<H> = Shared<H>;
+
+/// Runs `f` on the host, on the blocking pool. The session state moves into
+/// the call and back: if the call panics it is lost, and so is the session
+/// (the peer redials and resumes from the persisted sync states).
+async fn on_host<H, R>(
+    host: &SharedHost<H>,
+    session: &mut Option<SyncSession>,
+    f: impl FnOnce(&mut H, &mut SyncSession) -> Result<R, SessionError> + Send + 'static,
+) -> Result<R, SessionError>
+where
+    H: SyncHost + Recover,
+    R: Send + 'static,
+{
+    let mut s = session.take().ok_or(SessionError::Closed)?;
+    let (r, s) = blocking(host, move |h| {
+        let r = f(h, &mut s);
+        (r, s)
+    })
+    .await?;
+    *session = Some(s);
+    r
+}
+
+/// What the handshake settled about the peer.
+#[derive(Clone, Debug)]
+pub struct PeerPlan {
+    /// Documents whose heads differ: a message for each goes out first.
+    pub initial: BTreeSet<DocId>,
+    /// The heads the peer stated in the handshake.
+    pub remote: DocHeads,
+    /// The largest frame the peer accepts (honoured only down to
+    /// [`MIN_FRAME_BYTES`]).
+    pub max_frame: usize,
+    /// The largest message the peer accepts.
+    pub max_message: usize,
+}
+
+/// The session's streams and signals.
+pub struct SessionIo<S> {
+    /// Frames from the peer.
+    pub inbound: S,
+    /// Frames to the peer.
+    pub outbound: mpsc::Sender<SyncFrame>,
+    /// Ticks when this side's documents change.
+    pub changed: watch::Receiver<u64>,
+    /// Turns true when the session must end.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Runs one session until the stream ends, an error, or `stop` turns true.
+///
+/// A message for each document of `plan.initial` goes out first; later, a
+/// tick of `changed` makes the loop look for documents whose local heads
+/// the peer does not hold yet: for a document this session has synced, by
+/// its sync state; for one it has not touched, by the peer's handshake
+/// heads.
+pub async fn run<H, S>(
+    host: SharedHost<H>,
+    clock: Clock,
+    plan: PeerPlan,
+    io: SessionIo<S>,
+    limits: FrameLimits,
+    events: impl Fn(SessionEvent) + Send,
+) -> Result<(), SessionError>
+where
+    H: SyncHost + Recover,
+    S: Stream<Item = Result<SyncFrame, tonic::Status>> + Unpin,
+{
+    let SessionIo {
+        mut inbound,
+        outbound,
+        mut changed,
+        mut stop,
+    } = io;
+    let mut session = Some(SyncSession::new());
+    // A peer's stated frame size is honoured only down to a sane minimum:
+    // a tiny one would make us cut a message into millions of parts.
+    let frame_max = limits
+        .max_frame_bytes
+        .min(plan.max_frame.max(MIN_FRAME_BYTES));
+    let peer_max_message = plan.max_message;
+    let mut reassembly = Reassembly::new(limits);
+    // Frames waiting for room in the outbound queue. Every received message
+    // is answered at once (Automerge's protocol expects a reply to each
+    // message: answering two with one can leave the peer without our new
+    // heads), but the answer waits here, so the inbound side keeps being
+    // read while the peer is slow to read ours: two sides catching up on
+    // each other at once do not wait on each other's full queues. Reading
+    // pauses only when this holds `max_message_bytes` or more.
+    let mut out: VecDeque<SyncFrame> = VecDeque::new();
+    let mut out_bytes: usize = 0;
+    let out_cap = limits.max_message_bytes;
+    for id in plan.initial {
+        let msg = generate(&host, &mut session, &id, clock.now_ms()).await?;
+        out_bytes += queue(&mut out, &id, msg, frame_max, peer_max_message)?;
+    }
+    loop {
+        tokio::select! {
+            biased;
+            res = stop.changed() => {
+                if res.is_err() || *stop.borrow() { return Ok(()); }
+            }
+            permit = outbound.reserve(), if !out.is_empty() => {
+                let permit = permit.map_err(|_| SessionError::Closed)?;
+                if let Some(frame) = out.pop_front() {
+                    let len = frame.data.len();
+                    out_bytes = out_bytes.saturating_sub(len);
+                    let doc = frame.doc_id.parse::<DocId>().ok();
+                    permit.send(frame);
+                    if let Some(doc) = doc {
+                        events(SessionEvent::Sent(doc, len));
+                    }
+                }
+            }
+            frame = inbound.next(), if out_bytes < out_cap => {
+                let frame = match frame {
+                    None => return Err(SessionError::Closed),
+                    Some(Err(status)) => return Err(SessionError::Remote(status)),
+                    Some(Ok(f)) => f,
+                };
+                events(SessionEvent::Got(frame.doc_id.clone(), frame.data.len()));
+                let doc: DocId = frame.doc_id.parse().map_err(|e| {
+                    SessionError::Protocol(format!("a sync frame names no document: {e}"))
+                })?;
+                let part = Part {
+                    doc,
+                    data: frame.data,
+                    index: frame.part,
+                    count: frame.parts,
+                    total: frame.total_bytes,
+                };
+                let Some((id, bytes)) = reassembly.push(part)? else { continue };
+                let rid = id.clone();
+                let now = clock.now_ms();
+                let received = on_host(&host, &mut session, move |h, s| {
+                    if !s.has_doc(&rid) {
+                        h.open(s, &rid)?;
+                    }
+                    h.receive(s, &rid, &bytes, now)
+                })
+                .await?;
+                events(SessionEvent::Doc { id: id.clone(), received });
+                let msg = generate(&host, &mut session, &id, clock.now_ms()).await?;
+                out_bytes += queue(&mut out, &id, msg, frame_max, peer_max_message)?;
+            }
+            res = changed.changed() => {
+                if res.is_err() {
+                    // The host is gone: the service is shutting down.
+                    return Ok(());
+                }
+                changed.borrow_and_update();
+                let remote = plan.remote.clone();
+                let stale = on_host(&host, &mut session, move |h, s| {
+                    let heads = h.heads()?;
+                    Ok(heads
+                        .into_iter()
+                        .filter(|(id, heads)| {
+                            if s.has_doc(id) {
+                                !s.in_sync(id, heads)
+                            } else {
+                                remote.get(id) != Some(heads)
+                            }
+                        })
+                        .map(|(id, _)| id)
+                        .collect::<Vec<_>>())
+                })
+                .await?;
+                for id in stale {
+                    let msg = generate(&host, &mut session, &id, clock.now_ms()).await?;
+                    out_bytes += queue(&mut out, &id, msg, frame_max, peer_max_message)?;
+                }
+            }
+        }
+    }
+}
+
+/// The next message for `id` (opening it if needed); tells the host when
+/// there is nothing to say.
+async fn generate<H: SyncHost + Recover>(
+    host: &SharedHost<H>,
+    session: &mut Option<SyncSession>,
+    id: &DocId,
+    now_ms: i64,
+) -> Result<Option<Vec<u8>>, SessionError> {
+    let gid = id.clone();
+    on_host(host, session, move |h, s| {
+        if !s.has_doc(&gid) {
+            h.open(s, &gid)?;
+        }
+        let msg = h.generate(s, &gid)?;
+        if msg.is_none() {
+            h.settled(s, &gid, now_ms);
+        }
+        Ok(msg)
+    })
+    .await
+}
+
+/// Cuts a message into frames at the back of `out`; returns their bytes.
+/// A message the peer would refuse as too large is not sent at all.
+fn queue(
+    out: &mut VecDeque<SyncFrame>,
+    id: &DocId,
+    msg: Option<Vec<u8>>,
+    frame_max: usize,
+    peer_max_message: usize,
+) -> Result<usize, SessionError> {
+    let Some(msg) = msg else { return Ok(0) };
+    let len = msg.len();
+    if len > peer_max_message {
+        return Err(SessionError::Limit(format!(
+            "document {id}: a sync message of {len} bytes is over the peer's limit of {peer_max_message}; raise max_message_bytes there"
+        )));
+    }
+    out.extend(split(id, msg, frame_max).into_iter().map(|p| SyncFrame {
+        doc_id: p.doc.to_string(),
+        data: p.data,
+        part: p.index,
+        parts: p.count,
+        total_bytes: p.total,
+    }));
+    Ok(len)
+}
