@@ -61,13 +61,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use gridsync_core::access::Principal;
-use gridsync_core::rollup::Figures;
 use gridsync_proto::office::v1 as pb;
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::street::v1 as spb;
 use gridsync_sync::tls::endpoint;
 use gridsync_testkit::now_ms;
 use gridsync_testkit::proxy::{Direction, FaultProxy};
+use gridsync_testkit::sim::additive::check_additive;
 use gridsync_testkit::street::{Pki, STREET, dispatched_ticket, register, risk_region};
 use gridsync_testkit::{
     PERSON_KEY_SECRET_HEX, TIME_ZONE, activity_instant_ms, as_stored, coordinator_binary, day_of,
@@ -626,60 +626,6 @@ async fn read_rollup(
     let r = op.get_rollup(rollup_request(0)).await?.into_inner();
     sh.observe(&r, when);
     Ok(r)
-}
-
-/// Checks that every parent's figures are the sum of its children's, all
-/// the way down. Returns how many parents were checked.
-fn check_additive(n: &rpb::Node, path: &str, out: &mut Vec<String>) -> u64 {
-    fn normal(mut f: Figures) -> Figures {
-        f.gaps.retain(|_, v| *v > 0);
-        f
-    }
-    if n.children_omitted > 0 {
-        out.push(format!(
-            "{path}: {} children omitted from a full-depth rollup",
-            n.children_omitted
-        ));
-    }
-    if n.children.is_empty() {
-        return 0;
-    }
-    let default = rpb::Figures::default();
-    let mut sum = Figures::default();
-    for c in &n.children {
-        sum.add(&Figures::from(c.figures.as_ref().unwrap_or(&default)));
-    }
-    let own = normal(Figures::from(n.figures.as_ref().unwrap_or(&default)));
-    let sum = normal(sum);
-    if own != sum {
-        // Name only the figures that differ.
-        let fields = |f: &Figures| match serde_json::to_value(f) {
-            Ok(serde_json::Value::Object(m)) => m,
-            _ => serde_json::Map::new(),
-        };
-        let (a, b) = (fields(&own), fields(&sum));
-        let differ: Vec<String> = a
-            .iter()
-            .filter(|(k, v)| b.get(*k) != Some(*v))
-            .map(|(k, v)| {
-                format!(
-                    "{k} {v} ≠ Σ {}",
-                    b.get(k).unwrap_or(&serde_json::Value::Null)
-                )
-            })
-            .collect();
-        out.push(format!(
-            "{path}: the parent is not the sum of its {} children: {}",
-            n.children.len(),
-            differ.join(", ")
-        ));
-    }
-    let mut checked = 1;
-    for c in &n.children {
-        let id = if c.id.is_empty() { "-" } else { &c.id };
-        checked += check_additive(c, &format!("{path}/{id}"), out);
-    }
-    checked
 }
 
 // ---- the writers ----

@@ -22,8 +22,11 @@
 //! counts), `hosts` (the coordinator's, the nodes' and the operators' hosts,
 //! and the stores set up before a run), `workload` (the offices' and the
 //! operators' edits), `observe` (the observers and checkers during the run
-//! and once quiet) and `disk` (the stores read from disk after the run).
+//! and once quiet), `disk` (the stores read from disk after the run) and
+//! [`additive`] (the additivity check of a rollup read over gRPC, which the
+//! street kill test shares).
 
+pub mod additive;
 mod disk;
 mod hosts;
 pub mod net;

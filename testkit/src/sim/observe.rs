@@ -18,6 +18,7 @@ use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::street::v1::street_client::StreetClient;
 use tonic::transport::Channel;
 
+use super::additive::check_additive;
 use super::oracle::{Expected, Snapshot};
 use super::{Shared, lock, sim_now};
 use crate::{TIME_ZONE, now_ms};
@@ -145,21 +146,6 @@ fn additivity(n: &Node) -> Option<String> {
     n.children.iter().find_map(additivity)
 }
 
-fn additivity_pb(n: &rpb::Node, path: &str) -> Option<String> {
-    let here = format!("{path}/{}", n.id);
-    if !n.children.is_empty() {
-        let mut sum = Figures::default();
-        for c in &n.children {
-            sum.add(&Figures::from(&c.figures.clone().unwrap_or_default()));
-        }
-        let mine = Figures::from(&n.figures.clone().unwrap_or_default());
-        if !sum.same_as(&mine) {
-            return Some(format!("{here}: {mine:?} != Σ children {sum:?}"));
-        }
-    }
-    n.children.iter().find_map(|c| additivity_pb(c, &here))
-}
-
 fn hashes(hex: &[String]) -> Result<Vec<ChangeHash>, String> {
     hex.iter()
         .map(|h| h.parse().map_err(|_| format!("{h:?} is not a change hash")))
@@ -186,8 +172,13 @@ fn check_rollup(sh: &Shared, r: &rpb::Rollup, watch: &mut Watch) {
         sh.fail("a rollup without a tree".into());
         return;
     };
-    if let Some(v) = additivity_pb(tree, "") {
-        sh.fail(format!("the coordinator's rollup is not additive: {v}"));
+    let mut violations = Vec::new();
+    check_additive(tree, &tree.id, &mut violations);
+    if !violations.is_empty() {
+        sh.fail(format!(
+            "the coordinator's rollup is not additive: {}",
+            violations.join("; ")
+        ));
     }
     // Monotonic freshness: what a community's figures include never goes
     // back: the heads seen before are in the past of the heads seen now.
