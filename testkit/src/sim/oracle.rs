@@ -3,6 +3,11 @@
 //! under it), and the checks made against it: Jepsen's set-full counts
 //! (lost, stale, never-read) and the figures a rollup must show once the
 //! street is quiet.
+//!
+//! The checks take reads of a community as anything that [`Holds`]
+//! records: the simulation's reads are core views ([`Snapshot`]); a test
+//! that reads over gRPC, like the street kill test of real processes, hands
+//! in what it listed ([`Present`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -22,6 +27,32 @@ pub enum Outcome {
     /// No answer: the writer's process crashed, or its call failed without
     /// saying whether the edit landed.
     Unknown,
+}
+
+impl Outcome {
+    /// What a call's answer says of its edit: acknowledged, refused (a
+    /// status that says the edit was wrong, see [`refused`]), or unknown
+    /// (a timeout, a cut, a process killed under it: it may have landed).
+    pub fn of<T>(res: &Result<T, tonic::Status>) -> Outcome {
+        match res {
+            Ok(_) => Outcome::Acked,
+            Err(st) if refused(st.code()) => Outcome::Refused,
+            Err(_) => Outcome::Unknown,
+        }
+    }
+}
+
+/// A status that no cut, crash or timeout explains: the service refused
+/// the edit itself, and it did not land.
+pub fn refused(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::InvalidArgument
+            | tonic::Code::NotFound
+            | tonic::Code::AlreadyExists
+            | tonic::Code::FailedPrecondition
+            | tonic::Code::PermissionDenied
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +84,13 @@ pub struct Op {
     pub stale: bool,
 }
 
+/// A read of one community, as the oracle's checks see it: which records
+/// it holds, and which tickets it holds resolved.
+pub trait Holds {
+    fn contains(&self, kind: Kind, id: &str) -> bool;
+    fn resolved(&self, ticket: &str) -> bool;
+}
+
 /// What one read of the coordinator saw of one community.
 pub struct Snapshot<'a> {
     pub view: &'a CommunityView,
@@ -79,6 +117,39 @@ impl Snapshot<'_> {
     }
 }
 
+impl Holds for Snapshot<'_> {
+    fn contains(&self, kind: Kind, id: &str) -> bool {
+        Snapshot::contains(self, kind, id)
+    }
+    fn resolved(&self, ticket: &str) -> bool {
+        Snapshot::resolved(self, ticket)
+    }
+}
+
+/// What a read saw of one community without core views: the records it
+/// listed, by kind and id, and the tickets among them that are resolved.
+/// (A test that reads over gRPC builds this from its listings.)
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Present {
+    pub records: BTreeSet<(Kind, String)>,
+    pub resolved: BTreeSet<String>,
+}
+
+impl Present {
+    pub fn insert(&mut self, kind: Kind, id: &str) {
+        self.records.insert((kind, id.to_string()));
+    }
+}
+
+impl Holds for Present {
+    fn contains(&self, kind: Kind, id: &str) -> bool {
+        self.records.contains(&(kind, id.to_string()))
+    }
+    fn resolved(&self, ticket: &str) -> bool {
+        self.resolved.contains(ticket)
+    }
+}
+
 /// The set-full result of one run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SetFull {
@@ -92,6 +163,8 @@ pub struct SetFull {
     pub stale: u64,
     /// Unknown outcome, never seen by any read.
     pub never_read: u64,
+    /// Unknown outcome, there at the end (Jepsen's "recovered").
+    pub landed: u64,
     /// Refused, and there at the end anyway. Must be 0.
     pub phantom: u64,
     /// What was lost, for the failure message.
@@ -191,6 +264,9 @@ impl Oracle {
                     r.lost_detail
                         .push(format!("refused street risk region {} is there", op.id));
                 }
+                (OpKind::Create, Outcome::Unknown | Outcome::InFlight) if here => {
+                    r.landed += 1;
+                }
                 _ => {}
             }
         }
@@ -214,7 +290,7 @@ impl Oracle {
     }
 
     /// Records a read of the coordinator that started at `read_started`.
-    pub fn observe(&mut self, c: &CommunityId, snap: &Snapshot<'_>, read_started: Duration) {
+    pub fn observe(&mut self, c: &CommunityId, snap: &impl Holds, read_started: Duration) {
         // A record someone tried to remove may rightly be missing.
         let removing: BTreeSet<(Kind, String)> = self
             .ops
@@ -237,6 +313,33 @@ impl Oracle {
         }
     }
 
+    /// The records `read` holds of `c` that no edit in the oracle ever
+    /// tried to create there (not even a refused one, or one of unknown
+    /// outcome), as `kind id`.
+    pub fn never_written(&self, c: &CommunityId, read: &Present) -> Vec<String> {
+        let tried: BTreeSet<(Kind, &str)> = self
+            .ops
+            .iter()
+            .filter(|o| &o.community == c && o.what == OpKind::Create)
+            .map(|o| (o.kind, o.id.as_str()))
+            .collect();
+        read.records
+            .iter()
+            .filter(|(k, id)| !tried.contains(&(*k, id.as_str())))
+            .map(|(k, id)| format!("{k} {id}"))
+            .collect()
+    }
+
+    /// The street's risk regions in `present` that no operator ever tried
+    /// to put.
+    pub fn street_never_written<'a>(&self, present: &BTreeSet<&'a str>) -> Vec<&'a str> {
+        present
+            .iter()
+            .filter(|id| !self.street.iter().any(|o| o.id == **id))
+            .copied()
+            .collect()
+    }
+
     /// Ids removed by an acknowledged removal, or by one of unknown outcome.
     fn removals(&self) -> BTreeMap<(CommunityId, Kind, String), Outcome> {
         let mut out = BTreeMap::new();
@@ -254,7 +357,7 @@ impl Oracle {
     }
 
     /// Set-full counts against the final state of every community.
-    pub fn set_full(&self, finals: &BTreeMap<CommunityId, Snapshot<'_>>) -> SetFull {
+    pub fn set_full<H: Holds>(&self, finals: &BTreeMap<CommunityId, H>) -> SetFull {
         let removals = self.removals();
         let mut r = SetFull::default();
         for op in &self.ops {
@@ -291,6 +394,9 @@ impl Oracle {
                 (OpKind::Create, Outcome::Unknown | Outcome::InFlight) if !present && !op.seen => {
                     r.never_read += 1;
                 }
+                (OpKind::Create, Outcome::Unknown | Outcome::InFlight) if present => {
+                    r.landed += 1;
+                }
                 (OpKind::Remove, Outcome::Acked) if present => {
                     r.lost += 1;
                     r.lost_detail.push(format!(
@@ -314,7 +420,7 @@ impl Oracle {
     /// The figures a community's rollup must show once quiet, from the
     /// edits alone: acknowledged ones, and those of unknown outcome that the
     /// final read shows landed.
-    pub fn expected(&self, c: &CommunityId, fin: &Snapshot<'_>) -> Expected {
+    pub fn expected(&self, c: &CommunityId, fin: &impl Holds) -> Expected {
         let removals = self.removals();
         let landed = |op: &Op| match op.outcome {
             Outcome::Acked => true,
@@ -585,6 +691,101 @@ mod tests {
             (e.tickets_opened, e.tickets_resolved, e.tickets_open),
             (1, 1, 0)
         );
+    }
+
+    fn present(records: &[(Kind, &str)]) -> Present {
+        let mut p = Present::default();
+        for (k, id) in records {
+            p.insert(*k, id);
+        }
+        p
+    }
+
+    #[test]
+    fn a_read_without_views_is_checked_the_same_way() {
+        let mut o = Oracle::default();
+        op(&mut o, "hh_a", OpKind::Create, Outcome::Acked, 1);
+        op(&mut o, "hh_b", OpKind::Create, Outcome::Acked, 1);
+        o.begin(
+            "c01",
+            &c(),
+            Kind::Household,
+            "hh_u",
+            OpKind::Create,
+            Duration::ZERO,
+        );
+        o.begin(
+            "c01",
+            &c(),
+            Kind::Household,
+            "hh_v",
+            OpKind::Create,
+            Duration::ZERO,
+        );
+        o.crashed("c01");
+        // A read after the acks that misses hh_b: stale if it shows up later.
+        o.observe(
+            &c(),
+            &present(&[(Kind::Household, "hh_a")]),
+            Duration::from_secs(2),
+        );
+        let fin = present(&[
+            (Kind::Household, "hh_a"),
+            (Kind::Household, "hh_b"),
+            (Kind::Household, "hh_u"),
+        ]);
+        let r = o.set_full(&BTreeMap::from([(c(), fin.clone())]));
+        assert_eq!(
+            (r.acked, r.unknown, r.lost, r.stale, r.never_read, r.landed),
+            (2, 2, 0, 1, 1, 1),
+            "{r:?}"
+        );
+        assert_eq!(o.expected(&c(), &fin).households, 3);
+        // hh_b missing at the end is lost.
+        let fin = present(&[(Kind::Household, "hh_a")]);
+        let r = o.set_full(&BTreeMap::from([(c(), fin)]));
+        assert_eq!(r.lost, 1, "{r:?}");
+        assert!(r.lost_detail[0].contains("hh_b"), "{:?}", r.lost_detail);
+    }
+
+    #[test]
+    fn records_no_edit_tried_to_create_are_named() {
+        let mut o = Oracle::default();
+        op(&mut o, "hh_a", OpKind::Create, Outcome::Acked, 1);
+        op(&mut o, "hh_r", OpKind::Create, Outcome::Refused, 1);
+        let read = present(&[
+            (Kind::Household, "hh_a"),
+            (Kind::Household, "hh_r"),
+            (Kind::Household, "hh_z"),
+            (Kind::Ticket, "hh_a"),
+        ]);
+        assert_eq!(
+            o.never_written(&c(), &read),
+            vec!["household hh_z".to_string(), "ticket hh_a".to_string()]
+        );
+        let a = o.begin_street("rr_a", OpKind::Create, Duration::ZERO);
+        o.finish_street(a, Outcome::Unknown);
+        let street = BTreeSet::from(["rr_a", "rr_z"]);
+        assert_eq!(o.street_never_written(&street), vec!["rr_z"]);
+        let mut r = SetFull::default();
+        o.street_set_full(&street, &mut r);
+        assert_eq!((r.unknown, r.landed, r.lost), (1, 1, 0));
+    }
+
+    #[test]
+    fn a_call_s_answer_says_acked_refused_or_unknown() {
+        let ok: Result<(), tonic::Status> = Ok(());
+        assert_eq!(Outcome::of(&ok), Outcome::Acked);
+        for (code, outcome) in [
+            (tonic::Code::InvalidArgument, Outcome::Refused),
+            (tonic::Code::AlreadyExists, Outcome::Refused),
+            (tonic::Code::Unavailable, Outcome::Unknown),
+            (tonic::Code::DeadlineExceeded, Outcome::Unknown),
+            (tonic::Code::Cancelled, Outcome::Unknown),
+        ] {
+            let res: Result<(), _> = Err(tonic::Status::new(code, "x"));
+            assert_eq!(Outcome::of(&res), outcome, "{code:?}");
+        }
     }
 
     #[test]

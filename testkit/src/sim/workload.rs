@@ -16,7 +16,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use tonic::transport::Channel;
 
-use super::oracle::{OpKind, Outcome};
+use super::oracle::{OpKind, Outcome, refused};
 use super::{OPS, Shared, lock, sim_now};
 use crate::now_ms;
 
@@ -123,25 +123,6 @@ pub(super) async fn office_edit(sh: &Arc<Shared>, c: &'static str, office: &Offi
             }
         }
     }
-}
-
-fn outcome_of<T>(res: &Result<T, tonic::Status>) -> Outcome {
-    match res {
-        Ok(_) => Outcome::Acked,
-        Err(st) if refused(st.code()) => Outcome::Refused,
-        Err(_) => Outcome::Unknown,
-    }
-}
-
-fn refused(code: tonic::Code) -> bool {
-    matches!(
-        code,
-        tonic::Code::InvalidArgument
-            | tonic::Code::NotFound
-            | tonic::Code::AlreadyExists
-            | tonic::Code::FailedPrecondition
-            | tonic::Code::PermissionDenied
-    )
 }
 
 fn desk_apply(desk: &mut Desk, what: OpKind, kind: Kind, id: &str, recs: Option<&Vec<Record>>) {
@@ -384,7 +365,7 @@ pub(super) async fn operator_edit(
                 ..Default::default()
             }),
         };
-        let outcome = outcome_of(&client.dispatch_ticket(req).await);
+        let outcome = Outcome::of(&client.dispatch_ticket(req).await);
         lock(&sh.oracle).finish(i, outcome, sim_now());
         if outcome == Outcome::Acked {
             lock(&sh.desks)
@@ -402,7 +383,7 @@ pub(super) async fn operator_edit(
             rr.id = id.clone();
         }
         let i = lock(&sh.oracle).begin_street(&id, OpKind::Create, sim_now());
-        let outcome = outcome_of(&client.put_street_record(req).await);
+        let outcome = Outcome::of(&client.put_street_record(req).await);
         lock(&sh.oracle).finish_street(i, outcome);
         if outcome == Outcome::Acked {
             regions.push(id);
@@ -416,6 +397,6 @@ pub(super) async fn operator_edit(
                 id,
             })
             .await;
-        lock(&sh.oracle).finish_street(i, outcome_of(&res));
+        lock(&sh.oracle).finish_street(i, Outcome::of(&res));
     }
 }
