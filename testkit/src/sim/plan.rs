@@ -2,6 +2,12 @@
 //! chaos lasts, how often people edit, which kinds of fault are on and how
 //! often they strike (rates drawn per seed, like TigerBeetle's VOPR), and
 //! the schedule of faults itself.
+//!
+//! Two plans, drawn the same way (everything from one `StdRng` seeded with
+//! the seed, before anything runs, so that a seed replays its plan):
+//! [`Plan`], the partition simulation's, and [`KillPlan`], the street kill
+//! test's (`tests/crash`): real processes killed with SIGKILL behind
+//! loopback fault proxies ([`crate::proxy::FaultProxy`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,6 +15,8 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+
+use crate::proxy::Direction;
 
 /// The coordinator's simulated host name.
 pub const COORD: &str = "coord";
@@ -361,6 +369,252 @@ fn expand(
     a
 }
 
+// ---- the street kill test's plan ----
+
+/// Kills between two heals (and convergence checks) of the street kill
+/// test.
+pub const KILLS_PER_ROUND: usize = 5;
+/// At least this many of a kill plan's kills are of the coordinator (or
+/// every kill, with fewer).
+pub const MIN_COORDINATOR_KILLS: usize = 3;
+
+/// What the street kill test draws from a seed before anything runs: which
+/// process each kill hits, the proxy faults before it, every wait, and the
+/// seeds of each round's writers. The same seed draws the same plan; only
+/// the exact moments depend on the scheduler.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KillPlan {
+    pub seed: u64,
+    /// How many nodes, each dialling the coordinator through its own proxy.
+    pub nodes: usize,
+    /// [`KILLS_PER_ROUND`] kills each (the last one the rest).
+    pub rounds: Vec<KillRound>,
+}
+
+/// Kills while the writers write, then the writers stop and every proxy
+/// heals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KillRound {
+    /// The seeds of the round's writers: one per node, then the operator's.
+    pub writers: Vec<u64>,
+    pub kills: Vec<Kill>,
+    /// How long the writers go on after the round's last kill.
+    pub settle: Duration,
+}
+
+/// One kill, and the proxy faults before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kill {
+    /// Zero to two proxy faults, each after its wait.
+    pub faults: Vec<ProxyFaultAt>,
+    /// The wait between the last fault and the kill.
+    pub wait: Duration,
+    pub target: KillTarget,
+    /// `Some(d)`: the kill comes `d` (0–4 ms) after the target's writer sent
+    /// a write (the operator's, for the coordinator): before, during or
+    /// after its commit. `None`: at the moment the wait ends.
+    pub after_send: Option<Duration>,
+    /// How long the killed process stays down before its restart.
+    pub down: Duration,
+}
+
+/// A proxy fault, after a wait, on the proxy of node `node`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxyFaultAt {
+    pub wait: Duration,
+    pub node: usize,
+    pub fault: ProxyFault,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillTarget {
+    Coordinator,
+    Node(usize),
+}
+
+/// What a fault proxy can do to a node's link (see
+/// [`crate::proxy::FaultProxy`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyFault {
+    /// Reset every connection, and new ones as they come, until healed.
+    Cut,
+    /// Connections stay open and no byte moves either way until healed.
+    Blackhole,
+    /// No byte moves in one direction (the blocked one) until healed.
+    OneWay(Direction),
+    /// Every chunk held this long (latency).
+    Delay(Duration),
+    /// Every live connection reset once.
+    Reset,
+    /// Back to forwarding, without delay.
+    Heal,
+}
+
+impl ProxyFault {
+    pub const NAMES: [&'static str; 6] = ["cut", "blackhole", "one-way", "delay", "reset", "heal"];
+
+    /// Cut and blackhole 15 % each, one-way 16 % (either way), delay 16 %
+    /// (5–249 ms), reset 16 %, heal 22 %.
+    fn draw(rng: &mut StdRng) -> ProxyFault {
+        match rng.random_range(0..100u32) {
+            0..15 => ProxyFault::Cut,
+            15..30 => ProxyFault::Blackhole,
+            30..38 => ProxyFault::OneWay(Direction::ToUpstream),
+            38..46 => ProxyFault::OneWay(Direction::ToClient),
+            46..62 => ProxyFault::Delay(ms(rng, 5, 249)),
+            62..78 => ProxyFault::Reset,
+            _ => ProxyFault::Heal,
+        }
+    }
+
+    /// Its kind, as the kill test's summary counts it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyFault::Cut => "cut",
+            ProxyFault::Blackhole => "blackhole",
+            ProxyFault::OneWay(_) => "one-way",
+            ProxyFault::Delay(_) => "delay",
+            ProxyFault::Reset => "reset",
+            ProxyFault::Heal => "heal",
+        }
+    }
+}
+
+impl fmt::Display for ProxyFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProxyFault::OneWay(Direction::ToUpstream) => {
+                f.write_str("one-way (to the coordinator)")
+            }
+            ProxyFault::OneWay(Direction::ToClient) => f.write_str("one-way (to the node)"),
+            ProxyFault::Delay(d) => write!(f, "delay {} ms", d.as_millis()),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl fmt::Display for KillTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KillTarget::Coordinator => f.write_str("the coordinator"),
+            KillTarget::Node(i) => write!(f, "node {i}"),
+        }
+    }
+}
+
+impl KillPlan {
+    /// The plan of `seed`: `kills` kills of a street of `nodes` nodes,
+    /// about 30 % of the coordinator and at least
+    /// [`MIN_COORDINATOR_KILLS`].
+    pub fn draw(seed: u64, kills: usize, nodes: usize) -> KillPlan {
+        assert!(nodes > 0, "a street kill plan needs a node");
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut targets: Vec<KillTarget> = (0..kills)
+            .map(|_| {
+                if rng.random_bool(0.3) {
+                    KillTarget::Coordinator
+                } else {
+                    KillTarget::Node(rng.random_range(0..nodes))
+                }
+            })
+            .collect();
+        let want = MIN_COORDINATOR_KILLS.min(kills);
+        while targets
+            .iter()
+            .filter(|t| **t == KillTarget::Coordinator)
+            .count()
+            < want
+        {
+            let i = rng.random_range(0..kills);
+            targets[i] = KillTarget::Coordinator;
+        }
+        let mut rounds = Vec::new();
+        for chunk in targets.chunks(KILLS_PER_ROUND) {
+            let writers = (0..=nodes).map(|_| rng.random()).collect();
+            let mut kills = Vec::new();
+            for &target in chunk {
+                let mut faults = Vec::new();
+                for _ in 0..rng.random_range(0..=2usize) {
+                    let wait = ms(&mut rng, 150, 899);
+                    let node = rng.random_range(0..nodes);
+                    let fault = ProxyFault::draw(&mut rng);
+                    faults.push(ProxyFaultAt { wait, node, fault });
+                }
+                let wait = ms(&mut rng, 150, 1_199);
+                let down = ms(&mut rng, 0, 799);
+                let after_send = rng
+                    .random_bool(0.5)
+                    .then(|| Duration::from_micros(rng.random_range(0..4_000)));
+                kills.push(Kill {
+                    faults,
+                    wait,
+                    target,
+                    after_send,
+                    down,
+                });
+            }
+            let settle = ms(&mut rng, 100, 599);
+            rounds.push(KillRound {
+                writers,
+                kills,
+                settle,
+            });
+        }
+        KillPlan {
+            seed,
+            nodes,
+            rounds,
+        }
+    }
+
+    /// Every kill, in order.
+    pub fn kills(&self) -> impl Iterator<Item = &Kill> {
+        self.rounds.iter().flat_map(|r| r.kills.iter())
+    }
+
+    pub fn describe(&self) -> String {
+        let coordinator = self
+            .kills()
+            .filter(|k| k.target == KillTarget::Coordinator)
+            .count();
+        let mut s = format!(
+            "seed {} · {} nodes · {} kills ({coordinator} of the coordinator) in {} rounds\n",
+            self.seed,
+            self.nodes,
+            self.kills().count(),
+            self.rounds.len()
+        );
+        for (i, r) in self.rounds.iter().enumerate() {
+            s.push_str(&format!("round {}: writers {:?}\n", i + 1, r.writers));
+            for k in &r.kills {
+                for f in &k.faults {
+                    s.push_str(&format!(
+                        "  after {} ms: proxy of node {}: {}\n",
+                        f.wait.as_millis(),
+                        f.node,
+                        f.fault
+                    ));
+                }
+                let moment = match k.after_send {
+                    Some(d) => format!(", {} µs after a write was sent", d.as_micros()),
+                    None => String::new(),
+                };
+                s.push_str(&format!(
+                    "  after {} ms{moment}: kill -9 {}, down {} ms\n",
+                    k.wait.as_millis(),
+                    k.target,
+                    k.down.as_millis()
+                ));
+            }
+            s.push_str(&format!(
+                "  {} ms on, then the writers stop and every proxy heals\n",
+                r.settle.as_millis()
+            ));
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,6 +624,55 @@ mod tests {
         let a = Plan::draw(42, 9).describe();
         assert_eq!(a, Plan::draw(42, 9).describe());
         assert_ne!(a, Plan::draw(43, 9).describe());
+    }
+
+    #[test]
+    fn a_seed_draws_the_same_kill_plan_every_time_and_seeds_differ() {
+        let a = KillPlan::draw(42, 20, 3);
+        assert_eq!(a, KillPlan::draw(42, 20, 3));
+        assert_eq!(a.describe(), KillPlan::draw(42, 20, 3).describe());
+        assert_ne!(a, KillPlan::draw(43, 20, 3));
+    }
+
+    #[test]
+    fn a_kill_plan_has_its_kills_in_rounds_and_enough_of_the_coordinator() {
+        let mut kinds = std::collections::BTreeSet::new();
+        let mut targets = std::collections::BTreeSet::new();
+        for seed in 0..50 {
+            for kills in [1, 2, 3, 7, 20] {
+                let p = KillPlan::draw(seed, kills, 3);
+                assert_eq!(p.kills().count(), kills);
+                assert_eq!(p.rounds.len(), kills.div_ceil(KILLS_PER_ROUND));
+                let coordinator = p
+                    .kills()
+                    .filter(|k| k.target == KillTarget::Coordinator)
+                    .count();
+                assert!(
+                    coordinator >= MIN_COORDINATOR_KILLS.min(kills),
+                    "{}",
+                    p.describe()
+                );
+                for r in &p.rounds {
+                    assert_eq!(r.writers.len(), 4);
+                    assert!(r.kills.len() <= KILLS_PER_ROUND);
+                }
+                for k in p.kills() {
+                    targets.insert(format!("{}", k.target));
+                    assert!(k.faults.len() <= 2);
+                    assert!(k.after_send.is_none_or(|d| d < Duration::from_millis(4)));
+                    for f in &k.faults {
+                        assert!(f.node < 3);
+                        kinds.insert(f.fault.name());
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            kinds.len(),
+            ProxyFault::NAMES.len(),
+            "kinds drawn: {kinds:?}"
+        );
+        assert_eq!(targets.len(), 4, "targets drawn: {targets:?}");
     }
 
     #[test]
