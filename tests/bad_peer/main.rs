@@ -4,8 +4,15 @@
 //! - `identity`: identity over real sockets (mutual TLS, development
 //!   tokens): good, missing, foreign and expired credentials; token files;
 //!   principals read from certificates; `gridctl certs` writing files.
-//! - `access`: every access rule of the sync protocol and every kind of
-//!   bad frame.
+//! - `access`: every access rule of the sync protocol.
+//! - `credentials`: the coordinator refusing missing, expired and foreign
+//!   certificates and unknown development tokens.
+//! - `bad_frames`: every kind of bad frame.
+//! - `common`: what `access`, `credentials` and `bad_frames` share: hand-made
+//!   frames and sessions, and the checks every refusal gets.
 
 mod access;
+mod bad_frames;
+mod common;
+mod credentials;
 mod identity;
