@@ -14,7 +14,7 @@
 //! redial jitter. What is not: Automerge's actor ids and the thread that
 //! runs a store write (the hosts' async code is single-threaded and driven
 //! by simulated time). A replay repeats the plan, the workload and the
-//! fault schedule exactly; see `tests/partition.rs`.
+//! fault schedule exactly; see `tests/partition/main.rs`.
 
 //!
 //! The modules: [`plan`] (what a seed decides), [`net`] (tonic over

@@ -706,22 +706,16 @@ mod tests {
         let mut o = Oracle::default();
         op(&mut o, "hh_a", OpKind::Create, Outcome::Acked, 1);
         op(&mut o, "hh_b", OpKind::Create, Outcome::Acked, 1);
-        o.begin(
-            "c01",
-            &c(),
-            Kind::Household,
-            "hh_u",
-            OpKind::Create,
-            Duration::ZERO,
-        );
-        o.begin(
-            "c01",
-            &c(),
-            Kind::Household,
-            "hh_v",
-            OpKind::Create,
-            Duration::ZERO,
-        );
+        for id in ["hh_u", "hh_v"] {
+            o.begin(
+                "c01",
+                &c(),
+                Kind::Household,
+                id,
+                OpKind::Create,
+                Duration::ZERO,
+            );
+        }
         o.crashed("c01");
         // A read after the acks that misses hh_b: stale if it shows up later.
         o.observe(
