@@ -50,8 +50,12 @@ pub enum CoreError {
     #[error("{0}")]
     Precondition(String),
     /// The document could not be read or written by Automerge.
-    #[error("document {doc}: {message}")]
-    Document { doc: String, message: String },
+    #[error("document {doc}: {source}")]
+    Document {
+        doc: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A stored document's schema is newer than this program understands.
     #[error(
         "document {doc} has schema version {found}, newer than {supported} which this version of gridsync reads; upgrade gridsync"
@@ -67,11 +71,31 @@ impl CoreError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         CoreError::Invalid(vec![FieldError::new(field, reason)])
     }
-    pub fn doc(doc: impl fmt::Display, e: impl fmt::Display) -> Self {
+    /// What Automerge (or the mapping onto it) refused of document `doc`,
+    /// keeping the error underneath.
+    pub fn doc(
+        doc: impl fmt::Display,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         CoreError::Document {
             doc: doc.to_string(),
-            message: e.to_string(),
+            source: e.into(),
         }
+    }
+}
+
+/// A value from outside as an error message quotes it: at most 40
+/// characters, then how many more there were. A 100 kB value makes a
+/// message a client can still read.
+pub fn quote(s: &str) -> String {
+    const KEEP: usize = 40;
+    let mut chars = s.chars();
+    let head: String = chars.by_ref().take(KEEP).collect();
+    let more = chars.count();
+    if more == 0 {
+        format!("{head:?}")
+    } else {
+        format!("{head:?}… ({more} more characters)")
     }
 }
 

@@ -144,7 +144,8 @@ impl FromStr for DocId {
             FieldError::new(
                 "doc_id",
                 format!(
-                    "{s:?} is not a document id (registry/<community>, cases/<community>, activity/<community>/<YYYY-MM-DD> or street)"
+                    "{} is not a document id (registry/<community>, cases/<community>, activity/<community>/<YYYY-MM-DD> or street)",
+                    crate::error::quote(s)
                 ),
             )
         };

@@ -16,6 +16,7 @@
 //! ## Code map
 //!
 //! - [`access`]: `Principal` and the access rules of the street.
+//! - [`arrival`]: a peer's changes read back before they are stored.
 //! - [`ids`]: `CommunityId`, `DocId`, `PersonKey` and the id rules.
 //! - [`mask`]: phone and ID numbers masked for screens and exports.
 //! - [`model`]: the records, as autosurgeon `Reconcile`/`Hydrate` structs.
@@ -36,6 +37,7 @@
 //! Main types: [`CommunityReplica`], [`Record`], [`Edit`], [`CommunityView`], [`Gap`].
 
 pub mod access;
+pub mod arrival;
 pub mod docs;
 pub mod error;
 pub mod gap;

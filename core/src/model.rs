@@ -20,10 +20,34 @@ use crate::ids::Day;
 pub struct Date(pub Day);
 
 impl Date {
+    /// The earliest date any field takes (a birth date of the oldest
+    /// resident, say).
+    pub const MIN: chrono::NaiveDate = chrono::NaiveDate::from_ymd_opt(1890, 1, 1).expect("a date");
+    /// The latest date any field takes.
+    pub const MAX: chrono::NaiveDate =
+        chrono::NaiveDate::from_ymd_opt(2199, 12, 31).expect("a date");
+
+    /// A date `YYYY-MM-DD` between [`Date::MIN`] and [`Date::MAX`]: the one
+    /// rule every date field of the APIs follows.
     pub fn parse(field: &str, s: &str) -> Result<Self, crate::FieldError> {
-        chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-            .map(Date)
-            .map_err(|_| crate::FieldError::new(field, format!("{s:?} is not a date (YYYY-MM-DD)")))
+        let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+            crate::FieldError::new(
+                field,
+                format!("{} is not a date (YYYY-MM-DD)", crate::error::quote(s)),
+            )
+        })?;
+        if !(Self::MIN..=Self::MAX).contains(&d) {
+            return Err(crate::FieldError::new(
+                field,
+                format!(
+                    "{} is outside the dates gridsync takes ({} to {})",
+                    Date(d),
+                    Date(Self::MIN),
+                    Date(Self::MAX)
+                ),
+            ));
+        }
+        Ok(Date(d))
     }
 }
 

@@ -263,7 +263,10 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, RowError> {
             .find(|c| c.headers.iter().any(|x| x.eq_ignore_ascii_case(h)));
         match col {
             Some(c) if seen.contains(&c.key) => {
-                return Err(file_error(format!("column {h:?} appears twice")));
+                return Err(file_error(format!(
+                    "column {} appears twice",
+                    crate::error::quote(h)
+                )));
             }
             Some(c) => {
                 seen.push(c.key);
@@ -272,7 +275,8 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, RowError> {
             None if h.is_empty() => index.push(None),
             None => {
                 return Err(file_error(format!(
-                    "unknown column {h:?}; the columns are: {}",
+                    "unknown column {}; the columns are: {}",
+                    crate::error::quote(h),
                     COLUMNS
                         .iter()
                         .map(|c| c.headers.join("/"))
@@ -446,7 +450,10 @@ pub fn check_row(
         Some(g) => {
             err(
                 "gender",
-                format!("{g:?} is not a gender (男/女, male/female)"),
+                format!(
+                    "{} is not a gender (男/女, male/female)",
+                    crate::error::quote(g)
+                ),
             );
             None
         }
@@ -486,7 +493,10 @@ pub fn check_row(
             false
         }
         Some(v) => {
-            err("lives_alone", format!("{v:?} is not yes or no (是/否)"));
+            err(
+                "lives_alone",
+                format!("{} is not yes or no (是/否)", crate::error::quote(v)),
+            );
             false
         }
     };

@@ -157,7 +157,8 @@ impl FromStr for StreetKind {
             FieldError::new(
                 "kind",
                 format!(
-                    "{s:?} is not a kind of street record; use one of {}",
+                    "{} is not a kind of street record; use one of {}",
+                    crate::error::quote(s),
                     StreetKind::names()
                 ),
             )

@@ -86,7 +86,8 @@ pub fn phone(field: &str, s: &str) -> Result<(), FieldError> {
         Err(FieldError::new(
             field,
             format!(
-                "{t:?} is not a phone number (11-digit mobile like 13800138000, or landline with area code like 0371-12345678)"
+                "{} is not a phone number (11-digit mobile like 13800138000, or landline with area code like 0371-12345678)",
+                crate::error::quote(t)
             ),
         ))
     }

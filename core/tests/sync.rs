@@ -33,12 +33,14 @@ fn exchange(
         let m1 = sa.generate(id, a);
         if let Some(m) = &m1 {
             ab += 1;
-            sb.receive(id, b, SyncSession::decode(id, m)?, SyncAccess::ReadWrite, 0)?;
+            let checked = sb.check(id, m, 0)?;
+            sb.receive(id, b, checked, SyncAccess::ReadWrite, 0)?;
         }
         let m2 = sb.generate(id, b);
         if let Some(m) = &m2 {
             ba += 1;
-            sa.receive(id, a, SyncSession::decode(id, m)?, b_access, 0)?;
+            let checked = sa.check(id, m, 0)?;
+            sa.receive(id, a, checked, b_access, 0)?;
         }
         if m1.is_none() && m2.is_none() {
             return Ok((ab, ba));
@@ -124,6 +126,10 @@ fn garbage_and_denied_documents_are_refused() {
     let mut s = SyncSession::new();
     s.open_doc(&id, None);
     assert!(matches!(
+        s.check(&id, b"not automerge", 0),
+        Err(SyncError::Corrupt { .. })
+    ));
+    assert!(matches!(
         SyncSession::decode(&id, b"not automerge"),
         Err(SyncError::Garbage { .. })
     ));
@@ -132,13 +138,8 @@ fn garbage_and_denied_documents_are_refused() {
     so.open_doc(&id, None);
     let m = so.generate(&id, &mut other).unwrap();
     let before = a.get_heads();
-    let r = s.receive(
-        &id,
-        &mut a,
-        SyncSession::decode(&id, &m).unwrap(),
-        SyncAccess::Denied,
-        0,
-    );
+    let checked = s.check(&id, &m, 0).unwrap();
+    let r = s.receive(&id, &mut a, checked, SyncAccess::Denied, 0);
     assert!(matches!(r, Err(SyncError::Denied { .. })));
     assert_eq!(a.get_heads(), before);
 }

@@ -13,10 +13,15 @@
 //! keeping (the shared heads) so that the next session resumes in a round
 //! trip or two instead of starting over.
 
+pub mod budget;
+pub mod wire;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
+
+pub use budget::{BudgetError, MessageBudget, MessageCost, PeerBudget, PeerLimits};
 
 use crate::access::SyncAccess;
 use crate::ids::DocId;
@@ -31,6 +36,18 @@ pub type DocHeads = BTreeMap<DocId, Vec<ChangeHash>>;
 pub enum SyncError {
     #[error("document {doc}: the sync message is not an Automerge sync message: {reason}")]
     Garbage { doc: String, reason: String },
+    /// The message's bytes are damaged or altered (a bad checksum, a count
+    /// its bytes cannot hold): refused before anything is applied.
+    #[error("document {doc}: not an Automerge sync message, or a corrupt one: {reason}")]
+    Corrupt { doc: String, reason: String },
+    /// The message, or the peer's messages in this window, would cost more
+    /// than a limit allows: refused before anything is applied.
+    #[error("document {doc}: {source}")]
+    OverBudget {
+        doc: String,
+        #[source]
+        source: BudgetError,
+    },
     #[error("document {doc}: the changes in the sync message do not apply: {reason}")]
     Apply { doc: String, reason: String },
     #[error("document {doc}: this peer may not write it; its changes were not applied")]
@@ -80,6 +97,20 @@ pub struct PersistedSync {
     pub last_sync_ms: Option<i64>,
 }
 
+/// What one side accepts from the other: per message, and per peer over a
+/// window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncBudget {
+    pub message: MessageBudget,
+    pub peer: PeerLimits,
+}
+
+/// A received message that passed its checks, with what it costs.
+pub struct Checked {
+    pub msg: sync::Message,
+    pub cost: MessageCost,
+}
+
 struct DocState {
     state: sync::State,
     last_sync_ms: Option<i64>,
@@ -88,15 +119,27 @@ struct DocState {
     received: u64,
 }
 
-/// One side of one link: the sync state of every document it syncs.
+/// One side of one link: the sync state of every document it syncs, and
+/// what the peer has spent of its budget.
 #[derive(Default)]
 pub struct SyncSession {
     docs: BTreeMap<DocId, DocState>,
+    budget: SyncBudget,
+    spent: PeerBudget,
 }
 
 impl SyncSession {
+    /// A session with the default budget.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A session that accepts at most `budget` from its peer.
+    pub fn with_budget(budget: SyncBudget) -> Self {
+        SyncSession {
+            budget,
+            ..Self::default()
+        }
     }
 
     /// Starts syncing `id`, from what a previous session kept (if anything
@@ -137,11 +180,32 @@ impl SyncSession {
         Some(msg.encode())
     }
 
-    /// Decodes a received message without applying it, and refuses one
-    /// whose summaries (`have` Bloom filters) Automerge would choke on: a
-    /// filter with no bits divides by zero, and one with a huge probe count
-    /// allocates without bound on every lookup. Ours use 10 bits per entry
-    /// and 7 probes.
+    /// Checks a received message without applying it: its cost, read from
+    /// its encoded bytes before anything is decoded or inflated, against
+    /// the per-message budget and the peer's budget for the window at
+    /// `now_ms` (see [`budget`]); then Automerge's decoding, and summaries
+    /// (`have` Bloom filters) whose shape Automerge would choke on (a
+    /// filter with no bits divides by zero, a huge probe count allocates
+    /// on every lookup; ours use 10 bits per entry and 7 probes).
+    pub fn check(&mut self, id: &DocId, bytes: &[u8], now_ms: i64) -> Result<Checked, SyncError> {
+        let doc = || id.to_string();
+        let cost = budget::cost(bytes, &self.budget.message).map_err(|e| match e {
+            BudgetError::Corrupt(reason) => SyncError::Corrupt { doc: doc(), reason },
+            e @ BudgetError::Over { .. } => SyncError::OverBudget {
+                doc: doc(),
+                source: e,
+            },
+        })?;
+        let msg = Self::decode(id, bytes)?;
+        self.spent
+            .charge(&cost, &self.budget.peer, now_ms)
+            .map_err(|source| SyncError::OverBudget { doc: doc(), source })?;
+        Ok(Checked { msg, cost })
+    }
+
+    /// Automerge's decoding of a message, with the summaries checked (see
+    /// [`Self::check`], which costs it first: call that on what a peer
+    /// sends).
     pub fn decode(id: &DocId, bytes: &[u8]) -> Result<sync::Message, SyncError> {
         let garbage = |reason: String| SyncError::Garbage {
             doc: id.to_string(),
@@ -160,20 +224,22 @@ impl SyncSession {
         Ok(msg)
     }
 
-    /// Applies a received message to `doc` under the peer's `access`.
+    /// Applies a checked message to `doc` under the peer's `access`.
     ///
-    /// A read-only peer's message is applied to a fork first: if it would
-    /// add any change, it is refused ([`SyncError::ReadOnly`]) and `doc` is
-    /// untouched. On [`SyncError::Apply`] the caller must drop `doc` and
-    /// reload it from its store, since Automerge may have taken part of it.
+    /// A read-only peer's message that would add any change (one `doc`
+    /// lacks, or a whole document with heads `doc` lacks) is refused
+    /// ([`SyncError::ReadOnly`]) before it touches `doc`: no fork is made.
+    /// On [`SyncError::Apply`] the caller must drop `doc` and reload it from
+    /// its store, since Automerge may have taken part of it.
     pub fn receive(
         &mut self,
         id: &DocId,
         doc: &mut AutoCommit,
-        msg: sync::Message,
+        checked: Checked,
         access: SyncAccess,
         now_ms: i64,
     ) -> Result<Received, SyncError> {
+        let Checked { msg, cost } = checked;
         let doc_name = || id.to_string();
         if access == SyncAccess::Denied {
             return Err(SyncError::Denied { doc: doc_name() });
@@ -184,19 +250,8 @@ impl SyncSession {
             )));
         };
         let before = doc.get_heads();
-        if access == SyncAccess::ReadOnly && !msg.changes.is_empty() {
-            let mut probe = doc.fork();
-            let mut probe_state = st.state.clone();
-            probe
-                .sync()
-                .receive_sync_message(&mut probe_state, msg.clone())
-                .map_err(|e| SyncError::Apply {
-                    doc: doc_name(),
-                    reason: e.to_string(),
-                })?;
-            if probe.get_heads() != before || has_queued(&mut probe) {
-                return Err(SyncError::ReadOnly { doc: doc_name() });
-            }
+        if access == SyncAccess::ReadOnly && cost.adds_to(doc) {
+            return Err(SyncError::ReadOnly { doc: doc_name() });
         }
         doc.sync()
             .receive_sync_message(&mut st.state, msg)
@@ -265,7 +320,7 @@ const MAX_BITS_PER_ENTRY: u64 = 64;
 
 /// Checks the shape of an encoded Bloom filter: entries, bits per entry,
 /// probes (LEB128), then the bits.
-fn check_bloom(bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn check_bloom(bytes: &[u8]) -> Result<(), String> {
     if bytes.is_empty() {
         return Ok(()); // the empty filter
     }
@@ -302,13 +357,6 @@ fn check_bloom(bytes: &[u8]) -> Result<(), String> {
         return Err("a Bloom filter with entries but no bits".into());
     }
     Ok(())
-}
-
-/// Whether a probe that received a read-only peer's message holds changes
-/// queued (waiting for dependencies): a change that does not
-/// apply yet is still a write attempt.
-fn has_queued(probe: &mut AutoCommit) -> bool {
-    !probe.get_missing_deps(&[]).is_empty()
 }
 
 /// Limits on frames and messages.
@@ -389,6 +437,11 @@ impl Reassembly {
             limits,
             current: None,
         }
+    }
+
+    /// Whether part of a message has arrived and the rest has not yet.
+    pub fn pending(&self) -> bool {
+        self.current.is_some()
     }
 
     /// Takes a part; returns the whole message once its last part arrived.
