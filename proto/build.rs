@@ -41,6 +41,8 @@ fn run() -> Result<(), Box<dyn Error>> {
     // Serialize lets gridctl print any reply as JSON.
     tonic_prost_build::configure()
         .type_attribute(".gridsync", "#[derive(serde::Serialize)]")
+        // Requests that do not decode are the caller's error (see src/codec.rs).
+        .codec_path("crate::codec::Codec")
         .compile_fds(fds)?;
     Ok(())
 }

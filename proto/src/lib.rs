@@ -21,6 +21,8 @@
 //! - [`rollup_convert`]: core rollup types → messages, and the node's digest back.
 //! - [`convert`]: conversions between the generated messages and the core's
 //!   records (`TryFrom<pb::X> for core::X`, `From<core::X> for pb::X`).
+//! - [`codec`]: the wire codec (a request that does not decode is
+//!   `INVALID_ARGUMENT`).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
 
 /// `gridsync.office.v1`: the community office API.
@@ -51,6 +53,7 @@ pub mod rollup {
     }
 }
 
+pub mod codec;
 pub mod convert;
 pub mod request;
 pub mod rollup_convert;

@@ -29,14 +29,16 @@ pub fn rollup_date(
     if wire.trim().is_empty() {
         return Ok(today);
     }
-    let day = Date::parse(field, wire)?.0;
-    if day > today + chrono::Days::new(1) {
+    // A date to come is named as such before the range every date keeps.
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(wire.trim(), "%Y-%m-%d")
+        && d > today + chrono::Days::new(1)
+    {
         return Err(FieldError::new(
             field,
-            format!("{wire} is in the future (today is {})", Date(today)),
+            format!("{} is in the future (today is {})", Date(d), Date(today)),
         ));
     }
-    Ok(day)
+    Ok(Date::parse(field, wire)?.0)
 }
 
 /// The time zone of a rollup request, or `default` when empty.

@@ -207,7 +207,10 @@ pub fn parse_tz(field: &str, wire: &str) -> Result<chrono_tz::Tz, FieldError> {
     wire.trim().parse::<chrono_tz::Tz>().map_err(|_| {
         FieldError::new(
             field,
-            format!("{wire:?} is not an IANA time zone (e.g. Asia/Shanghai)"),
+            format!(
+                "{} is not an IANA time zone (e.g. Asia/Shanghai)",
+                gridsync_core::error::quote(wire)
+            ),
         )
     })
 }
