@@ -40,6 +40,10 @@ pub enum SessionError {
         #[source]
         source: tonic::transport::Error,
     },
+    /// The peer's changes would leave a record unreadable: refused, nothing
+    /// stored.
+    #[error(transparent)]
+    Record(gridsync_core::CoreError),
     /// The peer ended the call with a status.
     #[error("the peer ended the session: {}", .0.message())]
     Remote(tonic::Status),
@@ -68,6 +72,7 @@ impl SessionError {
             ),
             SessionError::Protocol(_)
             | SessionError::Sync(_)
+            | SessionError::Record(_)
             | SessionError::Limit(_)
             | SessionError::Denied(_)
             | SessionError::Incompatible(_) => true,
@@ -87,12 +92,16 @@ impl From<SessionError> for ApiError {
                 SyncError::ReadOnly { .. } | SyncError::Denied { .. } => {
                     ApiError::Denied(e.to_string())
                 }
-                SyncError::TooLarge(_) => ApiError::Exhausted(e.to_string()),
-                SyncError::Garbage { .. } | SyncError::Apply { .. } | SyncError::Frame(_) => {
-                    ApiError::Malformed(e.to_string())
+                SyncError::TooLarge(_) | SyncError::OverBudget { .. } => {
+                    ApiError::Exhausted(e.to_string())
                 }
+                SyncError::Garbage { .. }
+                | SyncError::Corrupt { .. }
+                | SyncError::Apply { .. }
+                | SyncError::Frame(_) => ApiError::Malformed(e.to_string()),
             },
             SessionError::Limit(m) => ApiError::Exhausted(m),
+            SessionError::Record(e) => ApiError::Core(e),
             SessionError::Denied(m) => ApiError::Denied(m),
             SessionError::Incompatible(m) => ApiError::Precondition(m),
             SessionError::Host(e) => ApiError::unavailable("this side could not do its part", e),

@@ -79,13 +79,26 @@ pub fn stated_or(stated: u64, ours: usize) -> usize {
     }
 }
 
+/// Documents a Hello may list by default: a community's registry, cases
+/// and street documents, and five years of days.
+pub const MAX_HELLO_DOCS: usize = 2_000;
+
 /// The coordinator's check of a Hello from `principal`: the same protocol,
-/// a node, naming its own community, listing only documents it may sync.
-/// Returns the community and the heads the node stated.
+/// a node, naming its own community, listing only documents it may sync,
+/// and at most `max_docs` of them (each is a document the coordinator
+/// would open for the session). Returns the community and the heads the
+/// node stated.
 pub fn check_hello(
     principal: &Principal,
     hello: &pb::Hello,
+    max_docs: usize,
 ) -> Result<(CommunityId, DocHeads), SessionError> {
+    if hello.docs.len() > max_docs {
+        return Err(SessionError::Limit(format!(
+            "the Hello lists {} documents; at most {max_docs} are accepted (max_hello_docs)",
+            hello.docs.len()
+        )));
+    }
     if hello.protocol_version != PROTOCOL_VERSION {
         return Err(SessionError::Incompatible(format!(
             "this coordinator speaks sync protocol {PROTOCOL_VERSION}; the node speaks {}: upgrade the older side",
@@ -99,8 +112,8 @@ pub fn check_hello(
     };
     if hello.community_id != mine.as_str() {
         return Err(SessionError::Denied(format!(
-            "this identity is {principal}, but the Hello names community {:?}",
-            hello.community_id
+            "this identity is {principal}, but the Hello names community {}",
+            gridsync_core::error::quote(&hello.community_id)
         )));
     }
     let docs = heads_from_pb(&hello.docs)?;

@@ -261,13 +261,18 @@ impl fmt::Display for Authenticator {
 pub fn authenticate<T>(req: &Request<T>, auth: &Authenticator) -> Result<Principal, ApiError> {
     match auth {
         Authenticator::MutualTls => {
-            let certs = req.peer_certs().ok_or_else(|| {
-                ApiError::Unauthenticated(
-                    "no client certificate: connect over TLS (https://) with a certificate \
+            let certs = req
+                .extensions()
+                .get::<crate::accept::PeerInfo>()
+                .map(|p| p.certs.clone())
+                .unwrap_or_else(|| req.peer_certs())
+                .ok_or_else(|| {
+                    ApiError::Unauthenticated(
+                        "no client certificate: connect over TLS (https://) with a certificate \
                      from the street CA and its key (gridctl certs node|operator)"
-                        .into(),
-                )
-            })?;
+                            .into(),
+                    )
+                })?;
             let leaf = certs.first().ok_or_else(|| {
                 ApiError::Unauthenticated(
                     "no client certificate: configure the client with a certificate from the \

@@ -11,6 +11,8 @@
 //! - [`identity`]: the [`Principal`](gridsync_core::access::Principal) of a
 //!   peer, from its client certificate (or, in development only, a token).
 //! - [`tls`]: loading TLS material, the rustls settings of both ends.
+//! - [`accept`]: accepting connections with caps and deadlines (TLS
+//!   handshake, HTTP/2 preface), so no idle peer holds a door open.
 //! - [`issue`] (feature `issue`): making the street CA and the
 //!   certificates it signs (`gridctl certs`).
 //! - [`SessionError`]: why a session ended, and what the peer is told.
@@ -23,6 +25,7 @@
 //! durability). It never trusts what a peer says about itself: identity
 //! comes from the transport.
 
+pub mod accept;
 pub mod error;
 pub mod handshake;
 pub mod identity;

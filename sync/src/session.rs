@@ -16,7 +16,11 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use gridsync_core::DocId;
-use gridsync_core::sync::{DocHeads, FrameLimits, Part, Reassembly, Received, SyncSession, split};
+use std::time::Duration;
+
+use gridsync_core::sync::{
+    DocHeads, FrameLimits, Part, Reassembly, Received, SyncBudget, SyncSession, split,
+};
 use gridsync_proto::sync::v1::SyncFrame;
 use gridsync_svc::{Clock, Recover, Shared, blocking};
 use tokio::sync::{mpsc, watch};
@@ -105,6 +109,29 @@ pub struct PeerPlan {
     pub max_message: usize,
 }
 
+/// What a session accepts from its peer, and how long it waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLimits {
+    pub frames: FrameLimits,
+    /// What a message, and the peer over a window, may cost (checked before
+    /// a message is applied).
+    pub budget: SyncBudget,
+    /// How long the next part of a message cut into parts may take to
+    /// arrive before the session ends.
+    pub part_timeout: Duration,
+}
+
+impl SessionLimits {
+    /// The default budget and part timeout with `frames`.
+    pub fn new(frames: FrameLimits) -> Self {
+        SessionLimits {
+            frames,
+            budget: SyncBudget::default(),
+            part_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// The session's streams and signals.
 pub struct SessionIo<S> {
     /// Frames from the peer.
@@ -129,7 +156,7 @@ pub async fn run<H, S>(
     clock: Clock,
     plan: PeerPlan,
     io: SessionIo<S>,
-    limits: FrameLimits,
+    limits: SessionLimits,
     events: impl Fn(SessionEvent) + Send,
 ) -> Result<(), SessionError>
 where
@@ -142,7 +169,14 @@ where
         mut changed,
         mut stop,
     } = io;
-    let mut session = Some(SyncSession::new());
+    let SessionLimits {
+        frames: limits,
+        budget,
+        part_timeout,
+    } = limits;
+    let mut session = Some(SyncSession::with_budget(budget));
+    // When the next part of a message cut into parts is due.
+    let mut part_due = tokio::time::Instant::now() + part_timeout;
     // A peer's stated frame size is honoured only down to a sane minimum:
     // a tiny one would make us cut a message into millions of parts.
     let frame_max = limits
@@ -182,6 +216,11 @@ where
                     }
                 }
             }
+            () = tokio::time::sleep_until(part_due), if reassembly.pending() => {
+                return Err(SessionError::Limit(format!(
+                    "the next part of a message cut into parts did not arrive within {part_timeout:?}; the parts received are dropped"
+                )));
+            }
             frame = inbound.next(), if out_bytes < out_cap => {
                 let frame = match frame {
                     None => return Err(SessionError::Closed),
@@ -199,6 +238,7 @@ where
                     count: frame.parts,
                     total: frame.total_bytes,
                 };
+                part_due = tokio::time::Instant::now() + part_timeout;
                 let Some((id, bytes)) = reassembly.push(part)? else { continue };
                 let rid = id.clone();
                 let now = clock.now_ms();

@@ -17,10 +17,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gridsync_core::access::PrincipalParseError;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
+
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Request, Status};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::pem::Pem;
@@ -265,17 +267,62 @@ impl TlsFiles {
     }
 }
 
+/// A server's TLS settings (rustls, the `ring` provider), for
+/// [`crate::accept::Acceptor`].
+#[derive(Clone)]
+pub struct ServerTls(Arc<rustls::ServerConfig>);
+
+impl fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerTls")
+    }
+}
+
+impl ServerTls {
+    pub fn config(&self) -> Arc<rustls::ServerConfig> {
+        self.0.clone()
+    }
+}
+
 /// The coordinator's TLS: its identity, client certificates checked against
 /// the street CA, and clients without a certificate let through the
-/// handshake so that [`authenticate`] can tell them what to configure.
-/// Certificates from another CA, or expired ones, fail the handshake.
-pub fn server_tls(pems: &TlsPems) -> Result<ServerTlsConfig, TlsError> {
+/// handshake so that [`authenticate`](crate::identity::authenticate) can
+/// tell them what to configure. Certificates from another CA, or expired
+/// ones, fail the handshake.
+pub fn server_tls(pems: &TlsPems) -> Result<ServerTls, TlsError> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
     check_pems(pems)?;
-    Ok(ServerTlsConfig::new()
-        .identity(Identity::from_pem(&pems.cert, &pems.key))
-        .client_ca_root(Certificate::from_pem(&pems.ca))
-        .client_auth_optional(true)
-        .timeout(Duration::from_secs(10)))
+    let refused = |e: rustls::Error| TlsError::Transport(e.to_string());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for der in cert_ders(&pems.ca, "the CA certificate")? {
+        roots.add(der.into()).map_err(refused)?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| TlsError::Transport(e.to_string()))?;
+    let chain = cert_ders(&pems.cert, "the certificate")?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let key = PrivateKeyDer::from_pem_slice(pems.key.as_bytes()).map_err(|e| TlsError::BadPem {
+        what: "the key".into(),
+        expected: "private key",
+        reason: e.to_string(),
+    })?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(refused)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(refused)?;
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(ServerTls(Arc::new(cfg)))
 }
 
 /// A client's TLS: trusts only the street CA, presents its own certificate,
