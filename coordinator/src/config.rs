@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use gridsync_core::sync::FrameLimits;
+use std::time::Duration;
+
+use gridsync_core::sync::{FrameLimits, MessageBudget, PeerLimits, SyncBudget};
+use gridsync_sync::accept::AcceptLimits;
 use gridsync_sync::tls::TlsFiles;
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +75,51 @@ pub struct Settings {
     /// `text` or `json` logs. Default: text.
     #[arg(long, env = "GRIDSYNC_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Operations one sync message may add, counted from its encoded
+    /// columns before it is applied. Default: 1000000.
+    #[arg(long, env = "GRIDSYNC_MAX_MESSAGE_OPS")]
+    pub max_message_ops: Option<u64>,
+    /// Changes one sync message may carry. Default: 200000.
+    #[arg(long, env = "GRIDSYNC_MAX_MESSAGE_CHANGES")]
+    pub max_message_changes: Option<u64>,
+    /// Bytes the compressed parts of one sync message may inflate to.
+    /// Default: 67108864 (64 MiB).
+    #[arg(long, env = "GRIDSYNC_MAX_MESSAGE_INFLATED_BYTES")]
+    pub max_message_inflated_bytes: Option<u64>,
+    /// Operations one node may add per window (`peer_window_secs`).
+    /// Default: 8000000.
+    #[arg(long, env = "GRIDSYNC_MAX_PEER_OPS_PER_WINDOW")]
+    pub max_peer_ops_per_window: Option<u64>,
+    /// Inflated bytes one node may send per window. Default: 536870912.
+    #[arg(long, env = "GRIDSYNC_MAX_PEER_INFLATED_BYTES_PER_WINDOW")]
+    pub max_peer_inflated_bytes_per_window: Option<u64>,
+    /// The window of the per-node limits, seconds. Default: 60.
+    #[arg(long, env = "GRIDSYNC_PEER_WINDOW_SECS")]
+    pub peer_window_secs: Option<u64>,
+    /// Seconds the next part of a message cut into parts may take.
+    /// Default: 30.
+    #[arg(long, env = "GRIDSYNC_PART_TIMEOUT_SECS")]
+    pub part_timeout_secs: Option<u64>,
+    /// Seconds a node has to send its Hello once connected. Default: 10.
+    #[arg(long, env = "GRIDSYNC_HELLO_TIMEOUT_SECS")]
+    pub hello_timeout_secs: Option<u64>,
+    /// Documents a node's Hello may list. Default: 2000.
+    #[arg(long, env = "GRIDSYNC_MAX_HELLO_DOCS")]
+    pub max_hello_docs: Option<usize>,
+    /// Connections open at once; more are closed as they arrive.
+    /// Default: 512 (keep LimitNOFILE well above it).
+    #[arg(long, env = "GRIDSYNC_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Connections open at once from one address. Default: 64.
+    #[arg(long, env = "GRIDSYNC_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
+    /// Seconds for a connection's TLS handshake. Default: 10.
+    #[arg(long, env = "GRIDSYNC_TLS_HANDSHAKE_TIMEOUT_SECS")]
+    pub tls_handshake_timeout_secs: Option<u64>,
+    /// Seconds for a connection's HTTP/2 preface after its handshake.
+    /// Default: 10.
+    #[arg(long, env = "GRIDSYNC_PREFACE_TIMEOUT_SECS")]
+    pub preface_timeout_secs: Option<u64>,
 }
 
 /// gridsync-coordinator: the street's service.
@@ -108,6 +156,13 @@ pub struct CoordinatorConfig {
     pub listen: SocketAddr,
     pub security: Security,
     pub limits: FrameLimits,
+    /// What a node's messages may cost, per message and per window.
+    pub budget: SyncBudget,
+    /// Caps on connections and deadlines on their handshakes.
+    pub accept: AcceptLimits,
+    pub part_timeout: Duration,
+    pub hello_timeout: Duration,
+    pub max_hello_docs: usize,
     pub shutdown_grace_secs: u64,
     pub json_logs: bool,
     pub addr_file: Option<PathBuf>,
@@ -119,6 +174,7 @@ pub const MAX_FRAME_LIMIT: usize = 16 * 1024 * 1024;
 impl CoordinatorConfig {
     pub fn resolve(flags: Flags) -> anyhow::Result<CoordinatorConfig> {
         let s = gridsync_svc::config::layered(flags.config.as_deref(), &flags.settings)?;
+        let budget = resolve_budget(&s)?;
         let street_id = s.street_id.ok_or_else(|| {
             anyhow::anyhow!("street_id is required (--street-id, GRIDSYNC_STREET_ID or street_id in the config file)")
         })?;
@@ -198,6 +254,46 @@ impl CoordinatorConfig {
             "json" => true,
             other => anyhow::bail!("log_format: {other:?} is neither \"text\" nor \"json\""),
         };
+        let accept_defaults = AcceptLimits::default();
+        let accept = AcceptLimits {
+            max_connections: within(
+                "max_connections",
+                s.max_connections,
+                accept_defaults.max_connections,
+                1..=100_000,
+            )?,
+            max_per_address: within(
+                "max_connections_per_address",
+                s.max_connections_per_address,
+                accept_defaults.max_per_address,
+                1..=100_000,
+            )?,
+            handshake_timeout: secs(
+                "tls_handshake_timeout_secs",
+                s.tls_handshake_timeout_secs,
+                accept_defaults.handshake_timeout.as_secs(),
+            )?,
+            preface_timeout: secs(
+                "preface_timeout_secs",
+                s.preface_timeout_secs,
+                accept_defaults.preface_timeout.as_secs(),
+            )?,
+        };
+        if accept.max_per_address > accept.max_connections {
+            anyhow::bail!(
+                "max_connections_per_address: {} is above max_connections ({})",
+                accept.max_per_address,
+                accept.max_connections
+            );
+        }
+        let part_timeout = secs("part_timeout_secs", s.part_timeout_secs, 30)?;
+        let hello_timeout = secs("hello_timeout_secs", s.hello_timeout_secs, 10)?;
+        let max_hello_docs = within(
+            "max_hello_docs",
+            s.max_hello_docs,
+            gridsync_sync::handshake::MAX_HELLO_DOCS,
+            1..=1_000_000,
+        )?;
         Ok(CoordinatorConfig {
             replicas: ReplicasConfig {
                 street_id,
@@ -214,11 +310,87 @@ impl CoordinatorConfig {
                 max_frame_bytes,
                 max_message_bytes,
             },
+            budget,
+            accept,
+            part_timeout,
+            hello_timeout,
+            max_hello_docs,
             shutdown_grace_secs: s.shutdown_grace_secs.unwrap_or(10),
             json_logs,
             addr_file: flags.addr_file,
         })
     }
+}
+
+/// `value` (or `default`) if it lies in `range`, else an error naming `name`.
+fn within<T>(
+    name: &str,
+    value: Option<T>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> anyhow::Result<T>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    let v = value.unwrap_or(default);
+    if !range.contains(&v) {
+        anyhow::bail!("{name}: {v} is outside {}..={}", range.start(), range.end());
+    }
+    Ok(v)
+}
+
+/// A timeout in whole seconds, 1 to 3600.
+fn secs(name: &str, value: Option<u64>, default: u64) -> anyhow::Result<Duration> {
+    within(name, value, default, 1..=3600).map(Duration::from_secs)
+}
+
+/// What one node's messages may cost, from the settings.
+fn resolve_budget(s: &Settings) -> anyhow::Result<SyncBudget> {
+    let m = MessageBudget::default();
+    let p = PeerLimits::default();
+    let message = MessageBudget {
+        max_ops: within(
+            "max_message_ops",
+            s.max_message_ops,
+            m.max_ops,
+            1_000..=u32::MAX as u64,
+        )?,
+        max_changes: within(
+            "max_message_changes",
+            s.max_message_changes,
+            m.max_changes,
+            100..=u32::MAX as u64,
+        )?,
+        max_inflated_bytes: within(
+            "max_message_inflated_bytes",
+            s.max_message_inflated_bytes,
+            m.max_inflated_bytes,
+            1024 * 1024..=4 * 1024 * 1024 * 1024,
+        )?,
+        ..m
+    };
+    let peer = PeerLimits {
+        max_ops: within(
+            "max_peer_ops_per_window",
+            s.max_peer_ops_per_window,
+            p.max_ops,
+            message.max_ops..=u64::from(u32::MAX) * 16,
+        )?,
+        max_inflated_bytes: within(
+            "max_peer_inflated_bytes_per_window",
+            s.max_peer_inflated_bytes_per_window,
+            p.max_inflated_bytes,
+            message.max_inflated_bytes..=64 * 1024 * 1024 * 1024,
+        )?,
+        window_ms: within(
+            "peer_window_secs",
+            s.peer_window_secs,
+            (p.window_ms / 1000) as u64,
+            1..=24 * 3600,
+        )? as i64
+            * 1000,
+    };
+    Ok(SyncBudget { message, peer })
 }
 
 #[cfg(test)]
@@ -345,6 +517,63 @@ mod tests {
                 "street_name",
             ),
             (vec![], "street_id is required"),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--max-message-ops",
+                    "5",
+                ],
+                "max_message_ops",
+            ),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--max-peer-ops-per-window",
+                    "10",
+                ],
+                "max_peer_ops_per_window",
+            ),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--part-timeout-secs",
+                    "0",
+                ],
+                "part_timeout_secs",
+            ),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--max-connections",
+                    "4",
+                    "--max-connections-per-address",
+                    "8",
+                ],
+                "max_connections_per_address",
+            ),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--max-hello-docs",
+                    "0",
+                ],
+                "max_hello_docs",
+            ),
         ] {
             let e = CoordinatorConfig::resolve(flags(&args))
                 .unwrap_err()

@@ -63,6 +63,11 @@ async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
     let mut opts = ServeOptions::new(auth, tls);
     opts.clock = Clock::system();
     opts.limits = cfg.limits;
+    opts.budget = cfg.budget;
+    opts.accept = cfg.accept;
+    opts.part_timeout = cfg.part_timeout;
+    opts.hello_timeout = cfg.hello_timeout;
+    opts.max_hello_docs = cfg.max_hello_docs;
     opts.grace = Duration::from_secs(cfg.shutdown_grace_secs);
     serve(replicas.clone(), listener, shutdown_signal(), opts).await?;
     let r = replicas.clone();

@@ -195,9 +195,10 @@ impl StreetReplicas {
             }
             .into());
         }
-        let msg = SyncSession::decode(id, bytes)?;
+        let checked = session.check(id, bytes, now_ms)?;
         let l = self.docs.doc(id).map_err(ReplicasError::from)?;
-        let received = match session.receive(id, &mut l.doc, msg, access, now_ms) {
+        let before = l.doc.get_heads();
+        let received = match session.receive(id, &mut l.doc, checked, access, now_ms) {
             Ok(r) => r,
             Err(e) => {
                 if matches!(e, SyncError::Apply { .. }) {
@@ -206,6 +207,14 @@ impl StreetReplicas {
                 return Err(e.into());
             }
         };
+        if received.changed
+            && let Err(e) = gridsync_core::arrival::check_arrived(&mut l.doc, id, &before)
+        {
+            // Nothing of it is stored: the document is reloaded when next
+            // needed.
+            self.docs.drop_doc(id);
+            return Err(SessionError::Record(e));
+        }
         let peer = peer_name(c);
         let sync = [SyncWrite {
             peer: &peer,

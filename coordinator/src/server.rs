@@ -6,16 +6,19 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gridsync_core::sync::FrameLimits;
+use gridsync_core::sync::{FrameLimits, SyncBudget};
 use gridsync_proto::street::v1::street_server::StreetServer;
 use gridsync_proto::sync::v1::sync_server::SyncServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use gridsync_svc::Clock;
 use gridsync_svc::grpc;
+use gridsync_sync::accept::{self, AcceptLimits, Acceptor};
 use gridsync_sync::identity::Authenticator;
+use gridsync_sync::session::SessionLimits;
+use gridsync_sync::tls::ServerTls;
+use tonic::transport::server::TcpConnectInfo;
 
 use crate::operator::OperatorService;
 use crate::sync_service::{ReplicasHandle, SyncService};
@@ -32,8 +35,18 @@ pub struct ServeOptions {
     /// The one clock of the process.
     pub clock: Clock,
     /// `None` serves plain HTTP/2: development tokens only.
-    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    pub tls: Option<ServerTls>,
+    /// Caps on connections, deadlines on their TLS handshake and preface.
+    pub accept: AcceptLimits,
     pub limits: FrameLimits,
+    /// What a node's message, and a node over a window, may cost.
+    pub budget: SyncBudget,
+    /// How long the next part of a message cut into parts may take.
+    pub part_timeout: Duration,
+    /// How long a node has to send its Hello once connected.
+    pub hello_timeout: Duration,
+    /// Documents a Hello may list.
+    pub max_hello_docs: usize,
     pub grace: Duration,
     /// HTTP/2 keep-alive ping interval; a peer that does not answer within
     /// `keepalive_timeout` is dropped.
@@ -42,12 +55,17 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    pub fn new(auth: Authenticator, tls: Option<tonic::transport::ServerTlsConfig>) -> Self {
+    pub fn new(auth: Authenticator, tls: Option<ServerTls>) -> Self {
         Self {
             auth: Arc::new(auth),
             clock: Clock::system(),
             tls,
+            accept: AcceptLimits::default(),
             limits: FrameLimits::default(),
+            budget: SyncBudget::default(),
+            part_timeout: Duration::from_secs(30),
+            hello_timeout: Duration::from_secs(10),
+            max_hello_docs: gridsync_sync::handshake::MAX_HELLO_DOCS,
             grace: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(20),
             keepalive_timeout: Duration::from_secs(10),
@@ -63,7 +81,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     opts: ServeOptions,
 ) -> Result<(), ServeError> {
-    serve_incoming(replicas, TcpListenerStream::new(listener), shutdown, opts).await
+    serve_incoming(replicas, accept::tcp(listener), shutdown, opts).await
 }
 
 /// [`serve`] over any stream of accepted connections (the partition
@@ -78,12 +96,11 @@ where
     I: tokio_stream::Stream<Item = Result<IO, IE>> + Send + 'static,
     IO: tokio::io::AsyncRead
         + tokio::io::AsyncWrite
-        + tonic::transport::server::Connected
+        + tonic::transport::server::Connected<ConnectInfo = TcpConnectInfo>
         + Unpin
         + Send
         + 'static,
-    IO::ConnectInfo: Clone + Send + Sync + 'static,
-    IE: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+    IE: std::fmt::Display + Send + 'static,
 {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -98,9 +115,14 @@ where
         replicas.clone(),
         opts.auth.clone(),
         opts.clock.clone(),
-        opts.limits,
+        SessionLimits {
+            frames: opts.limits,
+            budget: opts.budget,
+            part_timeout: opts.part_timeout,
+        },
         stop_rx,
-    );
+    )
+    .with_handshake(opts.hello_timeout, opts.max_hello_docs);
     let grpc_limit = opts.limits.grpc_message_limit();
     let sync_api = SyncServer::new(sync.clone())
         .max_decoding_message_size(grpc_limit)
@@ -112,11 +134,8 @@ where
     ))
     .max_decoding_message_size(1024 * 1024);
 
-    let mut builder = grpc::server_builder(opts.keepalive_interval, opts.keepalive_timeout);
-    if let Some(tls) = opts.tls {
-        builder = builder.tls_config(tls)?;
-    }
-    let router = builder
+    let incoming = Acceptor::new(opts.tls, opts.accept).serve(incoming);
+    let router = grpc::server_builder(opts.keepalive_interval, opts.keepalive_timeout)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use gridsync_core::access::Principal;
 use gridsync_core::rollup::NodeDigest;
-use gridsync_core::sync::{self, FrameLimits, Received, SyncSession};
+use gridsync_core::sync::{self, Received, SyncSession};
 use gridsync_core::{CommunityId, DocId};
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::sync::v1 as pb;
@@ -23,7 +23,7 @@ use gridsync_svc::blocking::{BoxError, lock};
 use gridsync_svc::{ApiError, Clock, Recover, Shared, blocking};
 use gridsync_sync::handshake::{self, stated_or};
 use gridsync_sync::identity::{Authenticator, authenticate};
-use gridsync_sync::session::{self, PeerPlan, SessionIo, SharedHost};
+use gridsync_sync::session::{self, PeerPlan, SessionIo, SessionLimits, SharedHost};
 use gridsync_sync::{SessionError, SyncHost};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -115,8 +115,9 @@ pub struct SyncService {
     replicas: ReplicasHandle,
     auth: Arc<Authenticator>,
     clock: Clock,
-    limits: FrameLimits,
+    limits: SessionLimits,
     handshake_timeout: Duration,
+    max_hello_docs: usize,
     /// Turns true on shutdown: every session ends.
     stop: watch::Receiver<bool>,
     /// The stop switch of each community's current session.
@@ -130,7 +131,7 @@ impl SyncService {
         replicas: ReplicasHandle,
         auth: Arc<Authenticator>,
         clock: Clock,
-        limits: FrameLimits,
+        limits: SessionLimits,
         stop: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -139,11 +140,20 @@ impl SyncService {
             clock,
             limits,
             handshake_timeout: Duration::from_secs(30),
+            max_hello_docs: handshake::MAX_HELLO_DOCS,
             stop,
             current: Arc::default(),
             next_session: Arc::default(),
             tasks: Arc::default(),
         }
+    }
+
+    /// How long a node has to send its Hello, and how many documents it may
+    /// list in it.
+    pub fn with_handshake(mut self, hello_timeout: Duration, max_hello_docs: usize) -> Self {
+        self.handshake_timeout = hello_timeout;
+        self.max_hello_docs = max_hello_docs;
+        self
     }
 
     /// Waits for every session task to end (after `stop` turned true).
@@ -179,8 +189,8 @@ impl pb::sync_server::Sync for SyncService {
         let report = req.into_inner();
         if report.community_id != community.as_str() {
             return Err(ApiError::Denied(format!(
-                "this certificate is for community {community}, not {:?}",
-                report.community_id
+                "this certificate is for community {community}, not {}",
+                gridsync_core::error::quote(&report.community_id)
             ))
             .into());
         }
@@ -235,7 +245,8 @@ impl pb::sync_server::Sync for SyncService {
             }
         };
         let (community, node_docs) =
-            handshake::check_hello(&principal, &hello).map_err(ApiError::from)?;
+            handshake::check_hello(&principal, &hello, self.max_hello_docs)
+                .map_err(ApiError::from)?;
         let c = community.clone();
         // Subscribed under the same lock as the heads are read: a change
         // committed after this point is a tick the session will see.
@@ -275,13 +286,13 @@ impl pb::sync_server::Sync for SyncService {
         .map_err(ApiError::from)?;
         tracing::info!(community = %community, docs = node_docs.len(), differ = plan.len(), "node connected");
 
-        let welcome = handshake::welcome(&local, &self.limits);
+        let welcome = handshake::welcome(&local, &self.limits.frames);
         let peer = PeerPlan {
             initial: plan,
             remote: node_docs,
-            max_frame: stated_or(hello.max_frame_bytes, self.limits.max_frame_bytes),
+            max_frame: stated_or(hello.max_frame_bytes, self.limits.frames.max_frame_bytes),
             // The node states no message limit; its default is ours.
-            max_message: self.limits.max_message_bytes,
+            max_message: self.limits.frames.max_message_bytes,
         };
         let (sync_tx, sync_rx) = mpsc::channel::<pb::SyncFrame>(16);
         let (end_tx, end_rx) = mpsc::channel::<Result<pb::CoordinatorFrame, Status>>(1);
@@ -357,7 +368,7 @@ impl pb::sync_server::Sync for SyncService {
                     SessionError::Remote(s) if s.code() == tonic::Code::OutOfRange => {
                         Some(Status::from(ApiError::Exhausted(format!(
                             "a frame over the message limit ({} bytes): {}",
-                            limits.grpc_message_limit(),
+                            limits.frames.grpc_message_limit(),
                             s.message()
                         ))))
                     }

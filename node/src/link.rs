@@ -16,7 +16,7 @@ use gridsync_proto::sync::v1 as pb;
 use gridsync_svc::{Clock, blocking};
 use gridsync_sync::SessionError;
 use gridsync_sync::handshake::{self, stated_or};
-use gridsync_sync::session::{self, PeerPlan, SessionEvent, SessionIo, SharedHost};
+use gridsync_sync::session::{self, PeerPlan, SessionEvent, SessionIo, SessionLimits, SharedHost};
 use pb::sync_client::SyncClient;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::{mpsc, watch};
@@ -406,7 +406,7 @@ async fn session_once(
             changed,
             stop,
         },
-        cfg.limits,
+        SessionLimits::new(cfg.limits),
         move |ev| {
             let mut st = lock(&status2);
             match ev {

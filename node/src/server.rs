@@ -8,8 +8,8 @@ use std::time::Duration;
 use gridsync_proto::office::v1::office_server::OfficeServer;
 use gridsync_svc::Clock;
 use gridsync_svc::grpc::{self, ServeError};
+use gridsync_sync::accept::{self, AcceptLimits, Acceptor};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::link::LinkHandle;
 use crate::service::{OfficeHandle, OfficeService};
@@ -45,7 +45,9 @@ pub async fn serve(
         .add_service(reflection)
         .add_service(reflection_alpha)
         .add_service(api);
-    let incoming = TcpListenerStream::new(listener);
+    // The office API is plain HTTP/2 on loopback: connections are still
+    // capped and must send their preface in time, with TCP_NODELAY.
+    let incoming = Acceptor::new(None, AcceptLimits::default()).serve(accept::tcp(listener));
     grpc::serve_until(
         move |stop| router.serve_with_incoming_shutdown(incoming, stop),
         shutdown,

@@ -53,14 +53,16 @@ fn parse_kind(s: &str) -> Result<Kind, ApiError> {
         && gridsync_core::street::StreetKind::parse(s.trim()).is_some()
     {
         return Err(ApiError::Denied(format!(
-            "{s:?} is a record of the street document, which is read-only at a node: the street's operators edit it at the coordinator (gridctl street …); read it here with GetStreet"
+            "{} is a record of the street document, which is read-only at a node: the street's operators edit it at the coordinator (gridctl street …); read it here with GetStreet",
+            gridsync_core::error::quote(s)
         )));
     }
     Kind::parse(s.trim()).ok_or_else(|| {
         ApiError::field(
             "kind",
             format!(
-                "{s:?} is not a record kind; use one of {}",
+                "{} is not a record kind; use one of {}",
+                gridsync_core::error::quote(s),
                 Kind::ALL
                     .iter()
                     .map(|k| k.name())

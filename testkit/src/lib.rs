@@ -17,6 +17,8 @@
 //! - [`demo_street`]: the deterministic demo street (seven communities, a
 //!   month of work) written straight into node and coordinator stores;
 //!   [`demo_roster`]: a demo community as a CSV roster.
+//! - [`hostile`]: hostile peers' messages made by hand (op and inflate bombs,
+//!   floods, corrupt changes).
 //! - [`sim`] (feature `sim`): the partition suite's deterministic
 //!   simulation of a whole street in turmoil.
 //! - [`process`]: child processes stopped with SIGTERM when dropped, and
@@ -40,6 +42,7 @@
 pub mod calls;
 pub mod demo_roster;
 pub mod demo_street;
+pub mod hostile;
 pub mod node;
 pub mod process;
 pub mod proxy;

@@ -115,6 +115,19 @@ pub struct TestCoordinator {
 impl TestCoordinator {
     /// Starts on `127.0.0.1:port` (0 = any) with the store in `dir`.
     pub async fn start(dir: &Path, pki: &Pki, port: u16, limits: FrameLimits) -> TestCoordinator {
+        Self::start_with(dir, pki, port, limits, |_| {}).await
+    }
+
+    /// [`Self::start`], with the serving options changed by `options`
+    /// (limits, timeouts) first.
+    pub async fn start_with(
+        dir: &Path,
+        pki: &Pki,
+        port: u16,
+        limits: FrameLimits,
+        options: impl FnOnce(&mut ServeOptions),
+    ) -> TestCoordinator {
+        std::fs::create_dir_all(dir).expect("create the coordinator's directory");
         let cfg = ReplicasConfig {
             street_id: STREET.into(),
             street_name: "测试街道 test street".into(),
@@ -138,6 +151,7 @@ impl TestCoordinator {
         opts.grace = Duration::from_secs(5);
         opts.keepalive_interval = Duration::from_secs(2);
         opts.keepalive_timeout = Duration::from_secs(2);
+        options(&mut opts);
         let (stop, stopped) = oneshot::channel::<()>();
         let r = replicas.clone();
         let task = tokio::spawn(async move {
@@ -305,6 +319,7 @@ impl TestNode {
     /// (if given).
     pub async fn start(dir: &Path, community: &str, link: Option<LinkConfig>) -> TestNode {
         let community = CommunityId::parse(community).expect("community id");
+        std::fs::create_dir_all(dir).expect("create the node's directory");
         let cfg = OfficeConfig {
             community: community.clone(),
             community_name: format!("Community {community}"),

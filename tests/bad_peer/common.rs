@@ -400,10 +400,13 @@ impl Peer {
         };
         self.session.open_doc(&id, None);
         self.doc(&id);
-        let msg = SyncSession::decode(&id, &bytes).expect("the coordinator's message decodes");
+        let checked = self
+            .session
+            .check(&id, &bytes, 0)
+            .expect("the coordinator's message passes its checks");
         let doc = self.docs.get_mut(&id).unwrap();
         self.session
-            .receive(&id, doc, msg, SyncAccess::ReadWrite, 0)
+            .receive(&id, doc, checked, SyncAccess::ReadWrite, 0)
             .expect("the coordinator's message applies");
         self.frames(&id)
     }

@@ -11,20 +11,20 @@ use std::time::Duration;
 use gridsync_cli::certs::CertsCommand;
 use gridsync_core::CommunityId;
 use gridsync_core::access::Principal;
+use gridsync_sync::accept::{self, AcceptLimits, Acceptor};
 use gridsync_sync::identity::{
     AuthInterceptor, Authenticator, DevTokens, principal_of_cert, principal_of_request,
 };
 use gridsync_sync::issue::{issue_ca, issue_leaf, issue_server};
 use gridsync_sync::tls::{
-    ClientAuth, IssuedCert, TlsError, TlsFiles, TlsPems, TokenInterceptor, client_tls, endpoint,
-    server_tls,
+    ClientAuth, IssuedCert, ServerTls, TlsError, TlsFiles, TlsPems, TokenInterceptor, client_tls,
+    endpoint, server_tls,
 };
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, ClientTlsConfig, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Server};
 use tonic::{Code, Request, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -76,7 +76,7 @@ impl Street {
         issue_leaf(&self.ca, p, nb, na).expect("leaf certificate")
     }
 
-    fn server_tls(&self) -> ServerTlsConfig {
+    fn server_tls(&self) -> ServerTls {
         server_tls(&TlsPems::new(&self.ca, &self.server)).expect("server TLS")
     }
 
@@ -95,7 +95,7 @@ struct TestServer {
 }
 
 impl TestServer {
-    async fn start(auth: Authenticator, tls: Option<ServerTlsConfig>) -> Self {
+    async fn start(auth: Authenticator, tls: Option<ServerTls>) -> Self {
         let (_reporter, health) = tonic_health::server::health_reporter();
         let (tx, seen) = mpsc::unbounded_channel();
         let mut auth = AuthInterceptor::new(Arc::new(auth));
@@ -109,17 +109,16 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let mut builder = Server::builder();
-        if let Some(tls) = tls {
-            builder = builder.tls_config(tls).expect("tls config");
-        }
+        // The servers' own way in: the TLS handshake done by the acceptor.
+        let incoming = Acceptor::new(tls, AcceptLimits::default()).serve(accept::tcp(listener));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(builder.add_service(svc).serve_with_incoming_shutdown(
-            TcpListenerStream::new(listener),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(
+            Server::builder()
+                .add_service(svc)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                }),
+        );
         TestServer {
             addr,
             seen,

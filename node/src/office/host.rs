@@ -63,11 +63,11 @@ impl SyncHost for Office {
         now: i64,
     ) -> Result<Received, SessionError> {
         let access = self.sync_access(id);
-        let msg = SyncSession::decode(id, bytes)?;
+        let checked = session.check(id, bytes, now)?;
         self.ensure_consistent()?;
         let doc = self.sync_doc(id)?;
         let before = doc.get_heads();
-        let received = match session.receive(id, doc, msg, access, now) {
+        let received = match session.receive(id, doc, checked, access, now) {
             Ok(r) => r,
             Err(e) => {
                 if matches!(e, SyncError::Apply { .. }) {
@@ -78,6 +78,14 @@ impl SyncHost for Office {
                 return Err(e.into());
             }
         };
+        if received.changed {
+            let doc = self.sync_doc(id)?;
+            if let Err(e) = gridsync_core::arrival::check_arrived(doc, id, &before) {
+                // Nothing of it is stored: memory goes back to the store.
+                self.reload()?;
+                return Err(SessionError::Record(e));
+            }
+        }
         self.persist_sync(id, session, now)?;
         if received.changed {
             // Only the records the received changes touched are re-read.
