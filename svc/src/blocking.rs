@@ -43,7 +43,7 @@ pub enum BlockingError {
 /// Locks `shared`, rebuilding the value first if an earlier holder
 /// panicked (see the module docs). Blocking: call it on the blocking pool
 /// or where the lock is never held across an `.await`.
-pub fn lock<T: Recover>(shared: &Shared<T>) -> Result<MutexGuard<'_, T>, BlockingError> {
+pub fn lock<T: Recover>(shared: &Mutex<T>) -> Result<MutexGuard<'_, T>, BlockingError> {
     match shared.lock() {
         Ok(guard) => Ok(guard),
         Err(poisoned) => {
@@ -54,6 +54,51 @@ pub fn lock<T: Recover>(shared: &Shared<T>) -> Result<MutexGuard<'_, T>, Blockin
             Ok(guard)
         }
     }
+}
+
+/// Locks `shared` if it is free now, or becomes free before `deadline`;
+/// `None` if it is still held then (see [`lock`] for a poisoned one). For
+/// callers that must not wait on another's long work beyond a bound: they
+/// serve what they can without it, or say it is busy. Blocking: it polls
+/// every few milliseconds on the calling thread.
+pub fn lock_within<T: Recover>(
+    shared: &Mutex<T>,
+    deadline: std::time::Instant,
+) -> Result<Option<MutexGuard<'_, T>>, BlockingError> {
+    let mut pause = std::time::Duration::from_micros(200);
+    loop {
+        match shared.try_lock() {
+            Ok(guard) => return Ok(Some(guard)),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                let mut guard = poisoned.into_inner();
+                tracing::error!("a call failed while holding shared state; rebuilding it");
+                guard.recover().map_err(BlockingError::Unrecovered)?;
+                shared.clear_poison();
+                return Ok(Some(guard));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Runs `f` on the blocking pool; a panic in it is an error, not a crash.
+/// For state that locks itself inside (the street's replicas, one lock per
+/// community): `f` takes the locks it needs, through [`lock`] or
+/// [`lock_within`].
+pub async fn on_pool<R, F>(f: F) -> Result<R, BlockingError>
+where
+    R: Send + 'static,
+    F: FnOnce() -> R + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(BlockingError::Panicked)
 }
 
 /// Runs `f` on the blocking pool with `shared` locked (see [`lock`]).
@@ -117,6 +162,26 @@ mod tests {
         // Recovered once, not on every call after.
         let recovered = blocking(&s, |c| c.recovered).await.unwrap();
         assert_eq!(recovered, 1);
+    }
+
+    #[test]
+    fn lock_within_gives_up_at_its_deadline_and_takes_a_free_lock_at_once() {
+        use std::time::{Duration, Instant};
+        let s = shared(false);
+        let held = s.lock().unwrap();
+        let got = lock_within(&s, Instant::now() + Duration::from_millis(20)).unwrap();
+        assert!(got.is_none(), "a held lock is not taken");
+        drop(held);
+        let got = lock_within(&s, Instant::now()).unwrap();
+        assert!(got.is_some(), "a free lock is taken even at the deadline");
+    }
+
+    #[tokio::test]
+    async fn lock_within_rebuilds_a_poisoned_value() {
+        let s = shared(false);
+        let _ = blocking(&s, |_| panic!("half an edit")).await;
+        let g = lock_within(&s, std::time::Instant::now()).unwrap().unwrap();
+        assert_eq!(g.recovered, 1);
     }
 
     #[tokio::test]

@@ -14,6 +14,8 @@
 //! - [`clock`]: [`Clock`], the one clock, made in `main` and passed down.
 //! - [`blocking`]: [`blocking()`], the one way to run blocking work on shared
 //!   state, with the one answer to a poisoned lock ([`Recover`]).
+//! - [`memory`]: [`memory::Ceiling`], a memory ceiling kept by refusing
+//!   work (reservations) rather than growing past it.
 //! - [`error`]: [`ApiError`] and the one mapping to gRPC status codes.
 //!
 //! ## What it refuses to do
@@ -27,8 +29,9 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod memory;
 pub mod process;
 
-pub use blocking::{BlockingError, Recover, Shared, blocking};
+pub use blocking::{BlockingError, Recover, Shared, blocking, on_pool};
 pub use clock::Clock;
 pub use error::ApiError;
