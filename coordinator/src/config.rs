@@ -9,6 +9,7 @@ use clap::Parser;
 use std::time::Duration;
 
 use gridsync_core::sync::{FrameLimits, MessageBudget, PeerLimits, SyncBudget};
+use gridsync_svc::memory::Ceiling;
 use gridsync_sync::accept::AcceptLimits;
 use gridsync_sync::tls::TlsFiles;
 use serde::{Deserialize, Serialize};
@@ -120,6 +121,12 @@ pub struct Settings {
     /// Default: 10.
     #[arg(long, env = "GRIDSYNC_PREFACE_TIMEOUT_SECS")]
     pub preface_timeout_secs: Option<u64>,
+    /// The coordinator's memory ceiling, MiB: a node's message whose parts
+    /// or application would take the process past it is refused (the node
+    /// sends it again later). Keep it below the unit's MemoryMax.
+    /// Default: 3072.
+    #[arg(long, env = "GRIDSYNC_MEMORY_CEILING_MIB")]
+    pub memory_ceiling_mib: Option<u64>,
 }
 
 /// gridsync-coordinator: the street's service.
@@ -167,6 +174,11 @@ pub struct CoordinatorConfig {
     pub json_logs: bool,
     pub addr_file: Option<PathBuf>,
 }
+
+/// The memory ceiling when none is set, MiB: several times the demo
+/// street's coordinator (see docs/operations.md), under the unit's
+/// MemoryMax.
+pub const DEFAULT_MEMORY_CEILING_MIB: u64 = 3072;
 
 /// The largest frame limit allowed (the gRPC message limit stays above it).
 pub const MAX_FRAME_LIMIT: usize = 16 * 1024 * 1024;
@@ -286,6 +298,12 @@ impl CoordinatorConfig {
                 accept.max_connections
             );
         }
+        let memory_ceiling_mib = within(
+            "memory_ceiling_mib",
+            s.memory_ceiling_mib,
+            DEFAULT_MEMORY_CEILING_MIB,
+            256..=1024 * 1024,
+        )?;
         let part_timeout = secs("part_timeout_secs", s.part_timeout_secs, 30)?;
         let hello_timeout = secs("hello_timeout_secs", s.hello_timeout_secs, 10)?;
         let max_hello_docs = within(
@@ -302,6 +320,7 @@ impl CoordinatorConfig {
                 tz,
                 compact_after_chunks,
                 stale_after_ms: stale_after_secs as i64 * 1000,
+                memory: Ceiling::new(memory_ceiling_mib << 20, "memory_ceiling_mib"),
             },
             data_dir,
             listen,

@@ -3,7 +3,7 @@
 
 use gridsync_core::{CommunityId, CoreError};
 use gridsync_store::StoreError;
-use gridsync_svc::ApiError;
+use gridsync_svc::{ApiError, BlockingError};
 use gridsync_sync::SessionError;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,12 +18,22 @@ pub enum ReplicasError {
     Unregistered(CommunityId),
     #[error("the record of the rollups served could not be read or written: {0}")]
     Served(#[source] std::io::Error),
+    #[error(
+        "community {community} is busy applying a sync message from its node and stayed busy for {waited:?}; try again"
+    )]
+    Busy {
+        community: CommunityId,
+        waited: std::time::Duration,
+    },
+    #[error(transparent)]
+    Blocking(#[from] BlockingError),
 }
 
 impl From<ReplicasError> for SessionError {
     fn from(e: ReplicasError) -> Self {
         match e {
             ReplicasError::Unregistered(_) => SessionError::Denied(e.to_string()),
+            ReplicasError::Blocking(e) => e.into(),
             e => SessionError::host(e),
         }
     }
@@ -38,6 +48,8 @@ impl From<ReplicasError> for ApiError {
             ReplicasError::Served(e) => {
                 ApiError::unavailable("the record of the rollups served", e)
             }
+            e @ ReplicasError::Busy { .. } => ApiError::unavailable("the community", e),
+            ReplicasError::Blocking(e) => e.into(),
         }
     }
 }

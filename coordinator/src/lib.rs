@@ -14,12 +14,19 @@
 //!   the street document, tickets dispatched to communities.
 //! - [`replicas`]: `StreetReplicas`: receive → commit (with the sync
 //!   state) → answer; operators' edits; each commit brings the rollups up
-//!   to date. It is made of:
-//!   - [`docs`]: `DocCache`, the documents bound to the store, loaded on
-//!     demand, their heads always in memory;
+//!   to date. It locks itself one part at a time, so that one community
+//!   never stalls another. It is made of:
+//!   - [`shard`]: the parts and their locks: each community's documents and
+//!     rollups, the street document; the lock order;
+//!   - [`docs`]: `DocSet`, one part's documents bound to the store, loaded
+//!     on demand, their heads published for reading without the part's
+//!     lock;
 //!   - [`links`]: each community's link and the operators' list;
-//!   - [`rollups`]: `RollupEngine`, the street's rollups kept current per
-//!     community, stamped, never served older than already served;
+//!   - [`rollups`]: `CommunityRollups`, one community's views and rollups
+//!     kept current from each commit;
+//!   - [`report`]: the street's stamped report across the communities,
+//!     never served older than already served, waiting on a busy community
+//!     at most `report::BUSY_WAIT`;
 //!   - [`served`]: `ServedLog`, the record of the last rollup served per
 //!     community and date, in files beside the store.
 //! - [`config`]: the one settings struct (file < environment < flags).
@@ -42,7 +49,9 @@ pub mod error;
 pub mod links;
 pub mod operator;
 pub mod replicas;
+pub mod report;
 pub mod rollups;
 pub mod served;
 pub mod server;
+pub mod shard;
 pub mod sync_service;

@@ -10,7 +10,7 @@ use gridsync_core::sync::DocHeads;
 use gridsync_core::{CommunityId, DocId};
 use gridsync_store::StoreError;
 
-use crate::docs::DocCache;
+use crate::docs::SharedStore;
 
 /// A community's link.
 #[derive(Clone, Debug, Default)]
@@ -47,7 +47,7 @@ pub fn peer_name(c: &CommunityId) -> String {
 }
 
 /// Every community's link.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Links(BTreeMap<CommunityId, LinkRecord>);
 
 impl Links {
@@ -115,11 +115,13 @@ impl Links {
     }
 
     /// Every community the coordinator knows (registered in `street`,
-    /// holding documents, or linked), with its link and stored sync times.
+    /// holding documents (`held`: each community's stored documents), or
+    /// linked), with its link and stored sync times.
     pub fn communities(
         &self,
         street: &StreetView,
-        cache: &DocCache,
+        held: &BTreeMap<CommunityId, Vec<DocId>>,
+        store: &SharedStore,
     ) -> Result<Vec<CommunityStatus>, StoreError> {
         let mut ids: BTreeMap<CommunityId, Option<String>> = BTreeMap::new();
         for sc in &street.communities {
@@ -127,35 +129,32 @@ impl Links {
                 ids.insert(c, Some(sc.name.clone()));
             }
         }
-        for id in cache.heads().keys() {
-            if let Some(c) = id.community() {
+        for (c, docs) in held {
+            if !docs.is_empty() {
                 ids.entry(c.clone()).or_insert(None);
             }
         }
         for c in self.0.keys() {
             ids.entry(c.clone()).or_insert(None);
         }
+        let none = Vec::new();
         let mut out = Vec::new();
         for (c, name) in ids {
-            let stored = cache.store().sync_states(&peer_name(&c))?;
+            let stored = store.lock().sync_states(&peer_name(&c))?;
             let link = self.0.get(&c).cloned().unwrap_or_default();
-            let docs: Vec<&DocId> = cache
-                .heads()
-                .keys()
-                .filter(|id| id.community() == Some(&c))
-                .collect();
+            let docs: &Vec<DocId> = held.get(&c).unwrap_or(&none);
             let mut last_sync_ms = None;
             let mut oldest_sync_ms = docs.first().map(|_| i64::MAX);
             let mut behind = 0;
-            for id in &docs {
-                let (mem_last, mem_in_sync) = link.docs.get(*id).cloned().unwrap_or_default();
-                let last = mem_last.or(stored.get(*id).and_then(|p| p.last_sync_ms));
+            for id in docs {
+                let (mem_last, mem_in_sync) = link.docs.get(id).cloned().unwrap_or_default();
+                let last = mem_last.or(stored.get(id).and_then(|p| p.last_sync_ms));
                 last_sync_ms = last_sync_ms.max(last);
                 oldest_sync_ms = match (oldest_sync_ms, last) {
                     (Some(o), Some(l)) => Some(o.min(l)),
                     _ => None,
                 };
-                if !(mem_in_sync || (!link.docs.contains_key(*id) && last.is_some())) {
+                if !(mem_in_sync || (!link.docs.contains_key(id) && last.is_some())) {
                     behind += 1;
                 }
             }

@@ -4,7 +4,7 @@
 //! `gridsync_coordinator` for the layers and `--help` for the settings.
 
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -50,7 +50,7 @@ async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
         open_ms = started.elapsed().as_millis() as u64,
         "street loaded"
     );
-    let replicas = Arc::new(Mutex::new(replicas));
+    let replicas = Arc::new(replicas);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -68,10 +68,11 @@ async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
     opts.part_timeout = cfg.part_timeout;
     opts.hello_timeout = cfg.hello_timeout;
     opts.max_hello_docs = cfg.max_hello_docs;
+    opts.memory = cfg.replicas.memory.clone();
     opts.grace = Duration::from_secs(cfg.shutdown_grace_secs);
     serve(replicas.clone(), listener, shutdown_signal(), opts).await?;
     let r = replicas.clone();
-    gridsync_svc::blocking(&r, |r| r.checkpoint())
+    gridsync_svc::on_pool(move || r.checkpoint())
         .await
         .context("final checkpoint")??;
     tracing::info!("stopped");

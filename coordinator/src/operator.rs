@@ -50,9 +50,10 @@ impl OperatorService {
     async fn run<T, F>(&self, f: F) -> Result<T, Status>
     where
         T: Send + 'static,
-        F: FnOnce(&mut StreetReplicas) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&StreetReplicas) -> Result<T, ApiError> + Send + 'static,
     {
-        gridsync_svc::blocking(&self.replicas, f)
+        let r = self.replicas.clone();
+        gridsync_svc::on_pool(move || f(&r))
             .await
             .map_err(ApiError::from)?
             .map_err(Status::from)
@@ -153,7 +154,7 @@ impl pb::street_server::Street for OperatorService {
                     .iter()
                     .map(|h| h.to_string())
                     .collect();
-                Ok((r.street_view(), heads))
+                Ok((r.street_view()?, heads))
             })
             .await?;
         Ok(Response::new(street_convert::street_document(view, heads)))

@@ -1,34 +1,54 @@
 //! `StreetReplicas`: every community's documents and the street document,
-//! bound to the coordinator's SQLite store ([`DocCache`]), with the links
-//! of the communities ([`Links`]) and the street's rollups
-//! ([`RollupEngine`]) kept current as changes commit. Blocking; called on
-//! the blocking pool.
+//! bound to the coordinator's SQLite store, with the links of the
+//! communities ([`Links`]) and the street's rollups kept current as changes
+//! commit. Blocking; called on the blocking pool (`gridsync_svc::on_pool`).
+//!
+//! **Isolation.** The replicas lock themselves, one part at a time (see
+//! [`crate::shard`] for the parts and the lock order): a community busy
+//! applying a large message holds only its own lock, so other communities'
+//! sessions go on, and operators' calls wait on it at most a stated bound
+//! ([`crate::report::BUSY_WAIT`] for the rollups, [`DISPATCH_WAIT`] for a
+//! ticket) before they are answered without it. A message's cost is
+//! checked before any lock is taken, and the memory it may take is reserved
+//! under the coordinator's ceiling before it is applied.
 //!
 //! Durability: a node's changes are committed together with the sync state
 //! of that (node, document) before the session answers; an operator's edit
 //! is committed before the API answers.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use automerge::{AutoCommit, ChangeHash};
+use automerge::{ActorId, AutoCommit, ChangeHash};
 use chrono_tz::Tz;
 use gridsync_core::access::{Principal, SyncAccess};
 use gridsync_core::replica;
-use gridsync_core::report::DailyReport;
 use gridsync_core::rollup::{CommunityRollup, NodeDigest};
 use gridsync_core::street::{StreetKind, StreetRecord, StreetView};
-use gridsync_core::sync::{DocHeads, Received, SyncError, SyncSession};
+use gridsync_core::sync::{DocHeads, MessageCost, Received, SyncError, SyncSession};
 use gridsync_core::*;
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_store::{Store, SyncWrite};
-use gridsync_svc::{Recover, blocking::BoxError};
+use gridsync_svc::blocking::{lock, lock_within};
+use gridsync_svc::memory::{Ceiling, Reservation};
 use gridsync_sync::SessionError;
 
-use crate::docs::DocCache;
+use crate::docs::{DocSet, PublishedHeads, SharedStore};
 pub use crate::error::ReplicasError;
 use crate::links::{CommunityStatus, Links, peer_name};
-use crate::rollups::{RollupConfig, RollupEngine};
+use crate::rollups::StreetInput;
+use crate::shard::{CommunityShard, CommunityState, StreetShard, leaf};
+
+/// How long an operator's ticket waits for a community busy applying a
+/// message before it is refused as busy (to try again).
+pub const DISPATCH_WAIT: Duration = Duration::from_secs(5);
+
+/// Bytes of memory an operation takes while it is applied (Automerge's op
+/// set and the change it came in, with room): what a message reserves
+/// under the ceiling per operation it carries.
+pub const APPLY_BYTES_PER_OP: u64 = 400;
 
 /// What the coordinator needs to open its replicas.
 #[derive(Clone, Debug)]
@@ -43,13 +63,23 @@ pub struct ReplicasConfig {
     /// A community whose last sync is older than this is marked stale in
     /// the rollups.
     pub stale_after_ms: i64,
+    /// The coordinator's memory ceiling: a message whose application would
+    /// take the process past it is refused (to be sent again later).
+    pub memory: Ceiling,
 }
 
 pub struct StreetReplicas {
-    cfg: ReplicasConfig,
-    docs: DocCache,
-    links: Links,
-    rollups: RollupEngine,
+    pub(crate) cfg: ReplicasConfig,
+    store: SharedStore,
+    actor: ActorId,
+    served_dir: PathBuf,
+    street: Mutex<StreetShard>,
+    street_heads: PublishedHeads,
+    communities: Mutex<BTreeMap<CommunityId, Arc<CommunityShard>>>,
+    links: Mutex<Links>,
+    pub(crate) digests: Mutex<HashMap<CommunityId, NodeDigest>>,
+    /// The street's top figures last computed for nodes, and when.
+    pub(crate) summary: Mutex<Option<(i64, rpb::Rollup)>>,
     /// Ticks after every committed change.
     changes: tokio::sync::watch::Sender<u64>,
 }
@@ -58,25 +88,104 @@ impl StreetReplicas {
     pub fn open(cfg: ReplicasConfig) -> Result<Self, ReplicasError> {
         let store = Store::open(&cfg.db_path)?;
         store.claim_street(&cfg.street_id)?;
+        let actor = ActorId::random();
+        // The heads of every stored document, by community. Documents whose
+        // heads were never recorded (a store from before schema version 3)
+        // are loaded once to learn them.
+        let mut street_heads = BTreeMap::new();
+        let mut by_community: BTreeMap<CommunityId, BTreeMap<DocId, Vec<ChangeHash>>> =
+            BTreeMap::new();
+        for (id, heads) in store.doc_heads()? {
+            let heads = match heads {
+                Some(h) => h,
+                None => {
+                    let h = store
+                        .read_doc(&id)?
+                        .map(|mut d| d.get_heads())
+                        .unwrap_or_default();
+                    store.set_heads(&id, &h)?;
+                    h
+                }
+            };
+            match id.community().cloned() {
+                Some(c) => {
+                    by_community.entry(c).or_default().insert(id, heads);
+                }
+                None => {
+                    street_heads.insert(id, heads);
+                }
+            }
+        }
         let served_dir = cfg
             .db_path
             .parent()
             .map(|p| p.join("rollup-served"))
             .unwrap_or_else(|| PathBuf::from("rollup-served"));
-        let rollups = RollupEngine::new(RollupConfig {
-            street_id: cfg.street_id.clone(),
-            street_name: cfg.street_name.clone(),
-            tz: cfg.tz,
-            stale_after_ms: cfg.stale_after_ms,
+        let store = SharedStore::new(store);
+        let street_docs = DocSet::new(
+            store.clone(),
+            actor.clone(),
+            cfg.compact_after_chunks,
+            street_heads,
+        );
+        let street_published = street_docs.published();
+        let mut street = StreetShard::new(street_docs);
+        street.doc()?;
+        let me = StreetReplicas {
+            store,
+            actor,
             served_dir,
-        });
-        Ok(StreetReplicas {
-            docs: DocCache::open(store, cfg.compact_after_chunks)?,
-            cfg,
-            links: Links::default(),
-            rollups,
+            street: Mutex::new(street),
+            street_heads: street_published,
+            communities: Mutex::default(),
+            links: Mutex::default(),
+            digests: Mutex::default(),
+            summary: Mutex::default(),
             changes: tokio::sync::watch::Sender::new(0),
-        })
+            cfg,
+        };
+        {
+            let mut shards = leaf(&me.communities);
+            for (c, heads) in by_community {
+                let shard = me.new_shard(&c, heads);
+                shards.insert(c, Arc::new(shard));
+            }
+        }
+        Ok(me)
+    }
+
+    fn new_shard(
+        &self,
+        c: &CommunityId,
+        heads: BTreeMap<DocId, Vec<ChangeHash>>,
+    ) -> CommunityShard {
+        CommunityShard::new(
+            c.clone(),
+            self.store.clone(),
+            self.actor.clone(),
+            self.cfg.compact_after_chunks,
+            heads,
+            self.served_dir.clone(),
+        )
+    }
+
+    /// Community `c`'s part, made (empty) on first use.
+    pub(crate) fn shard(&self, c: &CommunityId) -> Arc<CommunityShard> {
+        let mut shards = leaf(&self.communities);
+        if let Some(s) = shards.get(c) {
+            return s.clone();
+        }
+        let s = Arc::new(self.new_shard(c, BTreeMap::new()));
+        shards.insert(c.clone(), s.clone());
+        s
+    }
+
+    /// Every community holding documents here (or touched since start).
+    fn shards(&self) -> Vec<(CommunityId, Arc<CommunityShard>)> {
+        leaf(&self.communities)
+            .iter()
+            .map(|(c, s)| (c.clone(), s.clone()))
+            .collect()
     }
 
     /// A receiver that ticks after every committed change.
@@ -88,80 +197,105 @@ impl StreetReplicas {
         &self.cfg
     }
 
-    pub fn store(&self) -> &Store {
-        self.docs.store()
+    /// Runs `f` on the store (locked for the call: hold nothing else of
+    /// the replicas inside it).
+    pub fn with_store<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        f(&self.store.lock())
     }
 
-    /// Commits a document's changes (see [`DocCache::commit`]) and, when
-    /// there were any, brings the rollups' views up to date and wakes the
-    /// sessions.
-    fn commit(
-        &mut self,
+    fn tick(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Commits one of community `c`'s documents and brings its rollups'
+    /// views up to date.
+    fn commit_community(
+        st: &mut CommunityState,
         id: &DocId,
         sync: &[SyncWrite<'_>],
         actor: &str,
         action: &str,
         now_ms: i64,
-    ) -> Result<(), ReplicasError> {
-        if let Some(c) = self.docs.commit(id, sync, actor, action, now_ms)? {
-            self.rollups
-                .doc_changed(&mut self.docs, id, &c.before, &c.after);
-            self.changes.send_modify(|n| *n += 1);
-        }
-        Ok(())
+    ) -> Result<bool, ReplicasError> {
+        let Some(c) = st.docs.commit(id, sync, actor, action, now_ms)? else {
+            return Ok(false);
+        };
+        st.rollups
+            .doc_changed(&mut st.docs, id, &c.before, &c.after);
+        Ok(true)
     }
 
     /// After a session of `c` ends: its past days go back to the store.
-    pub fn session_ended(&mut self, c: &CommunityId) {
-        let days: Vec<DocId> = self
+    pub fn session_ended(&self, c: &CommunityId) -> Result<(), ReplicasError> {
+        let shard = self.shard(c);
+        let mut st = lock(&shard.state)?;
+        let days: Vec<DocId> = st
             .docs
             .loaded_ids()
-            .filter(|id| matches!(id, DocId::Activity(dc, _) if dc == c))
+            .filter(|id| matches!(id, DocId::Activity(..)))
             .cloned()
             .collect();
         for id in days {
-            self.docs.unload_if_saved(&id);
+            st.docs.unload_if_saved(&id);
         }
+        Ok(())
     }
 
     // ---- sync ----
 
     /// The street document's records.
-    pub fn street_view(&self) -> StreetView {
-        self.docs
-            .loaded(&DocId::Street)
-            .map(|l| StreetView::read(&l.doc))
-            .unwrap_or_default()
+    pub fn street_view(&self) -> Result<StreetView, ReplicasError> {
+        Ok(self.street_view_and_heads()?.0)
     }
 
-    pub fn is_registered(&self, c: &CommunityId) -> bool {
-        self.street_view()
+    pub(crate) fn street_view_and_heads(
+        &self,
+    ) -> Result<(StreetView, Vec<ChangeHash>), ReplicasError> {
+        Ok(lock(&self.street)?.view()?)
+    }
+
+    pub fn is_registered(&self, c: &CommunityId) -> Result<bool, ReplicasError> {
+        Ok(self
+            .street_view()?
             .communities
             .iter()
-            .any(|sc| sc.id == c.as_str())
+            .any(|sc| sc.id == c.as_str()))
     }
 
     /// Heads of what a node of `c` syncs: its community's documents held
-    /// here, and the street document.
+    /// here, and the street document. Read without the community's lock.
     pub fn community_heads(&self, c: &CommunityId) -> DocHeads {
-        self.docs.community_heads(c)
+        let mut heads: DocHeads = leaf(&self.communities)
+            .get(c)
+            .map(|s| s.heads.all().into_iter().collect())
+            .unwrap_or_default();
+        if let Some(h) = self.street_heads.get(&DocId::Street) {
+            heads.insert(DocId::Street, h);
+        }
+        heads
     }
 
-    pub fn open_sync(
-        &mut self,
-        c: &CommunityId,
-        session: &mut SyncSession,
-        id: &DocId,
-    ) -> Result<(), SessionError> {
-        if Principal::Node(c.clone()).sync_access(id) == SyncAccess::Denied {
+    fn check_access(c: &CommunityId, id: &DocId) -> Result<SyncAccess, SessionError> {
+        let access = Principal::Node(c.clone()).sync_access(id);
+        if access == SyncAccess::Denied {
             return Err(SyncError::Denied {
                 doc: id.to_string(),
             }
             .into());
         }
+        Ok(access)
+    }
+
+    pub fn open_sync(
+        &self,
+        c: &CommunityId,
+        session: &mut SyncSession,
+        id: &DocId,
+    ) -> Result<(), SessionError> {
+        Self::check_access(c, id)?;
         let stored = self
-            .docs
-            .store()
+            .store
+            .lock()
             .sync_state(&peer_name(c), id)
             .map_err(ReplicasError::from)?;
         session.open_doc(id, stored.as_ref());
@@ -169,71 +303,133 @@ impl StreetReplicas {
     }
 
     pub fn generate(
-        &mut self,
+        &self,
+        c: &CommunityId,
         session: &mut SyncSession,
         id: &DocId,
     ) -> Result<Option<Vec<u8>>, SessionError> {
-        let l = self.docs.doc(id).map_err(ReplicasError::from)?;
+        if *id == DocId::Street {
+            let mut street = lock(&self.street)?;
+            let l = street.doc().map_err(ReplicasError::from)?;
+            return Ok(session.generate(id, &mut l.doc));
+        }
+        Self::check_access(c, id)?;
+        let shard = self.shard(c);
+        let mut st = lock(&shard.state)?;
+        let l = st.docs.doc(id).map_err(ReplicasError::from)?;
         Ok(session.generate(id, &mut l.doc))
     }
 
+    /// The memory a message of `cost` may take while it is applied,
+    /// reserved under the ceiling, or the refusal.
+    fn reserve(
+        &self,
+        id: &DocId,
+        len: usize,
+        cost: &MessageCost,
+    ) -> Result<Reservation, SessionError> {
+        let need = (len as u64)
+            .saturating_add(cost.inflated_bytes)
+            .saturating_add(cost.ops.saturating_mul(APPLY_BYTES_PER_OP));
+        self.cfg
+            .memory
+            .reserve(need, &format!("applying a sync message for {id}"))
+            .map_err(|e| SessionError::Limit(e.to_string()))
+    }
+
     /// Applies a node's message under its access rules and commits it with
-    /// the sync state. Nothing is applied or stored when a rule is broken.
+    /// the sync state. Nothing is applied or stored when a rule is broken
+    /// or the message is over a budget; its cost is checked before any lock
+    /// is taken.
     pub fn receive(
-        &mut self,
+        &self,
         c: &CommunityId,
         session: &mut SyncSession,
         id: &DocId,
         bytes: &[u8],
         now_ms: i64,
     ) -> Result<Received, SessionError> {
-        let principal = Principal::Node(c.clone());
-        let access = principal.sync_access(id);
-        if access == SyncAccess::Denied {
-            return Err(SyncError::Denied {
-                doc: id.to_string(),
-            }
-            .into());
-        }
+        let access = Self::check_access(c, id)?;
         let checked = session.check(id, bytes, now_ms)?;
-        let l = self.docs.doc(id).map_err(ReplicasError::from)?;
-        let before = l.doc.get_heads();
-        let received = match session.receive(id, &mut l.doc, checked, access, now_ms) {
-            Ok(r) => r,
-            Err(e) => {
-                if matches!(e, SyncError::Apply { .. }) {
-                    self.docs.drop_doc(id);
-                }
-                return Err(e.into());
-            }
-        };
-        if received.changed
-            && let Err(e) = gridsync_core::arrival::check_arrived(&mut l.doc, id, &before)
-        {
-            // Nothing of it is stored: the document is reloaded when next
-            // needed.
-            self.docs.drop_doc(id);
-            return Err(SessionError::Record(e));
-        }
+        let _memory = self.reserve(id, bytes.len(), &checked.cost)?;
         let peer = peer_name(c);
-        let sync = [SyncWrite {
-            peer: &peer,
-            id: id.clone(),
-            state: session.persisted(id).unwrap_or_default(),
-        }];
-        self.commit(id, &sync, &peer, "sync", now_ms)?;
-        self.links.received(c, id, received.in_sync, now_ms);
+        let received = if *id == DocId::Street {
+            let mut street = lock(&self.street)?;
+            let l = street.doc().map_err(ReplicasError::from)?;
+            let received = match session.receive(id, &mut l.doc, checked, access, now_ms) {
+                Ok(r) => r,
+                Err(e) => {
+                    if matches!(e, SyncError::Apply { .. }) {
+                        street.docs.drop_doc(id);
+                    }
+                    return Err(e.into());
+                }
+            };
+            let sync = [SyncWrite {
+                peer: &peer,
+                id: id.clone(),
+                state: session.persisted(id).unwrap_or_default(),
+            }];
+            if street
+                .docs
+                .commit(id, &sync, &peer, "sync", now_ms)
+                .map_err(ReplicasError::from)?
+                .is_some()
+            {
+                self.tick();
+            }
+            received
+        } else {
+            let shard = self.shard(c);
+            let mut st = lock(&shard.state)?;
+            let st = &mut *st;
+            let l = st.docs.doc(id).map_err(ReplicasError::from)?;
+            let before = l.doc.get_heads();
+            let received = match session.receive(id, &mut l.doc, checked, access, now_ms) {
+                Ok(r) => r,
+                Err(e) => {
+                    if matches!(e, SyncError::Apply { .. }) {
+                        st.docs.drop_doc(id);
+                    }
+                    return Err(e.into());
+                }
+            };
+            if received.changed
+                && let Err(e) = gridsync_core::arrival::check_arrived(&mut l.doc, id, &before)
+            {
+                // Nothing of it is stored: the document is reloaded when
+                // next needed.
+                st.docs.drop_doc(id);
+                return Err(SessionError::Record(e));
+            }
+            let sync = [SyncWrite {
+                peer: &peer,
+                id: id.clone(),
+                state: session.persisted(id).unwrap_or_default(),
+            }];
+            if Self::commit_community(st, id, &sync, &peer, "sync", now_ms)? {
+                self.tick();
+            }
+            received
+        };
+        leaf(&self.links).received(c, id, received.in_sync, now_ms);
         Ok(received)
     }
 
     /// A document that is in sync and stored goes back to the store (the
     /// street document, registries and cases stay; they are small and hot).
-    pub fn settled(&mut self, session: &mut SyncSession, id: &DocId) {
-        if let DocId::Activity(..) = id
-            && let Some(l) = self.docs.loaded_mut(id)
+    pub fn settled(&self, c: &CommunityId, session: &mut SyncSession, id: &DocId) {
+        if !matches!(id, DocId::Activity(..)) {
+            return;
+        }
+        let shard = self.shard(c);
+        let Ok(mut st) = lock(&shard.state) else {
+            return;
+        };
+        if let Some(l) = st.docs.loaded_mut(id)
             && session.in_sync(id, &l.doc.get_heads())
         {
-            self.docs.unload_if_saved(id);
+            st.docs.unload_if_saved(id);
         }
     }
 
@@ -241,26 +437,28 @@ impl StreetReplicas {
 
     /// A session of `c` got through its handshake; `node_docs` are the
     /// heads its Hello stated.
-    pub fn link_opened(
-        &mut self,
-        c: &CommunityId,
-        version: &str,
-        node_docs: &DocHeads,
-        now_ms: i64,
-    ) {
-        let held = self.docs.community_heads(c);
-        self.links.opened(c, version, node_docs, &held, now_ms);
+    pub fn link_opened(&self, c: &CommunityId, version: &str, node_docs: &DocHeads, now_ms: i64) {
+        let held = self.community_heads(c);
+        leaf(&self.links).opened(c, version, node_docs, &held, now_ms);
     }
 
     /// The session of `c` ended, with `error` if it failed.
-    pub fn link_closed(&mut self, c: &CommunityId, error: Option<String>, now_ms: i64) {
-        self.links.closed(c, error, now_ms);
+    pub fn link_closed(&self, c: &CommunityId, error: Option<String>, now_ms: i64) {
+        leaf(&self.links).closed(c, error, now_ms);
     }
 
     /// Every community the coordinator knows (registered, holding
-    /// documents, or linked), with its link and stored sync times.
+    /// documents, or linked), with its link and stored sync times. Reads no
+    /// community's locked state.
     pub fn communities(&self) -> Result<Vec<CommunityStatus>, ReplicasError> {
-        Ok(self.links.communities(&self.street_view(), &self.docs)?)
+        let street = self.street_view()?;
+        let held: BTreeMap<CommunityId, Vec<DocId>> = self
+            .shards()
+            .into_iter()
+            .map(|(c, s)| (c, s.heads.all().into_keys().collect()))
+            .collect();
+        let links = leaf(&self.links).clone();
+        Ok(links.communities(&street, &held, &self.store)?)
     }
 
     // ---- operators ----
@@ -268,7 +466,7 @@ impl StreetReplicas {
     /// Creates or replaces a record of the street document. A record of a
     /// kind with generated ids gets one when its id is empty.
     pub fn put_street(
-        &mut self,
+        &self,
         mut rec: StreetRecord,
         operator: &str,
         now_ms: i64,
@@ -279,44 +477,49 @@ impl StreetReplicas {
             rec.set_id(id);
         }
         let action = format!("put {} {}", rec.kind(), rec.id());
-        let rec = gridsync_core::street::put(
-            &mut self.docs.doc(&DocId::Street)?.doc,
-            rec,
-            now_ms,
-            &action,
-        )?;
-        self.commit(&DocId::Street, &[], operator, &action, now_ms)?;
+        let mut street = lock(&self.street)?;
+        let rec = gridsync_core::street::put(&mut street.doc()?.doc, rec, now_ms, &action)?;
+        let changed = street
+            .docs
+            .commit(&DocId::Street, &[], operator, &action, now_ms)?;
+        drop(street);
+        if changed.is_some() {
+            self.tick();
+        }
         Ok(rec)
     }
 
     pub fn remove_street(
-        &mut self,
+        &self,
         kind: StreetKind,
         id: &str,
         operator: &str,
         now_ms: i64,
     ) -> Result<StreetRecord, ReplicasError> {
         let action = format!("remove {kind} {id}");
-        let rec = gridsync_core::street::remove(
-            &mut self.docs.doc(&DocId::Street)?.doc,
-            kind,
-            id,
-            now_ms,
-        )?;
-        self.commit(&DocId::Street, &[], operator, &action, now_ms)?;
+        let mut street = lock(&self.street)?;
+        let rec = gridsync_core::street::remove(&mut street.doc()?.doc, kind, id, now_ms)?;
+        let changed = street
+            .docs
+            .commit(&DocId::Street, &[], operator, &action, now_ms)?;
+        drop(street);
+        if changed.is_some() {
+            self.tick();
+        }
         Ok(rec)
     }
 
     /// Files a hotline ticket received at the street into a community's
-    /// cases document, validated against that community's registry.
+    /// cases document, validated against that community's registry. Waits
+    /// at most [`DISPATCH_WAIT`] for a community busy applying a message.
     pub fn dispatch_ticket(
-        &mut self,
+        &self,
         c: &CommunityId,
         mut ticket: Ticket,
         operator: &str,
         now_ms: i64,
     ) -> Result<Ticket, ReplicasError> {
-        if !self.is_registered(c) {
+        if !self.is_registered(c)? {
             return Err(ReplicasError::Unregistered(c.clone()));
         }
         if ticket.id.is_empty() {
@@ -328,10 +531,18 @@ impl StreetReplicas {
             tz: self.cfg.tz,
         };
         let action = format!("dispatch ticket {}", ticket.id);
+        let shard = self.shard(c);
+        let Some(mut st) = lock_within(&shard.state, Instant::now() + DISPATCH_WAIT)? else {
+            return Err(ReplicasError::Busy {
+                community: c.clone(),
+                waited: DISPATCH_WAIT,
+            });
+        };
+        let st = &mut *st;
         // Checked against the community's view as it stands (kept current
         // for the rollups), written straight into its cases document.
-        let view = self.rollups.view(&mut self.docs, c)?;
-        let l = self.docs.doc(&cases_id)?;
+        let view = st.rollups.view(&mut st.docs, c)?;
+        let l = st.docs.doc(&cases_id)?;
         replica::create_case(
             &mut l.doc,
             view,
@@ -339,79 +550,101 @@ impl StreetReplicas {
             &ctx,
             &action,
         )?;
-        self.commit(&cases_id, &[], operator, &action, now_ms)?;
+        if Self::commit_community(st, &cases_id, &[], operator, &action, now_ms)? {
+            self.tick();
+        }
         Ok(ticket)
     }
 
     // ---- rollups ----
 
-    /// The rollup of community `c` for `as_of` in `tz`.
+    /// The rollup of community `c` for `as_of` in `tz` (waiting for its
+    /// lock: for tools and benchmarks; operators get [`Self::street_report`]).
     pub fn community_rollup(
-        &mut self,
+        &self,
         c: &CommunityId,
         as_of: Day,
         tz: Tz,
     ) -> Result<Arc<CommunityRollup>, ReplicasError> {
-        self.rollups.community_rollup(&mut self.docs, c, as_of, tz)
-    }
-
-    /// The street's stamped rollup for `as_of` in `tz` (see
-    /// [`RollupEngine::street_report`]).
-    pub fn street_report(
-        &mut self,
-        as_of: Day,
-        tz: Tz,
-        now_ms: i64,
-    ) -> Result<DailyReport, ReplicasError> {
-        let statuses = self.communities()?;
-        self.rollups
-            .street_report(&mut self.docs, &statuses, as_of, tz, now_ms)
-    }
-
-    /// The street's top figures for the street's today, as nodes get them
-    /// with their reports (computed at most every 2 s).
-    pub fn street_summary(&mut self, now_ms: i64) -> Result<rpb::Rollup, ReplicasError> {
-        if let Some(s) = self.rollups.recent_summary(now_ms) {
-            return Ok(s);
-        }
-        let statuses = self.communities()?;
-        self.rollups
-            .street_summary(&mut self.docs, &statuses, now_ms)
+        let (view, heads) = self.street_view_and_heads()?;
+        let shard = self.shard(c);
+        let mut st = lock(&shard.state)?;
+        let st = &mut *st;
+        let street = StreetInput {
+            view: &view,
+            heads: &heads,
+        };
+        st.rollups
+            .community_rollup(&mut st.docs, c, &street, as_of, tz, self.cfg.tz)
     }
 
     /// Records the digest a node reported of its own community.
-    pub fn node_digest(&mut self, c: &CommunityId, d: NodeDigest) {
-        self.rollups.node_digest(c, d);
+    pub fn node_digest(&self, c: &CommunityId, d: NodeDigest) {
+        leaf(&self.digests).insert(c.clone(), d);
     }
 
     pub fn stale_after_ms(&self) -> i64 {
-        self.rollups.stale_after_ms()
+        self.cfg.stale_after_ms
     }
 
     // ---- tools ----
 
     /// The heads of one document (for tests and status pages).
     pub fn heads_of(&self, id: &DocId) -> Option<Vec<ChangeHash>> {
-        self.docs.heads_of(id).cloned()
+        match id.community() {
+            None => self.street_heads.get(id),
+            Some(c) => leaf(&self.communities).get(c)?.heads.get(id),
+        }
     }
 
     /// A copy of one document (loading it), for tests and tools.
-    pub fn doc_copy(&mut self, id: &DocId) -> Result<AutoCommit, ReplicasError> {
-        Ok(self.docs.doc_copy(id)?)
+    pub fn doc_copy(&self, id: &DocId) -> Result<AutoCommit, ReplicasError> {
+        match id.community() {
+            None => Ok(lock(&self.street)?.docs.doc_copy(id)?),
+            Some(c) => {
+                let shard = self.shard(c);
+                let mut st = lock(&shard.state)?;
+                Ok(st.docs.doc_copy(id)?)
+            }
+        }
     }
 
     pub fn checkpoint(&self) -> Result<(), ReplicasError> {
-        Ok(self.docs.store().checkpoint()?)
+        Ok(self.store.lock().checkpoint()?)
+    }
+
+    /// Holds community `c`'s lock, as a session applying a long message
+    /// does, until the returned hold is dropped: for tests and tools that
+    /// check that nothing else waits on one busy community.
+    pub fn hold_community(&self, c: &CommunityId) -> CommunityHold {
+        let shard = self.shard(c);
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let _guard = shard.state.lock();
+            let _ = held_tx.send(());
+            let _ = release_rx.recv();
+        });
+        let _ = held_rx.recv();
+        CommunityHold {
+            release: Some(release_tx),
+            thread: Some(thread),
+        }
     }
 }
 
-/// After a panic, loaded documents and views may hold half a change: every
-/// document is dropped (reloaded from the store on demand) and every view
-/// and cached rollup with them.
-impl Recover for StreetReplicas {
-    fn recover(&mut self) -> Result<(), BoxError> {
-        self.docs.reload_all()?;
-        self.rollups.clear();
-        Ok(())
+/// A community's lock held by [`StreetReplicas::hold_community`], released
+/// on drop.
+pub struct CommunityHold {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for CommunityHold {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use gridsync_svc::Clock;
 use gridsync_svc::grpc;
+use gridsync_svc::memory::Ceiling;
 use gridsync_sync::accept::{self, AcceptLimits, Acceptor};
 use gridsync_sync::identity::Authenticator;
 use gridsync_sync::session::SessionLimits;
@@ -47,6 +48,9 @@ pub struct ServeOptions {
     pub hello_timeout: Duration,
     /// Documents a Hello may list.
     pub max_hello_docs: usize,
+    /// The memory ceiling messages in parts reserve under (the replicas
+    /// hold the same one for applying them).
+    pub memory: Ceiling,
     pub grace: Duration,
     /// HTTP/2 keep-alive ping interval; a peer that does not answer within
     /// `keepalive_timeout` is dropped.
@@ -66,6 +70,7 @@ impl ServeOptions {
             part_timeout: Duration::from_secs(30),
             hello_timeout: Duration::from_secs(10),
             max_hello_docs: gridsync_sync::handshake::MAX_HELLO_DOCS,
+            memory: Ceiling::none(),
             grace: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(20),
             keepalive_timeout: Duration::from_secs(10),
@@ -119,6 +124,7 @@ where
             frames: opts.limits,
             budget: opts.budget,
             part_timeout: opts.part_timeout,
+            memory: opts.memory.clone(),
         },
         stop_rx,
     )

@@ -19,8 +19,8 @@ use gridsync_core::sync::{self, Received, SyncSession};
 use gridsync_core::{CommunityId, DocId};
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::sync::v1 as pb;
-use gridsync_svc::blocking::{BoxError, lock};
-use gridsync_svc::{ApiError, Clock, Recover, Shared, blocking};
+use gridsync_svc::blocking::BoxError;
+use gridsync_svc::{ApiError, Clock, Recover, on_pool};
 use gridsync_sync::handshake::{self, stated_or};
 use gridsync_sync::identity::{Authenticator, authenticate};
 use gridsync_sync::session::{self, PeerPlan, SessionIo, SessionLimits, SharedHost};
@@ -32,22 +32,15 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::replicas::{ReplicasError, StreetReplicas};
 
-/// The replicas, shared by the sync sessions and the operator API: locked
-/// only on the blocking pool, never across an `.await` (see
-/// `gridsync_svc::blocking`, which also says how they are rebuilt after a
-/// call panicked while holding them).
-pub type ReplicasHandle = Shared<StreetReplicas>;
+/// The replicas, shared by the sync sessions and the operator API: they
+/// lock themselves, one community at a time (see `crate::shard`), and are
+/// called only on the blocking pool (`gridsync_svc::on_pool`).
+pub type ReplicasHandle = Arc<StreetReplicas>;
 
 /// One node's view of the replicas, for the session loop.
 struct NodeHost {
     replicas: ReplicasHandle,
     community: CommunityId,
-}
-
-impl NodeHost {
-    fn replicas(&self) -> Result<std::sync::MutexGuard<'_, StreetReplicas>, SessionError> {
-        Ok(lock(&self.replicas)?)
-    }
 }
 
 /// The host holds no state of its own (the replicas recover themselves).
@@ -59,18 +52,17 @@ impl Recover for NodeHost {
 
 impl SyncHost for NodeHost {
     fn heads(&mut self) -> Result<sync::DocHeads, SessionError> {
-        Ok(self.replicas()?.community_heads(&self.community))
+        Ok(self.replicas.community_heads(&self.community))
     }
     fn open(&mut self, session: &mut SyncSession, id: &DocId) -> Result<(), SessionError> {
-        let c = self.community.clone();
-        self.replicas()?.open_sync(&c, session, id)
+        self.replicas.open_sync(&self.community, session, id)
     }
     fn generate(
         &mut self,
         session: &mut SyncSession,
         id: &DocId,
     ) -> Result<Option<Vec<u8>>, SessionError> {
-        self.replicas()?.generate(session, id)
+        self.replicas.generate(&self.community, session, id)
     }
     fn receive(
         &mut self,
@@ -79,13 +71,11 @@ impl SyncHost for NodeHost {
         bytes: &[u8],
         now_ms: i64,
     ) -> Result<Received, SessionError> {
-        let c = self.community.clone();
-        self.replicas()?.receive(&c, session, id, bytes, now_ms)
+        self.replicas
+            .receive(&self.community, session, id, bytes, now_ms)
     }
     fn settled(&mut self, session: &mut SyncSession, id: &DocId, _now_ms: i64) {
-        if let Ok(mut r) = self.replicas() {
-            r.settled(session, id)
-        }
+        self.replicas.settled(&self.community, session, id)
     }
 }
 
@@ -200,8 +190,9 @@ impl pb::sync_server::Sync for SyncService {
         };
         let now = self.clock.now_ms();
         let own = community.to_string();
-        let summary = blocking(&self.replicas, move |r| {
-            if !r.is_registered(&community) {
+        let r = self.replicas.clone();
+        let summary = on_pool(move || {
+            if !r.is_registered(&community)? {
                 return Err(ReplicasError::Unregistered(community.clone()));
             }
             if let Some(d) = digest {
@@ -248,12 +239,15 @@ impl pb::sync_server::Sync for SyncService {
             handshake::check_hello(&principal, &hello, self.max_hello_docs)
                 .map_err(ApiError::from)?;
         let c = community.clone();
-        // Subscribed under the same lock as the heads are read: a change
-        // committed after this point is a tick the session will see.
-        let (registered, local, changed) = blocking(&self.replicas, move |r| {
-            (r.is_registered(&c), r.community_heads(&c), r.subscribe())
+        // Subscribed before the heads are read: a change committed after
+        // the read is a tick the session will see.
+        let r = self.replicas.clone();
+        let (registered, local, changed) = on_pool(move || {
+            let changed = r.subscribe();
+            Ok::<_, ReplicasError>((r.is_registered(&c)?, r.community_heads(&c), changed))
         })
         .await
+        .map_err(ApiError::from)?
         .map_err(ApiError::from)?;
         if !registered {
             return Err(
@@ -279,11 +273,10 @@ impl pb::sync_server::Sync for SyncService {
         let c = community.clone();
         let stated = node_docs.clone();
         let now = self.clock.now_ms();
-        blocking(&self.replicas, move |r| {
-            r.link_opened(&c, &version, &stated, now)
-        })
-        .await
-        .map_err(ApiError::from)?;
+        let r = self.replicas.clone();
+        on_pool(move || r.link_opened(&c, &version, &stated, now))
+            .await
+            .map_err(ApiError::from)?;
         tracing::info!(community = %community, docs = node_docs.len(), differ = plan.len(), "node connected");
 
         let welcome = handshake::welcome(&local, &self.limits.frames);
@@ -302,7 +295,8 @@ impl pb::sync_server::Sync for SyncService {
         let (merged_tx, merged_rx) = watch::channel(false);
         let mut replaced = stop_rx;
         let replicas = self.replicas.clone();
-        let limits = self.limits;
+        let limits = self.limits.clone();
+        let frame_limits = limits.frames;
         let current = self.current.clone();
         let clock = self.clock.clone();
         let host = Arc::new(Mutex::new(NodeHost {
@@ -368,7 +362,7 @@ impl pb::sync_server::Sync for SyncService {
                     SessionError::Remote(s) if s.code() == tonic::Code::OutOfRange => {
                         Some(Status::from(ApiError::Exhausted(format!(
                             "a frame over the message limit ({} bytes): {}",
-                            limits.frames.grpc_message_limit(),
+                            frame_limits.grpc_message_limit(),
                             s.message()
                         ))))
                     }
@@ -391,13 +385,17 @@ impl pb::sync_server::Sync for SyncService {
             };
             let c = community.clone();
             let now = clock.now_ms();
-            let _ = blocking(&replicas, move |r| {
+            let r = replicas.clone();
+            let ended = on_pool(move || {
                 if mine {
                     r.link_closed(&c, error, now);
                 }
-                r.session_ended(&c);
+                r.session_ended(&c)
             })
             .await;
+            if let Ok(Err(e)) | Err(e) = ended.map_err(ReplicasError::from) {
+                tracing::warn!(error = %e, "putting the session's documents back failed");
+            }
         };
         {
             let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());

@@ -22,6 +22,7 @@ use gridsync_core::sync::{
     DocHeads, FrameLimits, Part, Reassembly, Received, SyncBudget, SyncSession, split,
 };
 use gridsync_proto::sync::v1::SyncFrame;
+use gridsync_svc::memory::{Ceiling, Reservation};
 use gridsync_svc::{Clock, Recover, Shared, blocking};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::{Stream, StreamExt};
@@ -110,7 +111,7 @@ pub struct PeerPlan {
 }
 
 /// What a session accepts from its peer, and how long it waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionLimits {
     pub frames: FrameLimits,
     /// What a message, and the peer over a window, may cost (checked before
@@ -119,15 +120,20 @@ pub struct SessionLimits {
     /// How long the next part of a message cut into parts may take to
     /// arrive before the session ends.
     pub part_timeout: Duration,
+    /// The process's memory ceiling: a message announced in parts reserves
+    /// its whole size under it when its first part arrives, or the session
+    /// ends refusing it.
+    pub memory: Ceiling,
 }
 
 impl SessionLimits {
-    /// The default budget and part timeout with `frames`.
+    /// The default budget and part timeout with `frames`, no ceiling.
     pub fn new(frames: FrameLimits) -> Self {
         SessionLimits {
             frames,
             budget: SyncBudget::default(),
             part_timeout: Duration::from_secs(30),
+            memory: Ceiling::none(),
         }
     }
 }
@@ -173,7 +179,10 @@ where
         frames: limits,
         budget,
         part_timeout,
+        memory,
     } = limits;
+    // What the message being put together from its parts holds reserved.
+    let mut parts_reserved: Option<Reservation> = None;
     let mut session = Some(SyncSession::with_budget(budget));
     // When the next part of a message cut into parts is due.
     let mut part_due = tokio::time::Instant::now() + part_timeout;
@@ -239,7 +248,17 @@ where
                     total: frame.total_bytes,
                 };
                 part_due = tokio::time::Instant::now() + part_timeout;
+                if !reassembly.pending() && part.count > 1 {
+                    let what = format!("a sync message for {} in {} parts", part.doc, part.count);
+                    parts_reserved = Some(
+                        memory
+                            .reserve(part.total, &what)
+                            .map_err(|e| SessionError::Limit(e.to_string()))?,
+                    );
+                }
                 let Some((id, bytes)) = reassembly.push(part)? else { continue };
+                // Held until the whole message was applied.
+                let _reserved = parts_reserved.take();
                 let rid = id.clone();
                 let now = clock.now_ms();
                 let received = on_host(&host, &mut session, move |h, s| {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use automerge::ChangeHash;
@@ -20,6 +20,7 @@ use gridsync_node::office::{Office, OfficeConfig};
 use gridsync_node::service::OfficeHandle;
 use gridsync_proto::street::v1 as spb;
 use gridsync_svc::Clock;
+use gridsync_svc::memory::Ceiling;
 use gridsync_sync::identity::Authenticator;
 use gridsync_sync::issue::{issue_ca, issue_leaf, issue_server, validity_days};
 use gridsync_sync::tls::{ClientAuth, IssuedCert, TlsPems, client_tls, endpoint, server_tls};
@@ -135,12 +136,13 @@ impl TestCoordinator {
             tz: TIME_ZONE,
             compact_after_chunks: COMPACT_AFTER_CHUNKS,
             stale_after_ms: STALE_AFTER_MS,
+            memory: Ceiling::none(),
         };
         let replicas = tokio::task::spawn_blocking(move || StreetReplicas::open(cfg))
             .await
             .expect("opening the coordinator panicked")
             .expect("open the coordinator's store");
-        let replicas = Arc::new(Mutex::new(replicas));
+        let replicas = Arc::new(replicas);
         let listener = bind_retrying(port).await;
         let addr = listener.local_addr().expect("bound");
         let mut opts = ServeOptions::new(
@@ -185,10 +187,7 @@ impl TestCoordinator {
         }
         let r = self.replicas.clone();
         tokio::task::spawn_blocking(move || {
-            gridsync_svc::blocking::lock(&r)
-                .expect("the replicas")
-                .checkpoint()
-                .expect("checkpoint");
+            r.checkpoint().expect("checkpoint");
         })
         .await
         .unwrap();
@@ -198,26 +197,17 @@ impl TestCoordinator {
     pub async fn community_heads(&self, c: &str) -> DocHeads {
         let r = self.replicas.clone();
         let c = CommunityId::parse(c).unwrap();
-        tokio::task::spawn_blocking(move || {
-            gridsync_svc::blocking::lock(&r)
-                .expect("the replicas")
-                .community_heads(&c)
-        })
-        .await
-        .unwrap()
+        tokio::task::spawn_blocking(move || r.community_heads(&c))
+            .await
+            .unwrap()
     }
 
     /// A copy of one document as held here.
     pub async fn doc(&self, id: DocId) -> automerge::AutoCommit {
         let r = self.replicas.clone();
-        tokio::task::spawn_blocking(move || {
-            gridsync_svc::blocking::lock(&r)
-                .expect("the replicas")
-                .doc_copy(&id)
-                .expect("doc copy")
-        })
-        .await
-        .unwrap()
+        tokio::task::spawn_blocking(move || r.doc_copy(&id).expect("doc copy"))
+            .await
+            .unwrap()
     }
 
     pub async fn operator(&self, pki: &Pki) -> StreetClient<Channel> {

@@ -145,15 +145,14 @@ pub struct Stored {
 pub async fn stored(coord: &TestCoordinator) -> Stored {
     let r = coord.replicas.clone();
     tokio::task::spawn_blocking(move || {
-        let r = r.lock().unwrap();
         let heads = ["c01", "c02", "c09"]
             .into_iter()
             .map(|c| (c.to_string(), r.community_heads(&cid(c))))
             .collect();
         Stored {
             heads,
-            store: r.store().doc_heads().expect("stored heads"),
-            audit: r.store().audit_count().expect("audit count"),
+            store: r.with_store(|s| s.doc_heads().expect("stored heads")),
+            audit: r.with_store(|s| s.audit_count().expect("audit count")),
         }
     })
     .await

@@ -209,12 +209,13 @@ async fn development_tokens_over_plain_http_sync_and_unknown_tokens_are_refused(
         tz: TIME_ZONE,
         compact_after_chunks: COMPACT_AFTER_CHUNKS,
         stale_after_ms: gridsync_testkit::street::STALE_AFTER_MS,
+        memory: gridsync_svc::memory::Ceiling::none(),
     };
     let replicas = tokio::task::spawn_blocking(move || StreetReplicas::open(cfg))
         .await
         .unwrap()
         .expect("open the coordinator's store");
-    let replicas = std::sync::Arc::new(std::sync::Mutex::new(replicas));
+    let replicas = std::sync::Arc::new(replicas);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut opts = ServeOptions::new(Authenticator::DevTokens(tokens), None);
@@ -265,7 +266,7 @@ async fn development_tokens_over_plain_http_sync_and_unknown_tokens_are_refused(
     let heads_at_coord = || {
         let r = replicas.clone();
         async move {
-            tokio::task::spawn_blocking(move || r.lock().unwrap().community_heads(&cid("c01")))
+            tokio::task::spawn_blocking(move || r.community_heads(&cid("c01")))
                 .await
                 .unwrap()
         }

@@ -65,9 +65,10 @@ fn main() {
         tz,
         compact_after_chunks: 256,
         stale_after_ms: 15 * 60 * 1000,
+        memory: gridsync_svc::memory::Ceiling::none(),
     };
     let t = Instant::now();
-    let mut r = StreetReplicas::open(cfg).expect("open the replicas");
+    let r = StreetReplicas::open(cfg).expect("open the replicas");
     row(
         "open the coordinator's replicas",
         format!("{:.3} s; {}", t.elapsed().as_secs_f64(), mem()),

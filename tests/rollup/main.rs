@@ -5,6 +5,8 @@
 //!   union with matching digests; mismatched digests are reported.
 //! - `freshness`: rollups never go back across restarts and restores; a
 //!   community that cannot be computed is marked.
+//! - `isolation`: a community busy applying a message stalls neither
+//!   another community's sync nor the operators' calls.
 //! - `report`: the daily report, its stamps and sign-off; bad dispatched
 //!   tickets.
 //! - `common`: what they share: populating a node, reading the rollup,
@@ -13,4 +15,5 @@
 mod common;
 mod digests;
 mod freshness;
+mod isolation;
 mod report;

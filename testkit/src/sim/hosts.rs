@@ -4,7 +4,7 @@
 //! starts from.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gridsync_coordinator::replicas::{ReplicasConfig, StreetReplicas};
@@ -53,6 +53,7 @@ pub(super) fn coordinator_config(root: &Path) -> ReplicasConfig {
         tz: TIME_ZONE,
         compact_after_chunks: COMPACT_AFTER_CHUNKS,
         stale_after_ms: 10_000,
+        memory: gridsync_svc::memory::Ceiling::none(),
     }
 }
 
@@ -60,7 +61,7 @@ pub(super) async fn coordinator_host(sh: Arc<Shared>) -> turmoil::Result {
     lock(&sh.stats).coordinator_starts += 1;
     let cfg = coordinator_config(&sh.root);
     let replicas = tokio::task::spawn_blocking(move || StreetReplicas::open(cfg)).await??;
-    let handle: ReplicasHandle = Arc::new(Mutex::new(replicas));
+    let handle: ReplicasHandle = Arc::new(replicas);
     *lock(&sh.coord) = Some(handle.clone());
     sh.event("coordinator up".into());
     let incoming = net::incoming(PORT).await?;
@@ -234,7 +235,7 @@ pub(super) async fn ops_client(sh: Arc<Shared>) -> turmoil::Result {
 pub(super) fn setup(sh: &Shared) -> Result<(), String> {
     let now = now_ms();
     std::fs::create_dir_all(sh.root.join(COORD)).map_err(|e| e.to_string())?;
-    let mut coord =
+    let coord =
         StreetReplicas::open(coordinator_config(&sh.root)).map_err(|e| e.to_string())?;
     for c in &sh.plan.nodes {
         coord

@@ -96,7 +96,7 @@ pub(super) async fn observe(
 }
 
 fn read_coordinator(sh: &Shared, replicas: &ReplicasHandle, read_started: Duration) {
-    let mut r = lock(replicas);
+    let r = replicas;
     lock(&sh.stats).reads += 1;
     let mut cache = lock(&sh.views);
     for c in &sh.plan.nodes {
@@ -191,7 +191,7 @@ fn check_rollup(sh: &Shared, r: &rpb::Rollup, watch: &mut Watch) {
         if let (Some(old), Some(replicas)) = (watch.heads.get(&s.community_id), &replicas)
             && old != new
         {
-            let mut rep = lock(replicas);
+            let rep = replicas;
             let new_docs: BTreeMap<DocId, Vec<String>> = stamp_docs(&c, new).into_iter().collect();
             for (id, old_heads) in stamp_docs(&c, old) {
                 let new_heads = new_docs.get(&id).cloned().unwrap_or_default();
@@ -241,7 +241,7 @@ pub(super) fn converged(sh: &Shared) -> Option<Duration> {
     for c in &sh.plan.nodes {
         let office = offices.get(c)?;
         let local = lock(&office.shared()).sync_heads().ok()?;
-        let remote = lock(&replicas).community_heads(&Shared::community(c));
+        let remote = replicas.community_heads(&Shared::community(c));
         if local != remote {
             return None;
         }
@@ -261,7 +261,7 @@ pub(super) fn divergence(sh: &Shared) -> String {
             continue;
         };
         let local = lock(&office.shared()).sync_heads().unwrap_or_default();
-        let remote = lock(&replicas).community_heads(&Shared::community(c));
+        let remote = replicas.community_heads(&Shared::community(c));
         let short = |h: &[ChangeHash]| -> Vec<String> {
             h.iter().map(|x| x.to_string()[..8].to_string()).collect()
         };
@@ -291,7 +291,7 @@ pub(super) fn final_checks(sh: &Shared, r: &rpb::Rollup) {
         return;
     };
     let tree = r.tree.clone().unwrap_or_default();
-    let mut rep = lock(&replicas);
+    let rep = &replicas;
     for c in &sh.plan.nodes {
         let cid = Shared::community(c);
         let (Ok(reg), Ok(cases), Ok(day)) = (

@@ -1,0 +1,339 @@
+//! The street's stamped report across its communities, computed one
+//! community at a time under that community's own lock.
+//!
+//! **Bounded waits.** The whole report waits at most [`BUSY_WAIT`] for
+//! communities busy applying a sync message. A community still busy then is
+//! served from what it last had, never anything older than what was last
+//! served: the rollup it last served for that date and zone (current if
+//! its heads have not moved since, else marked `held`), or, if it never
+//! served one, zeros marked `unavailable`. The stamp says which.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono_tz::Tz;
+use gridsync_core::report::{DailyReport, ReportStamp};
+use gridsync_core::rollup::{self, CommunityRollup, RollupHeads, Stamp, days_read};
+use gridsync_core::signoff::SignOffState;
+use gridsync_core::*;
+use gridsync_proto::rollup::v1 as rpb;
+use gridsync_proto::rollup_convert::report_to_pb;
+use gridsync_svc::blocking::lock_within;
+
+use crate::error::ReplicasError;
+use crate::links::CommunityStatus;
+use crate::replicas::StreetReplicas;
+use crate::rollups::{CommunityRollups, SUMMARY_MAX_AGE_MS, StreetInput, zero_rollup};
+use crate::served::Served;
+use crate::shard::{CommunityShard, CommunityState, leaf};
+
+/// How long a report waits, in all, for communities busy applying a
+/// message before it serves them from what they last had.
+pub const BUSY_WAIT: Duration = Duration::from_millis(500);
+
+/// One community's part of a report.
+struct Part {
+    rollup: Arc<CommunityRollup>,
+    held: bool,
+    unavailable: Option<String>,
+    sign_off: SignOffState,
+}
+
+impl StreetReplicas {
+    /// The street's stamped rollup for `as_of` in `tz`: every community the
+    /// coordinator knows, its figures, stamp and sign-off, and the street's
+    /// tree over them.
+    pub fn street_report(
+        &self,
+        as_of: Day,
+        tz: Tz,
+        now_ms: i64,
+    ) -> Result<DailyReport, ReplicasError> {
+        let statuses = self.communities()?;
+        let (street_view, street_heads) = self.street_view_and_heads()?;
+        let street = StreetInput {
+            view: &street_view,
+            heads: &street_heads,
+        };
+        let deadline = Instant::now() + BUSY_WAIT;
+        let digests = leaf(&self.digests).clone();
+        let mut rollups = Vec::with_capacity(statuses.len());
+        let mut stamps = Vec::with_capacity(statuses.len());
+        for st in &statuses {
+            let shard = self.shard(&st.id);
+            let part = match lock_within(&shard.state, deadline) {
+                Ok(Some(mut state)) => {
+                    self.part_computed(&shard, &mut state, st, &street, as_of, tz, now_ms)
+                }
+                Ok(None) => {
+                    tracing::info!(community = %st.id, "busy applying a sync message; its report is what it last had");
+                    self.part_busy(&shard, st, &street, as_of, tz)
+                }
+                Err(e) => self.part_failed(&shard, st, as_of, tz, e.into()),
+            };
+            // What the figures are known to include: everything up to now
+            // while the link is up and nothing is behind; else up to the
+            // oldest of the documents' last syncs.
+            let last_sync_ms = if st.link.connected && st.docs_behind == 0 {
+                Some(now_ms)
+            } else {
+                st.oldest_sync_ms
+            };
+            let stale =
+                last_sync_ms.is_none_or(|t| now_ms.saturating_sub(t) > self.cfg.stale_after_ms);
+            let digest_check = rollup::check_digest(&part.rollup, digests.get(&st.id));
+            stamps.push(ReportStamp {
+                stamp: Stamp {
+                    community_id: st.id.to_string(),
+                    heads: part.rollup.heads.clone(),
+                    digest: part.rollup.digest.clone(),
+                    last_sync_ms,
+                    stale,
+                    held: part.held,
+                    digest_check,
+                    unavailable: part.unavailable,
+                },
+                sign_off: part.sign_off,
+            });
+            rollups.push(part.rollup);
+        }
+        let refs: Vec<&CommunityRollup> = rollups.iter().map(|r| r.as_ref()).collect();
+        let street_id = self.cfg.street_id.clone();
+        let (tree, conflicts) = rollup::street_tree(&street_id, &self.cfg.street_name, &refs);
+        Ok(DailyReport {
+            street_id,
+            as_of,
+            tz: tz.name().to_string(),
+            rollup_version: rollup::ROLLUP_VERSION,
+            generated_at_ms: now_ms,
+            tree,
+            stamps,
+            conflicts,
+        })
+    }
+
+    /// A community's part computed under its lock; one community's trouble
+    /// does not hide the others.
+    #[allow(clippy::too_many_arguments)]
+    fn part_computed(
+        &self,
+        shard: &CommunityShard,
+        state: &mut CommunityState,
+        st: &CommunityStatus,
+        street: &StreetInput<'_>,
+        as_of: Day,
+        tz: Tz,
+        now_ms: i64,
+    ) -> Part {
+        match self.serve_community(shard, state, street, as_of, tz, now_ms) {
+            Ok((rollup, held)) => {
+                let sign_off =
+                    CommunityRollups::sign_off_state(&mut state.docs, &st.id, &rollup)
+                        .unwrap_or_else(|e| {
+                            tracing::error!(community = %st.id, error = %e, "the community's sign-off could not be read");
+                            SignOffState::NotSigned
+                        });
+                leaf(&shard.latest).insert(
+                    (as_of, tz.name().to_string()),
+                    (rollup.clone(), held, sign_off.clone()),
+                );
+                Part {
+                    rollup,
+                    held,
+                    unavailable: None,
+                    sign_off,
+                }
+            }
+            Err(e) => self.part_failed(shard, st, as_of, tz, e),
+        }
+    }
+
+    /// A community that could not be computed: its last record, `held`, or
+    /// zeros; `unavailable` says why.
+    fn part_failed(
+        &self,
+        shard: &CommunityShard,
+        st: &CommunityStatus,
+        as_of: Day,
+        tz: Tz,
+        e: ReplicasError,
+    ) -> Part {
+        tracing::error!(community = %st.id, error = %e, "the community's figures could not be computed");
+        let (rollup, held) = match held_rollup(shard, &st.id, as_of, tz, None) {
+            Ok(Some(r)) => (r, true),
+            _ => (Arc::new(zero_rollup(&st.id, &st.name, as_of, tz)), false),
+        };
+        Part {
+            rollup,
+            held,
+            unavailable: Some(e.to_string()),
+            sign_off: SignOffState::NotSigned,
+        }
+    }
+
+    /// A community busy past the report's wait: what it last served (see
+    /// the module docs).
+    fn part_busy(
+        &self,
+        shard: &CommunityShard,
+        st: &CommunityStatus,
+        street: &StreetInput<'_>,
+        as_of: Day,
+        tz: Tz,
+    ) -> Part {
+        let key = (as_of, tz.name().to_string());
+        if let Some((rollup, held, sign_off)) = leaf(&shard.latest).get(&key).cloned() {
+            let now = published_rollup_heads(shard, &st.id, street, as_of, tz, self.cfg.tz);
+            return Part {
+                held: held || rollup.heads != now,
+                rollup,
+                unavailable: None,
+                sign_off,
+            };
+        }
+        let why = "busy applying a sync message from its node";
+        match held_rollup(shard, &st.id, as_of, tz, None) {
+            Ok(Some(rollup)) => Part {
+                rollup,
+                held: true,
+                unavailable: Some(format!("{why}: the figures last served")),
+                sign_off: SignOffState::NotSigned,
+            },
+            _ => Part {
+                rollup: Arc::new(zero_rollup(&st.id, &st.name, as_of, tz)),
+                held: false,
+                unavailable: Some(format!("{why}, and nothing was served for this date yet")),
+                sign_off: SignOffState::NotSigned,
+            },
+        }
+    }
+
+    /// The rollup of one community to serve: the current one if the
+    /// replica holds everything last served for this date and zone
+    /// (recording it as served when it moved on), else the last one served,
+    /// `held`.
+    fn serve_community(
+        &self,
+        shard: &CommunityShard,
+        state: &mut CommunityState,
+        street: &StreetInput<'_>,
+        as_of: Day,
+        tz: Tz,
+        now_ms: i64,
+    ) -> Result<(Arc<CommunityRollup>, bool), ReplicasError> {
+        let c = state.id.clone();
+        let current =
+            state
+                .rollups
+                .community_rollup(&mut state.docs, &c, street, as_of, tz, self.cfg.tz)?;
+        let last = leaf(&shard.served)
+            .get(&c, as_of, tz.name())
+            .map_err(ReplicasError::Served)?
+            .cloned();
+        let last_heads = match last {
+            Some(last) if last.heads == current.heads && last.digest == current.digest => {
+                return Ok((current, false));
+            }
+            Some(last) => Some(last.heads),
+            None => None,
+        };
+        if let Some(heads) = last_heads
+            && !CommunityRollups::holds_all(&mut state.docs, &c, &heads)?
+        {
+            tracing::warn!(community = %c, "the replica is behind the rollup last served; serving that one until the node syncs");
+            if let Some(held) = held_rollup(shard, &c, as_of, tz, Some(&current))? {
+                return Ok((held, true));
+            }
+        }
+        let record = Served {
+            heads: current.heads.clone(),
+            digest: current.digest.clone(),
+            rollup_version: current.rollup_version,
+            tree: current.tree.clone(),
+            served_ms: now_ms,
+        };
+        if let Err(e) = leaf(&shard.served).put(&c, as_of, tz.name(), record) {
+            // Not served as fresh unless recorded: a restart could otherwise
+            // show an older state without knowing.
+            tracing::error!(community = %c, error = %e, "could not record the rollup served");
+            return Err(ReplicasError::Served(e));
+        }
+        Ok((current, false))
+    }
+
+    /// The street's top figures for the street's today, as nodes get them
+    /// with their reports: computed at most every
+    /// [`SUMMARY_MAX_AGE_MS`], so that seven nodes reporting at once share
+    /// one street report.
+    pub fn street_summary(&self, now_ms: i64) -> Result<rpb::Rollup, ReplicasError> {
+        if let Some((at, s)) = leaf(&self.summary).as_ref()
+            && now_ms.saturating_sub(*at) < SUMMARY_MAX_AGE_MS
+            && now_ms >= *at
+        {
+            return Ok(s.clone());
+        }
+        let tz = self.cfg.tz;
+        let today = gridsync_core::replica::day_of_instant(now_ms, tz).ok_or_else(|| {
+            ReplicasError::Core(CoreError::Precondition(
+                "the clock is outside the years 1000-9000".into(),
+            ))
+        })?;
+        let street = self.street_report(today, tz, now_ms)?;
+        let summary = report_to_pb(&street, &[], 1, self.cfg.stale_after_ms).unwrap_or_default();
+        *leaf(&self.summary) = Some((now_ms, summary.clone()));
+        Ok(summary)
+    }
+}
+
+/// The heads a rollup of `c` would reflect now, from the published heads
+/// (without the community's lock).
+fn published_rollup_heads(
+    shard: &CommunityShard,
+    c: &CommunityId,
+    street: &StreetInput<'_>,
+    as_of: Day,
+    tz: Tz,
+    street_tz: Tz,
+) -> RollupHeads {
+    let of = |id: DocId| shard.heads.get(&id).unwrap_or_default();
+    let mut heads = RollupHeads::new(
+        &of(DocId::Registry(c.clone())),
+        &of(DocId::Cases(c.clone())),
+        street.heads,
+    );
+    for d in days_read(as_of, tz, street_tz) {
+        if let Some(h) = shard.heads.get(&DocId::Activity(c.clone(), d)) {
+            heads.add_day(d, &h);
+        }
+    }
+    heads
+}
+
+/// The last rollup served for (`c`, `as_of`, `tz`) as a rollup, if any.
+/// Its person keys are the replica's current ones (`current`), which the
+/// record does not keep: the street still counts each person once.
+fn held_rollup(
+    shard: &CommunityShard,
+    c: &CommunityId,
+    as_of: Day,
+    tz: Tz,
+    current: Option<&CommunityRollup>,
+) -> Result<Option<Arc<CommunityRollup>>, ReplicasError> {
+    let last = leaf(&shard.served)
+        .get(c, as_of, tz.name())
+        .map_err(ReplicasError::Served)?
+        .cloned();
+    let Some(last) = last else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(CommunityRollup {
+        community_id: c.to_string(),
+        as_of,
+        tz: tz.name().to_string(),
+        rollup_version: last.rollup_version,
+        heads: last.heads,
+        tree: last.tree,
+        digest: last.digest,
+        persons: current.map(|r| r.persons.clone()).unwrap_or_default(),
+    })))
+}
