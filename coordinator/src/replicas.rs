@@ -45,9 +45,11 @@ use crate::shard::{CommunityShard, CommunityState, StreetShard, leaf};
 /// message before it is refused as busy (to try again).
 pub const DISPATCH_WAIT: Duration = Duration::from_secs(5);
 
-/// Bytes of memory an operation takes while it is applied (Automerge's op
-/// set and the change it came in, with room): what a message reserves
-/// under the ceiling per operation it carries.
+/// Bytes of memory an operation takes while it is applied: what a message
+/// reserves under the ceiling per operation it carries. Measured (release,
+/// automerge 0.12, one change of list inserts applied to a new document):
+/// the peak grew by 424, 339 and about 330 bytes per operation for 100k,
+/// 400k and 900k operations.
 pub const APPLY_BYTES_PER_OP: u64 = 400;
 
 /// What the coordinator needs to open its replicas.
