@@ -24,10 +24,11 @@ use gridsync_sync::identity::Authenticator;
 use gridsync_sync::tls::{endpoint, server_tls};
 use tonic::transport::Channel;
 
+use super::hostile::check_nothing_stored;
 use super::net::{self, PORT};
 use super::observe::{Watch, converged, divergence, final_checks, observe};
 use super::oracle::{OpKind, Outcome};
-use super::plan::COORD;
+use super::plan::{COORD, HOSTILE};
 use super::workload::{Desk, new_household, new_resident, office_edit, operator_edit};
 use super::{CONVERGE_WITHIN, COORD_DB, MATCH_WITHIN, NODE_DB, OPS, Shared, lock, pki, sim_now};
 use crate::street::STREET;
@@ -188,13 +189,18 @@ pub(super) async fn ops_client(sh: Arc<Shared>) -> turmoil::Result {
         if !lock(&sh.failures).is_empty() {
             return Err("a checker failed".into());
         }
+        // The hostile community is in the street but never syncs: its
+        // stamp is never fresh nor matched.
+        let expected_stamps = sh.plan.nodes.len() + usize::from(!sh.plan.attacks.is_empty());
         if let Some(r) = &rollup
-            && r.stamps.len() == sh.plan.nodes.len()
+            && r.stamps.len() == expected_stamps
             && r.stamps
                 .iter()
+                .filter(|s| s.community_id != HOSTILE)
                 .all(|s| s.digest_state == rpb::DigestState::Match as i32 && !s.held && !s.stale)
         {
             final_checks(&sh, r);
+            check_nothing_stored(&sh);
             break sim_now();
         }
         if sim_now() - heal_at > CONVERGE_WITHIN + MATCH_WITHIN {
@@ -235,9 +241,9 @@ pub(super) async fn ops_client(sh: Arc<Shared>) -> turmoil::Result {
 pub(super) fn setup(sh: &Shared) -> Result<(), String> {
     let now = now_ms();
     std::fs::create_dir_all(sh.root.join(COORD)).map_err(|e| e.to_string())?;
-    let coord =
-        StreetReplicas::open(coordinator_config(&sh.root)).map_err(|e| e.to_string())?;
-    for c in &sh.plan.nodes {
+    let coord = StreetReplicas::open(coordinator_config(&sh.root)).map_err(|e| e.to_string())?;
+    let hostile = (!sh.plan.attacks.is_empty()).then(|| HOSTILE.to_string());
+    for c in sh.plan.nodes.iter().chain(hostile.iter()) {
         coord
             .put_street(
                 StreetRecord::Community(StreetCommunity {

@@ -20,14 +20,16 @@
 //! The modules: [`plan`] (what a seed decides), [`net`] (tonic over
 //! turmoil's TCP), [`oracle`] (every edit and what came of it; set-full
 //! counts), `hosts` (the coordinator's, the nodes' and the operators' hosts,
-//! and the stores set up before a run), `workload` (the offices' and the
-//! operators' edits), `observe` (the observers and checkers during the run
+//! and the stores set up before a run), `hostile` (the hostile node of the
+//! seeds that draw attacks), `workload` (the offices' and the operators'
+//! edits), `observe` (the observers and checkers during the run
 //! and once quiet), `disk` (the stores read from disk after the run) and
 //! [`additive`] (the additivity check of a rollup read over gRPC, which the
 //! street kill test shares).
 
 pub mod additive;
 mod disk;
+mod hostile;
 mod hosts;
 pub mod net;
 mod observe;
@@ -102,6 +104,8 @@ pub struct Stats {
     pub freshness_comparisons: u64,
     pub node_starts: u64,
     pub coordinator_starts: u64,
+    /// What the hostile node's attacks came to.
+    pub hostile: hostile::HostileStats,
 }
 
 /// The result of one seed.
@@ -117,6 +121,8 @@ pub struct RunReport {
     pub digests_matched: Duration,
     /// Simulated time of the whole run.
     pub simulated: Duration,
+    /// Attacks the hostile node had planned.
+    pub attacks: u64,
 }
 
 /// A failed run: the seed to replay, the plan, what failed.
@@ -361,6 +367,10 @@ fn run_seed_once(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
         let c: &'static str = Box::leak(c.clone().into_boxed_str());
         sim.host(c, move || node_host(s.clone(), c));
     }
+    if !plan.attacks.is_empty() {
+        let s = sh.clone();
+        sim.host(plan::HOSTILE, move || hostile::hostile_host(s.clone()));
+    }
     sim.client(OPS, ops_client(sh.clone()));
 
     let schedule = plan.schedule();
@@ -437,6 +447,7 @@ fn run_seed_once(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
         convergence,
         digests_matched,
         simulated,
+        attacks: plan.attacks.len() as u64,
     })
 }
 
@@ -460,6 +471,9 @@ pub struct Summary {
     pub freshness_comparisons: u64,
     pub phantom: u64,
     pub restarts: u64,
+    pub attacks: u64,
+    pub attacks_refused: u64,
+    pub attacks_undelivered: u64,
     pub simulated: Duration,
 }
 
@@ -483,6 +497,9 @@ impl Summary {
         self.freshness_comparisons += r.stats.freshness_comparisons;
         self.phantom += r.set_full.phantom;
         self.restarts += r.stats.node_starts + r.stats.coordinator_starts - (r.nodes as u64 + 1);
+        self.attacks += r.attacks;
+        self.attacks_refused += r.stats.hostile.refused;
+        self.attacks_undelivered += r.stats.hostile.undelivered;
         self.simulated += r.simulated;
     }
 
@@ -502,11 +519,14 @@ impl Summary {
             .map(|(k, v)| format!("{}={v}", k.name()))
             .collect();
         format!(
-            "partition summary: seeds={} failed={} faults[{}] restarts={} edits acked={} refused={} unknown={} lost={} phantom={} stale={} never-read={} convergence after heal p50={}ms p99={}ms max={}ms digests matched p50={}ms p99={}ms rollup checks={} (node rollups {}, freshness comparisons {}) set-full reads={} simulated={:.0}s",
+            "partition summary: seeds={} failed={} faults[{}] restarts={} attacks={} (refused {}, undelivered {}) edits acked={} refused={} unknown={} lost={} phantom={} stale={} never-read={} convergence after heal p50={}ms p99={}ms max={}ms digests matched p50={}ms p99={}ms rollup checks={} (node rollups {}, freshness comparisons {}) set-full reads={} simulated={:.0}s",
             self.seeds,
             self.failed.len(),
             faults.join(" "),
             self.restarts,
+            self.attacks,
+            self.attacks_refused,
+            self.attacks_undelivered,
             self.acked,
             self.refused,
             self.unknown,

@@ -117,6 +117,71 @@ impl fmt::Display for Action {
     }
 }
 
+/// What the hostile node sends (see `sim::hostile`): a message built to
+/// exhaust the coordinator, which it must refuse by name while the other
+/// communities carry on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attack {
+    /// A change whose run lengths claim `ops` list inserts, through the
+    /// hostile community's registry or the street document.
+    OpBomb { ops: u64, street: bool },
+    /// A compressed change inflating to 200 MiB.
+    InflateBomb,
+    /// A message claiming 33.5M summaries in a few bytes.
+    HaveFlood,
+    /// A real change whose checksum no longer matches.
+    Corrupt,
+    /// A Hello listing 30,000 day documents.
+    HugeHello,
+}
+
+impl fmt::Display for Attack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Attack::OpBomb { ops, street } => write!(
+                f,
+                "op bomb of {ops} ops through {}",
+                if *street { "street" } else { "its registry" }
+            ),
+            Attack::InflateBomb => f.write_str("inflate bomb of 200 MiB"),
+            Attack::HaveFlood => f.write_str("have flood of 33.5M"),
+            Attack::Corrupt => f.write_str("corrupt change"),
+            Attack::HugeHello => f.write_str("Hello of 30,000 documents"),
+        }
+    }
+}
+
+/// The hostile community's id (registered only in seeds that draw attacks).
+pub const HOSTILE: &str = "h01";
+
+/// The attacks of `seed`, from an rng of their own, so that drawing them
+/// leaves every other part of a seed's plan as it was: about a third of
+/// the seeds get one to three, at random moments of the chaos.
+fn draw_attacks(seed: u64, chaos: Duration) -> Vec<(Duration, Attack)> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x4057_11E5_EED5_0001);
+    if !rng.random_bool(0.35) {
+        return Vec::new();
+    }
+    let mut out: Vec<(Duration, Attack)> = (0..rng.random_range(1..=3u32))
+        .map(|_| {
+            let at = ms(&mut rng, 300, chaos.as_millis() as u64);
+            let attack = match rng.random_range(0..8u32) {
+                0..3 => Attack::OpBomb {
+                    ops: [2_097_152, 8_388_608, 33_554_432][rng.random_range(0..3)],
+                    street: rng.random_bool(0.5),
+                },
+                3 => Attack::InflateBomb,
+                4 => Attack::HaveFlood,
+                5 | 6 => Attack::Corrupt,
+                _ => Attack::HugeHello,
+            };
+            (at, attack)
+        })
+        .collect();
+    out.sort_by_key(|(t, _)| *t);
+    out
+}
+
 /// A fault as drawn: its kind, when it starts, and what it does.
 #[derive(Clone, Debug)]
 pub struct Fault {
@@ -158,6 +223,8 @@ pub struct Plan {
     /// The weight of each fault kind for this seed (0 = off).
     pub weights: BTreeMap<FaultKind, u32>,
     pub faults: Vec<Fault>,
+    /// What the hostile node sends, and when (often nothing).
+    pub attacks: Vec<(Duration, Attack)>,
 }
 
 fn ms(rng: &mut StdRng, lo: u64, hi: u64) -> Duration {
@@ -231,6 +298,7 @@ impl Plan {
             ops_gap_ms,
             weights,
             faults,
+            attacks: draw_attacks(seed, chaos),
         }
     }
 
@@ -262,6 +330,12 @@ impl Plan {
         s.push_str(&format!("\n{} faults:\n", self.faults.len()));
         for f in &self.faults {
             s.push_str(&format!("  {f}\n"));
+        }
+        if !self.attacks.is_empty() {
+            s.push_str(&format!("{} attacks by {HOSTILE}:\n", self.attacks.len()));
+            for (t, a) in &self.attacks {
+                s.push_str(&format!("  {:>7.2}s {a}\n", t.as_secs_f64()));
+            }
         }
         s
     }
