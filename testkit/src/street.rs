@@ -20,7 +20,6 @@ use gridsync_node::office::{Office, OfficeConfig};
 use gridsync_node::service::OfficeHandle;
 use gridsync_proto::street::v1 as spb;
 use gridsync_svc::Clock;
-use gridsync_svc::memory::Ceiling;
 use gridsync_sync::identity::Authenticator;
 use gridsync_sync::issue::{issue_ca, issue_leaf, issue_server, validity_days};
 use gridsync_sync::tls::{ClientAuth, IssuedCert, TlsPems, client_tls, endpoint, server_tls};
@@ -129,22 +128,6 @@ impl TestCoordinator {
         options: impl FnOnce(&mut ServeOptions),
     ) -> TestCoordinator {
         std::fs::create_dir_all(dir).expect("create the coordinator's directory");
-        let cfg = ReplicasConfig {
-            street_id: STREET.into(),
-            street_name: "测试街道 test street".into(),
-            db_path: dir.join("gridsync-coordinator.sqlite3"),
-            tz: TIME_ZONE,
-            compact_after_chunks: COMPACT_AFTER_CHUNKS,
-            stale_after_ms: STALE_AFTER_MS,
-            memory: Ceiling::none(),
-        };
-        let replicas = tokio::task::spawn_blocking(move || StreetReplicas::open(cfg))
-            .await
-            .expect("opening the coordinator panicked")
-            .expect("open the coordinator's store");
-        let replicas = Arc::new(replicas);
-        let listener = bind_retrying(port).await;
-        let addr = listener.local_addr().expect("bound");
         let mut opts = ServeOptions::new(
             Authenticator::MutualTls,
             Some(server_tls(&pki.server_pems()).expect("server TLS")),
@@ -154,6 +137,24 @@ impl TestCoordinator {
         opts.keepalive_interval = Duration::from_secs(2);
         opts.keepalive_timeout = Duration::from_secs(2);
         options(&mut opts);
+        let cfg = ReplicasConfig {
+            street_id: STREET.into(),
+            street_name: "测试街道 test street".into(),
+            db_path: dir.join("gridsync-coordinator.sqlite3"),
+            tz: TIME_ZONE,
+            compact_after_chunks: COMPACT_AFTER_CHUNKS,
+            stale_after_ms: STALE_AFTER_MS,
+            // The same ceiling for messages in parts and for applying them,
+            // as the service sets it.
+            memory: opts.memory.clone(),
+        };
+        let replicas = tokio::task::spawn_blocking(move || StreetReplicas::open(cfg))
+            .await
+            .expect("opening the coordinator panicked")
+            .expect("open the coordinator's store");
+        let replicas = Arc::new(replicas);
+        let listener = bind_retrying(port).await;
+        let addr = listener.local_addr().expect("bound");
         let (stop, stopped) = oneshot::channel::<()>();
         let r = replicas.clone();
         let task = tokio::spawn(async move {

@@ -282,3 +282,86 @@ async fn idle_connections_are_capped_and_closed_and_operators_still_get_in() {
         .expect("and after");
     coord.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn work_that_would_pass_the_memory_ceiling_is_refused_and_the_rest_goes_on() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    // A ceiling 48 MiB above what the process holds now: a message in parts
+    // of 64 MiB, or one whose 300,000 operations would take about 120 MiB
+    // to apply, does not fit; small ones do.
+    let resident = gridsync_svc::process::memory(None)
+        .map(|m| m.rss_kib * 1024)
+        .expect("this process's memory");
+    let ceiling = gridsync_svc::memory::Ceiling::new(resident + (48 << 20), "memory_ceiling_mib");
+    let coord = TestCoordinator::start_with(dir.path(), &pki, 0, FrameLimits::default(), |o| {
+        o.memory = ceiling.clone();
+    })
+    .await;
+    register(&mut coord.operator(&pki).await, &["c01", "c02"]).await;
+    attack(
+        &coord,
+        &pki,
+        "registry/c01",
+        hostile::sync_message(&[hostile::op_bomb(300_000)]),
+        Code::ResourceExhausted,
+        &["memory_ceiling_mib", "registry/c01"],
+        "300,000 operations over the ceiling",
+    )
+    .await;
+
+    // A message announced as 64 parts of 64 MiB: refused at its first part.
+    let before = stored(&coord).await;
+    let heads = coord.community_heads("c01").await;
+    let mut raw = open_raw(
+        &url(&coord),
+        &pki.node("c01"),
+        vec![hello_frame(hello("c01", &heads))],
+    )
+    .await
+    .expect("the session opens");
+    raw.welcome().await;
+    raw.send(sync_frame(
+        "registry/c01",
+        vec![0u8; 1024 * 1024],
+        0,
+        64,
+        64 * 1024 * 1024,
+    ))
+    .await;
+    let (_, status) = raw.end().await;
+    let status = status.expect("the session ends with an error");
+    assert_eq!(
+        status.code(),
+        Code::ResourceExhausted,
+        "{}",
+        status.message()
+    );
+    assert!(
+        status.message().contains("memory_ceiling_mib"),
+        "{}",
+        status.message()
+    );
+    assert_unchanged(
+        &before,
+        &stored(&coord).await,
+        "a message in parts over the ceiling",
+    );
+    assert_eq!(ceiling.reserved(), 0, "every reservation was given back");
+
+    // Everything else goes on under the ceiling.
+    let c02 = TestNode::start(
+        &dir.path().join("c02"),
+        "c02",
+        Some(test_link_config(
+            coord.addr,
+            &pki.node("c02"),
+            FrameLimits::default(),
+        )),
+    )
+    .await;
+    c02_converges(&coord, &c02, "under the ceiling").await;
+    assert_serving(&coord, &pki).await;
+    c02.stop().await;
+    coord.stop().await;
+}

@@ -10,8 +10,9 @@
 //! - `bad_frames`: every kind of bad frame.
 //! - `hostile`: a node that follows the protocol but sends what would
 //!   exhaust the coordinator (operation and inflation bombs, floods of
-//!   haves and documents, stalled parts, idle connections), refused by name
-//!   while another community keeps syncing and memory stays bounded.
+//!   haves and documents, stalled parts, idle connections, work over the
+//!   memory ceiling), refused by name while another community keeps
+//!   syncing and memory stays bounded.
 //! - `common`: what `access`, `credentials` and `bad_frames` share: hand-made
 //!   frames and sessions, and the checks every refusal gets.
 
