@@ -479,16 +479,9 @@ impl StreetReplicas {
             rec.set_id(id);
         }
         let action = format!("put {} {}", rec.kind(), rec.id());
-        let mut street = lock(&self.street)?;
-        let rec = gridsync_core::street::put(&mut street.doc()?.doc, rec, now_ms, &action)?;
-        let changed = street
-            .docs
-            .commit(&DocId::Street, &[], operator, &action, now_ms)?;
-        drop(street);
-        if changed.is_some() {
-            self.tick();
-        }
-        Ok(rec)
+        self.edit_street(operator, &action, now_ms, |doc| {
+            Ok(gridsync_core::street::put(doc, rec, now_ms, &action)?)
+        })
     }
 
     pub fn remove_street(
@@ -499,16 +492,30 @@ impl StreetReplicas {
         now_ms: i64,
     ) -> Result<StreetRecord, ReplicasError> {
         let action = format!("remove {kind} {id}");
+        self.edit_street(operator, &action, now_ms, |doc| {
+            Ok(gridsync_core::street::remove(doc, kind, id, now_ms)?)
+        })
+    }
+
+    /// An operator's edit of the street document, committed before it is
+    /// answered; the sessions are woken once the lock is let go.
+    fn edit_street<T>(
+        &self,
+        operator: &str,
+        action: &str,
+        now_ms: i64,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<T, ReplicasError>,
+    ) -> Result<T, ReplicasError> {
         let mut street = lock(&self.street)?;
-        let rec = gridsync_core::street::remove(&mut street.doc()?.doc, kind, id, now_ms)?;
+        let out = edit(&mut street.doc()?.doc)?;
         let changed = street
             .docs
-            .commit(&DocId::Street, &[], operator, &action, now_ms)?;
+            .commit(&DocId::Street, &[], operator, action, now_ms)?;
         drop(street);
         if changed.is_some() {
             self.tick();
         }
-        Ok(rec)
+        Ok(out)
     }
 
     /// Files a hotline ticket received at the street into a community's

@@ -39,7 +39,7 @@ impl std::error::Error for FieldError {}
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     /// The input broke one or more validation rules; nothing was changed.
-    #[error("invalid input: {}", join(.0))]
+    #[error("invalid input: {}", join_fields(.0))]
     Invalid(Vec<FieldError>),
     #[error("no {kind} with id {id:?}")]
     NotFound { kind: &'static str, id: String },
@@ -105,7 +105,8 @@ impl From<FieldError> for CoreError {
     }
 }
 
-fn join(errors: &[FieldError]) -> String {
+/// Field errors as one message: each names its field, `; ` between them.
+pub fn join_fields(errors: &[FieldError]) -> String {
     errors
         .iter()
         .map(|e| e.to_string())

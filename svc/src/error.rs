@@ -20,6 +20,7 @@
 //! | this side could not do its part (a commit failed) | `UNAVAILABLE` |
 //! | a bug (a panic) | `INTERNAL` |
 
+use gridsync_core::error::join_fields;
 use gridsync_core::{CoreError, FieldError};
 use gridsync_store::StoreError;
 use tonic::Status;
@@ -29,7 +30,7 @@ use crate::blocking::{BlockingError, BoxError};
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// Fields of a request broke their rules (each names its field).
-    #[error("{}", join(.0))]
+    #[error("{}", join_fields(.0))]
     Invalid(Vec<FieldError>),
     /// A request or frame that does not decode, or breaks the protocol.
     #[error("{0}")]
@@ -88,18 +89,10 @@ impl From<FieldError> for ApiError {
     }
 }
 
-fn join(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// The code of a core error.
 fn core_status(e: CoreError) -> Status {
     match e {
-        CoreError::Invalid(errs) => Status::invalid_argument(join(&errs)),
+        CoreError::Invalid(errs) => Status::invalid_argument(join_fields(&errs)),
         e @ CoreError::NotFound { .. } => Status::not_found(e.to_string()),
         e @ CoreError::AlreadyExists { .. } => Status::already_exists(e.to_string()),
         e @ (CoreError::Precondition(_) | CoreError::SchemaTooNew { .. }) => {
