@@ -43,6 +43,8 @@ pub struct ReplicasConfig {
     /// A community whose last sync is older than this is marked stale in
     /// the rollups.
     pub stale_after_ms: i64,
+    /// The store's key (`None`: a plaintext store, development only).
+    pub store_key: Option<gridsync_store::StoreKey>,
 }
 
 pub struct StreetReplicas {
@@ -56,7 +58,7 @@ pub struct StreetReplicas {
 
 impl StreetReplicas {
     pub fn open(cfg: ReplicasConfig) -> Result<Self, ReplicasError> {
-        let store = Store::open(&cfg.db_path)?;
+        let store = Store::open(&cfg.db_path, cfg.store_key.as_ref())?;
         store.claim_street(&cfg.street_id)?;
         let served_dir = cfg
             .db_path
