@@ -49,8 +49,11 @@ fn write(store: &mut Store, n: u32) {
     }
 }
 
+/// One document's chunks and its sync state's bytes.
+type Held = (Vec<Vec<u8>>, Option<Vec<u8>>);
+
 /// What a store holds, comparable.
-fn contents(store: &Store, n: u32) -> Vec<(Vec<Vec<u8>>, Option<Vec<u8>>)> {
+fn contents(store: &Store, n: u32) -> Vec<Held> {
     (0..n)
         .map(|i| {
             let d = store.load_doc(&doc(i)).unwrap().expect("stored");

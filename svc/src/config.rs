@@ -41,7 +41,7 @@ pub enum ConfigError {
     StoreKey {
         setting: String,
         #[source]
-        source: gridsync_store::StoreError,
+        source: Box<gridsync_store::StoreError>,
     },
 }
 
@@ -73,7 +73,10 @@ pub fn store_key(
     }
     StoreKey::read_file(&file)
         .map(Some)
-        .map_err(|source| ConfigError::StoreKey { setting, source })
+        .map_err(|source| ConfigError::StoreKey {
+            setting,
+            source: Box::new(source),
+        })
 }
 
 /// Reads a TOML config file into `T` (unknown settings are refused when

@@ -56,6 +56,7 @@ impl InProcessNode {
             tz: TIME_ZONE,
             secret: Some(person_key_secret()),
             compact_after_chunks: COMPACT_AFTER_CHUNKS,
+            store_key: Some(crate::store_key()),
         };
         let office = tokio::task::spawn_blocking(move || Office::open(cfg, now_ms()))
             .await
@@ -226,6 +227,8 @@ impl NodeProcess {
             .arg(COMPACT_AFTER_CHUNKS.to_string())
             .arg("--shutdown-grace-secs")
             .arg("2")
+            .arg("--store-key-file")
+            .arg(crate::store_key_file(dir))
             .env("GRIDSYNC_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

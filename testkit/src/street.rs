@@ -135,6 +135,7 @@ impl TestCoordinator {
             tz: TIME_ZONE,
             compact_after_chunks: COMPACT_AFTER_CHUNKS,
             stale_after_ms: STALE_AFTER_MS,
+            store_key: Some(crate::store_key()),
         };
         let replicas = tokio::task::spawn_blocking(move || StreetReplicas::open(cfg))
             .await
@@ -328,6 +329,7 @@ impl TestNode {
             tz: TIME_ZONE,
             secret: Some(person_key_secret()),
             compact_after_chunks: COMPACT_AFTER_CHUNKS,
+            store_key: Some(crate::store_key()),
         };
         let office = tokio::task::spawn_blocking(move || Office::open(cfg, now_ms()))
             .await

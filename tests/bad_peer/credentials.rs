@@ -209,6 +209,7 @@ async fn development_tokens_over_plain_http_sync_and_unknown_tokens_are_refused(
         tz: TIME_ZONE,
         compact_after_chunks: COMPACT_AFTER_CHUNKS,
         stale_after_ms: gridsync_testkit::street::STALE_AFTER_MS,
+        store_key: Some(gridsync_testkit::store_key()),
     };
     let replicas = tokio::task::spawn_blocking(move || StreetReplicas::open(cfg))
         .await

@@ -42,6 +42,7 @@ fn office_config(root: &Path, c: &str) -> OfficeConfig {
         tz: TIME_ZONE,
         secret: Some(person_key_secret()),
         compact_after_chunks: COMPACT_AFTER_CHUNKS,
+        store_key: Some(crate::store_key()),
     }
 }
 
@@ -53,6 +54,7 @@ pub(super) fn coordinator_config(root: &Path) -> ReplicasConfig {
         tz: TIME_ZONE,
         compact_after_chunks: COMPACT_AFTER_CHUNKS,
         stale_after_ms: 10_000,
+        store_key: Some(crate::store_key()),
     }
 }
 
