@@ -17,6 +17,8 @@
 //! - [`report`]: `report`, `signoff`.
 //! - [`street`]: `street …`, the operators' commands.
 //! - [`certs`]: `certs …`, the street CA and its certificates.
+//! - [`store_keys`]: `store keygen|encrypt|rekey`, the stores' encryption
+//!   keys and their rotation (on the file, the service stopped).
 //!
 //! Shared: [`connect`] (reaching a node or the coordinator) and [`output`]
 //! (text, JSON, masking, errors in words).
@@ -34,6 +36,7 @@ pub mod office;
 pub mod output;
 pub mod report;
 pub mod rollup;
+pub mod store_keys;
 pub mod street;
 
 use std::path::PathBuf;
@@ -101,6 +104,12 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: certs::CertsCommand,
     },
+    /// A service's store file: its encryption key, encrypting a plaintext
+    /// store, key rotation (stop the service first).
+    Store {
+        #[command(subcommand)]
+        cmd: store_keys::StoreKeysCommand,
+    },
 }
 
 impl Cli {
@@ -153,6 +162,7 @@ pub async fn run(cli: Cli, at_coordinator: bool) -> anyhow::Result<ExitCode> {
             report::run(cmd, s, out).await?;
         }
         Cmd::Certs { cmd } => cmd.run(&mut std::io::stdout())?,
+        Cmd::Store { cmd } => cmd.run(&mut std::io::stdout())?,
         Cmd::Street { cmd } => {
             let client = connect::street(&coord).await?;
             street::run(cmd, client, out.json).await.map_err(explain)?;

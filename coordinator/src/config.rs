@@ -127,6 +127,24 @@ pub struct Settings {
     /// Default: 3072.
     #[arg(long, env = "GRIDSYNC_MEMORY_CEILING_MIB")]
     pub memory_ceiling_mib: Option<u64>,
+    /// File holding the store's encryption key: 64 hex digits, mode 0600,
+    /// outside the data folder (`gridctl store keygen --out FILE` makes
+    /// one). Default: the systemd credential `gridsync-store-key`
+    /// (`$CREDENTIALS_DIRECTORY/gridsync-store-key`) when the unit loads it.
+    /// Without a key the service refuses to start unless
+    /// `insecure_plaintext_store` is set.
+    #[arg(long, env = "GRIDSYNC_STORE_KEY_FILE")]
+    pub store_key_file: Option<PathBuf>,
+    /// DEVELOPMENT ONLY: keep the store unencrypted on disk (names, phone
+    /// and ID numbers readable by anyone who copies the file). Off by
+    /// default; warned at start.
+    #[arg(
+        long,
+        env = "GRIDSYNC_INSECURE_PLAINTEXT_STORE",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub insecure_plaintext_store: Option<bool>,
 }
 
 /// gridsync-coordinator: the street's service.
@@ -312,6 +330,13 @@ impl CoordinatorConfig {
             gridsync_sync::handshake::MAX_HELLO_DOCS,
             1..=1_000_000,
         )?;
+        let store_key = gridsync_svc::config::store_key(
+            s.store_key_file.as_deref(),
+            s.insecure_plaintext_store.unwrap_or(false),
+            std::env::var_os("CREDENTIALS_DIRECTORY")
+                .map(PathBuf::from)
+                .as_deref(),
+        )?;
         Ok(CoordinatorConfig {
             replicas: ReplicasConfig {
                 street_id,
@@ -321,6 +346,7 @@ impl CoordinatorConfig {
                 compact_after_chunks,
                 stale_after_ms: stale_after_secs as i64 * 1000,
                 memory: Ceiling::new(memory_ceiling_mib << 20, "memory_ceiling_mib"),
+                store_key,
             },
             data_dir,
             listen,
@@ -444,14 +470,53 @@ mod tests {
             e.contains("tls_ca, tls_cert and tls_key are required"),
             "{e}"
         );
-        let c = CoordinatorConfig::resolve(flags(&[
+        let e = CoordinatorConfig::resolve(flags(&[
             "--street-id",
             "s",
             "--insecure-dev-tokens",
             "t.toml",
         ]))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no store key"), "{e}");
+        let c = CoordinatorConfig::resolve(flags(&[
+            "--street-id",
+            "s",
+            "--insecure-dev-tokens",
+            "t.toml",
+            "--insecure-plaintext-store=true",
+        ]))
         .unwrap();
         assert!(matches!(c.security, Security::InsecureDevTokens(_)));
+        assert!(c.replicas.store_key.is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("coordinator-store.key");
+        let k = gridsync_store::StoreKey::generate().unwrap();
+        k.write_new_file(&key).unwrap();
+        let c = CoordinatorConfig::resolve(flags(&[
+            "--street-id",
+            "s",
+            "--insecure-dev-tokens",
+            "t.toml",
+            "--store-key-file",
+            key.to_str().unwrap(),
+        ]))
+        .unwrap();
+        assert_eq!(c.replicas.store_key, Some(k));
+        let e = CoordinatorConfig::resolve(flags(&[
+            "--street-id",
+            "s",
+            "--insecure-dev-tokens",
+            "t.toml",
+            "--store-key-file",
+            dir.path().join("missing.key").to_str().unwrap(),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("store_key_file") && e.contains("missing.key"),
+            "{e}"
+        );
         let e = CoordinatorConfig::resolve(flags(&[
             "--street-id",
             "s",

@@ -27,8 +27,30 @@ fn main() -> ExitCode {
 }
 
 async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
+    if gridsync_store::private::create_dir(&cfg.data_dir).with_context(|| {
+        format!(
+            "cannot create data_dir {} (mode 0700)",
+            cfg.data_dir.display()
+        )
+    })? {
+        tracing::info!(data_dir = %cfg.data_dir.display(), "data_dir was open to other users; tightened to mode 0700");
+    }
+    let served = cfg.data_dir.join(gridsync_coordinator::served::SERVED_DIR);
+    let tightened = gridsync_store::private::tighten_tree(&served).with_context(|| {
+        format!(
+            "cannot make {} private (folders 0700, files 0600)",
+            served.display()
+        )
+    })?;
+    if !tightened.is_empty() {
+        tracing::info!(folder = %served.display(), files = tightened.len(), "records of rollups served were open to other users; tightened to 0700/0600");
+    }
+    if cfg.replicas.store_key.is_none() {
+        tracing::warn!(
+            store = %cfg.replicas.db_path.display(),
+            "INSECURE: insecure_plaintext_store is set: the store is NOT encrypted, and every community's names, phone and ID numbers are readable by anyone who copies the file; never use this in production"
+        );
+    }
     let (auth, tls) = match &cfg.security {
         Security::MutualTls(files) => (Authenticator::MutualTls, Some(server_tls(&files.load()?)?)),
         Security::InsecureDevTokens(path) => {

@@ -68,6 +68,8 @@ pub struct ReplicasConfig {
     /// The coordinator's memory ceiling: a message whose application would
     /// take the process past it is refused (to be sent again later).
     pub memory: Ceiling,
+    /// The store's key (`None`: a plaintext store, development only).
+    pub store_key: Option<gridsync_store::StoreKey>,
 }
 
 pub struct StreetReplicas {
@@ -88,7 +90,7 @@ pub struct StreetReplicas {
 
 impl StreetReplicas {
     pub fn open(cfg: ReplicasConfig) -> Result<Self, ReplicasError> {
-        let store = Store::open(&cfg.db_path)?;
+        let store = Store::open(&cfg.db_path, cfg.store_key.as_ref())?;
         store.claim_street(&cfg.street_id)?;
         let actor = ActorId::random();
         // The heads of every stored document, by community. Documents whose

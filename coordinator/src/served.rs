@@ -9,7 +9,8 @@
 //! shown more than its replica holds. Memory follows the files: an entry
 //! changes only after its file was written. A file that exists but cannot
 //! be read is an error, never "nothing served" (that would silently turn
-//! the guarantee off).
+//! the guarantee off). The folders are mode 0700 and the files 0600,
+//! whatever the umask.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -18,6 +19,9 @@ use std::path::{Path, PathBuf};
 use gridsync_core::rollup::{Node, RollupHeads};
 use gridsync_core::{CommunityId, Date, Day};
 use serde::{Deserialize, Serialize};
+
+/// The folder of the records, beside the store.
+pub const SERVED_DIR: &str = "rollup-served";
 
 /// Dates kept per community; the oldest written go first, never the one
 /// just written.
@@ -105,7 +109,7 @@ impl ServedLog {
         let dir = self.community_dir(c);
         let path = self.path(c, as_of, tz);
         let bytes = serde_json::to_vec(&s).map_err(io::Error::other)?;
-        std::fs::create_dir_all(&dir)?;
+        gridsync_store::private::create_dir(&dir)?;
         write_atomically(&dir, &path, &bytes)?;
         self.mem.insert((c.clone(), as_of, tz.to_string()), s);
         if let Err(e) = self.evict(c, &path) {
@@ -152,7 +156,7 @@ impl ServedLog {
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = gridsync_store::private::create_file(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
@@ -201,6 +205,30 @@ mod tests {
             Some(&served(3))
         );
         assert_eq!(other.get(&c, day(1), "UTC").unwrap(), None, "zones apart");
+    }
+
+    #[test]
+    fn the_records_and_their_folders_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let c = CommunityId::parse("c01").unwrap();
+        let served_dir = dir.path().join(SERVED_DIR);
+        let mut log = ServedLog::new(served_dir.clone());
+        log.put(&c, day(1), "Asia/Shanghai", served(3)).unwrap();
+        let file = log.path(&c, day(1), "Asia/Shanghai");
+        assert_eq!(
+            (
+                mode(&served_dir),
+                mode(&served_dir.join("c01")),
+                mode(&file)
+            ),
+            (0o700, 0o700, 0o600)
+        );
+        // A record an older build left readable is rewritten private.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        log.put(&c, day(1), "Asia/Shanghai", served(4)).unwrap();
+        assert_eq!(mode(&file), 0o600);
     }
 
     #[test]

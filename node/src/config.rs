@@ -89,6 +89,24 @@ pub struct Settings {
     /// Largest sync frame sent or accepted, bytes. Default: 1 MiB.
     #[arg(long, env = "GRIDSYNC_MAX_FRAME_BYTES")]
     pub max_frame_bytes: Option<usize>,
+    /// File holding the store's encryption key: 64 hex digits, mode 0600,
+    /// outside the data folder (`gridctl store keygen --out FILE` makes
+    /// one). Default: the systemd credential `gridsync-store-key`
+    /// (`$CREDENTIALS_DIRECTORY/gridsync-store-key`) when the unit loads it.
+    /// Without a key the service refuses to start unless
+    /// `insecure_plaintext_store` is set.
+    #[arg(long, env = "GRIDSYNC_STORE_KEY_FILE")]
+    pub store_key_file: Option<PathBuf>,
+    /// DEVELOPMENT ONLY: keep the store unencrypted on disk (names, phone
+    /// and ID numbers readable by anyone who copies the file). Off by
+    /// default; warned at start.
+    #[arg(
+        long,
+        env = "GRIDSYNC_INSECURE_PLAINTEXT_STORE",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub insecure_plaintext_store: Option<bool>,
 }
 
 /// gridsync-node: a community office's node.
@@ -266,6 +284,13 @@ impl NodeConfig {
                 })
             }
         };
+        let store_key = gridsync_svc::config::store_key(
+            s.store_key_file.as_deref(),
+            s.insecure_plaintext_store.unwrap_or(false),
+            std::env::var_os("CREDENTIALS_DIRECTORY")
+                .map(PathBuf::from)
+                .as_deref(),
+        )?;
         Ok(NodeConfig {
             coordinator,
             office: OfficeConfig {
@@ -276,6 +301,7 @@ impl NodeConfig {
                 tz,
                 secret,
                 compact_after_chunks,
+                store_key,
             },
             data_dir,
             listen,
@@ -323,11 +349,57 @@ mod tests {
             p.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
+            "--insecure-plaintext-store",
         ]))
         .unwrap();
+        assert!(c.office.store_key.is_none());
         assert_eq!(c.office.community.as_str(), "fromfile");
         assert_eq!(c.listen.port(), 0);
         assert_eq!(c.office.tz, chrono_tz::UTC);
+    }
+
+    #[test]
+    fn the_store_key_is_required_read_from_its_file_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("node-store.key");
+        let k = gridsync_store::StoreKey::generate().unwrap();
+        k.write_new_file(&key).unwrap();
+        let key_s = key.to_str().unwrap();
+        let c = NodeConfig::resolve(flags(&["--community-id", "a", "--store-key-file", key_s]))
+            .unwrap();
+        assert_eq!(c.office.store_key, Some(k));
+        assert!(!format!("{c:?}").contains(&std::fs::read_to_string(&key).unwrap()[..16]));
+        let bad = dir.path().join("bad.key");
+        std::fs::write(&bad, "0123456789").unwrap();
+        for (args, needle) in [
+            (vec!["--community-id", "a"], "no store key"),
+            (
+                vec![
+                    "--community-id",
+                    "a",
+                    "--store-key-file",
+                    bad.to_str().unwrap(),
+                ],
+                "store_key_file: store key file",
+            ),
+            (
+                vec![
+                    "--community-id",
+                    "a",
+                    "--store-key-file",
+                    key_s,
+                    "--insecure-plaintext-store",
+                ],
+                "choose one",
+            ),
+        ] {
+            let e = NodeConfig::resolve(flags(&args)).unwrap_err().to_string();
+            assert!(e.contains(needle), "{args:?}: {e}");
+            assert!(
+                !e.contains("0123456789"),
+                "the key file's text is shown: {e}"
+            );
+        }
     }
 
     #[test]

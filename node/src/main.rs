@@ -28,8 +28,20 @@ fn main() -> ExitCode {
 
 async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let clock = Clock::system();
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
+    if gridsync_store::private::create_dir(&cfg.data_dir).with_context(|| {
+        format!(
+            "cannot create data_dir {} (mode 0700)",
+            cfg.data_dir.display()
+        )
+    })? {
+        tracing::info!(data_dir = %cfg.data_dir.display(), "data_dir was open to other users; tightened to mode 0700");
+    }
+    if cfg.office.store_key.is_none() {
+        tracing::warn!(
+            store = %cfg.office.db_path.display(),
+            "INSECURE: insecure_plaintext_store is set: the store is NOT encrypted, and names, phone and ID numbers are readable by anyone who copies the file; never use this in production"
+        );
+    }
     if cfg.office.secret.is_none() {
         tracing::warn!(
             "no person_key_secret configured: residents get no person key, so the street cannot find people registered twice"

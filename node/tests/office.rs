@@ -8,6 +8,10 @@ use gridsync_store::StoreError;
 
 const NOW: i64 = 1_796_000_000_000;
 
+/// The stores of these tests are encrypted, as production's are.
+static KEY: std::sync::LazyLock<gridsync_store::StoreKey> =
+    std::sync::LazyLock::new(|| gridsync_store::StoreKey::generate().unwrap());
+
 fn cfg(dir: &std::path::Path) -> OfficeConfig {
     OfficeConfig {
         community: CommunityId::parse("tongbai").unwrap(),
@@ -16,6 +20,7 @@ fn cfg(dir: &std::path::Path) -> OfficeConfig {
         db_path: dir.join("gridsync-node.sqlite3"),
         tz: chrono_tz::Asia::Shanghai,
         secret: Some(PersonKeySecret::new(vec![3u8; 32]).unwrap()),
+        store_key: Some(KEY.clone()),
         compact_after_chunks: 256,
     }
 }

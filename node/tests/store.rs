@@ -8,6 +8,10 @@ use gridsync_store::{STORE_VERSION, Store, StoreError};
 
 const NOW: i64 = 1_796_000_000_000;
 
+/// The stores of these tests are encrypted, as production's are.
+static KEY: std::sync::LazyLock<gridsync_store::StoreKey> =
+    std::sync::LazyLock::new(|| gridsync_store::StoreKey::generate().unwrap());
+
 fn cfg(dir: &std::path::Path, compact_after: u64) -> OfficeConfig {
     OfficeConfig {
         community: CommunityId::parse("tongbai").unwrap(),
@@ -16,6 +20,7 @@ fn cfg(dir: &std::path::Path, compact_after: u64) -> OfficeConfig {
         db_path: dir.join("gridsync-node.sqlite3"),
         tz: chrono_tz::Asia::Shanghai,
         secret: Some(PersonKeySecret::new(vec![3u8; 32]).unwrap()),
+        store_key: Some(KEY.clone()),
         compact_after_chunks: compact_after,
     }
 }
@@ -147,7 +152,7 @@ fn an_older_store_is_migrated_and_keeps_its_documents() {
     }
     let path = dir.path().join("gridsync-node.sqlite3");
     {
-        let conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = Store::raw_connection(&path, Some(&KEY)).unwrap();
         conn.execute_batch(
             "DROP TABLE audit;
              DROP TABLE sync_state;
@@ -185,8 +190,8 @@ fn an_older_store_is_migrated_and_keeps_its_documents() {
 fn a_fresh_version_one_store_migrates_to_current() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gridsync-node.sqlite3");
-    drop(Store::create_at_version(&path, 1).unwrap());
-    let s = Store::open(&path).unwrap();
+    drop(Store::create_at_version(&path, 1, Some(&KEY)).unwrap());
+    let s = Store::open(&path, Some(&KEY)).unwrap();
     assert_eq!(s.schema_version().unwrap(), STORE_VERSION);
     assert_eq!(s.audit_count().unwrap(), 0);
 }
@@ -199,7 +204,7 @@ fn a_newer_store_is_refused_and_left_alone() {
         o.create(compound("院"), NOW).unwrap();
     }
     let path = dir.path().join("gridsync-node.sqlite3");
-    rusqlite::Connection::open(&path)
+    Store::raw_connection(&path, Some(&KEY))
         .unwrap()
         .pragma_update(None, "user_version", STORE_VERSION + 1)
         .unwrap();
@@ -220,7 +225,7 @@ fn a_newer_store_is_refused_and_left_alone() {
         bytes_before,
         "the refused store was modified"
     );
-    let msg = Store::open(&path).err().unwrap().to_string();
+    let msg = Store::open(&path, Some(&KEY)).err().unwrap().to_string();
     assert!(msg.contains("newer"), "{msg}");
 }
 

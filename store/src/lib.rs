@@ -4,11 +4,29 @@
 //! compacted snapshot plus the incremental chunks written since, the sync
 //! state per (peer, document), and an audit row per acknowledged write.
 //!
-//! - [`Store`]: open (with an exclusive lock file), claim for a community or
-//!   a street, commit chunks + sync states + audit in one transaction,
-//!   compact, read documents back ([`Store::read_doc`]).
+//! - [`Store`]: open (with an exclusive lock file and, normally, a
+//!   [`StoreKey`]), claim for a community or a street, commit chunks + sync
+//!   states + audit in one transaction, compact, read documents back
+//!   ([`Store::read_doc`]).
+//! - [`key`]: [`StoreKey`], the SQLCipher key, and its key file.
+//! - [`reencrypt`]: a stopped store re-encrypted under a new key (or a
+//!   plaintext one encrypted), crash-safe (a copy swapped in by rename);
+//!   [`backup`]: an encrypted copy of a running store.
+//! - [`private`]: files 0600 and folders 0700 whatever the umask.
 //! - [`schema`]: the schema version and the migrations from every older one.
 //! - [`StoreError`]: what can go wrong, each variant naming the file.
+//!
+//! ## At rest
+//!
+//! A store opened with a key is encrypted with SQLCipher (AES-256 pages with
+//! an HMAC each, the key applied raw as the connection's first statement
+//! and checked by reading `sqlite_master`): the database, its WAL and the
+//! backups made from it are unreadable without the key. A store is opened
+//! without a key only when the service was told `insecure_plaintext_store`.
+//! The database, `-wal`, `-shm` and `.lock` files are mode 0600 whatever the
+//! umask (the database file is created 0600 before SQLite opens it, and
+//! SQLite gives its `-wal`/`-shm` the database's mode); looser ones found on
+//! open are tightened and logged once.
 //!
 //! ## What it refuses to do
 //!
@@ -26,8 +44,13 @@ use gridsync_core::sync::PersistedSync;
 use gridsync_core::{Day, DocId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+pub mod key;
+pub mod private;
+mod reencrypt;
 pub mod schema;
 
+pub use key::StoreKey;
+pub use reencrypt::{Reencrypted, backup, reencrypt};
 use schema::MIGRATIONS;
 pub use schema::STORE_VERSION;
 
@@ -61,6 +84,36 @@ pub enum StoreError {
     InUse { path: PathBuf, lock: PathBuf },
     #[error("store {path}: cannot create its lock file: {source}")]
     Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "store {path}: the store key does not open it (wrong key, or the store is not encrypted); give the key it was encrypted with, or encrypt a plaintext store first with `gridctl store encrypt`"
+    )]
+    WrongKey { path: PathBuf },
+    #[error(
+        "store {path} cannot be read without a key: it is encrypted (or it is not a SQLite file); give its key (store_key_file, or the systemd credential gridsync-store-key)"
+    )]
+    NeedsKey { path: PathBuf },
+    #[error(
+        "store {path}: a key was given but this build of gridsync has no SQLCipher to apply it; build it with rusqlite's bundled-sqlcipher feature"
+    )]
+    NoCipher { path: PathBuf },
+    #[error("store key file {path}: {reason}")]
+    KeyFile { path: PathBuf, reason: String },
+    #[error("cannot make a store key: the system's random source failed: {0}")]
+    Random(String),
+    #[error(
+        "store {path}: the new key is the same as the old one; make a new key with `gridctl store keygen --out FILE`"
+    )]
+    SameKey { path: PathBuf },
+    #[error("store {path} does not exist")]
+    Missing { path: PathBuf },
+    #[error(
+        "{path}: cannot make it readable by this service alone (files 0600, folders 0700): {source}"
+    )]
+    Private {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -155,42 +208,30 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema
-    /// to this build's version.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let mut lock_path = path.as_os_str().to_owned();
-        lock_path.push(".lock");
-        let lock_path = PathBuf::from(lock_path);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|source| StoreError::Lock {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::InUse {
-                    path: path.to_path_buf(),
-                    lock: lock_path,
-                });
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(StoreError::Lock {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-        }
-        let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+    /// to this build's version. With `key`, the store is encrypted with it
+    /// (a new one is created encrypted); a store the key does not open is
+    /// refused ([`StoreError::WrongKey`]), as is an encrypted one opened
+    /// without a key ([`StoreError::NeedsKey`]).
+    pub fn open(path: &Path, key: Option<&StoreKey>) -> Result<Store, StoreError> {
+        let mut tightened = Vec::new();
+        let lock = lock(path, &mut tightened)?;
+        let conn = connect(path, key, true, &mut tightened)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
             _lock: lock,
         };
         store.configure()?;
+        // SQLite gives the -wal and -shm it just made the database's mode;
+        // check them anyway.
+        tighten_files(path, &mut tightened)?;
+        if !tightened.is_empty() {
+            tracing::info!(
+                store = %path.display(),
+                tightened = %tightened.join(", "),
+                "store files were open to other users; tightened to mode 0600"
+            );
+        }
         store.migrate()?;
         Ok(store)
     }
@@ -578,14 +619,132 @@ impl Store {
 
     /// Builds a store at an older schema version, for migration tests.
     #[doc(hidden)]
-    pub fn create_at_version(path: &Path, version: u32) -> Result<Connection, StoreError> {
-        let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+    pub fn create_at_version(
+        path: &Path,
+        version: u32,
+        key: Option<&StoreKey>,
+    ) -> Result<Connection, StoreError> {
+        let conn = Store::raw_connection(path, key)?;
         for sql in MIGRATIONS.iter().take(version as usize) {
             conn.execute_batch(sql).map_err(|e| sqlite(path, e))?;
         }
         conn.pragma_update(None, "user_version", version)
             .map_err(|e| sqlite(path, e))?;
         Ok(conn)
+    }
+
+    /// A bare connection to the store at `path`, keyed, without its lock,
+    /// for tests that damage or rewind a store.
+    #[doc(hidden)]
+    pub fn raw_connection(path: &Path, key: Option<&StoreKey>) -> Result<Connection, StoreError> {
+        connect(path, key, true, &mut Vec::new())
+    }
+}
+
+/// Takes the store's exclusive `<path>.lock` (mode 0600).
+fn lock(path: &Path, tightened: &mut Vec<String>) -> Result<std::fs::File, StoreError> {
+    let lock_path = sibling(path, ".lock");
+    let (lock, loose) = private::open_file(&lock_path).map_err(|source| StoreError::Lock {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if loose {
+        tightened.push(lock_path.display().to_string());
+    }
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+            path: path.to_path_buf(),
+            lock: lock_path,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Lock {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// `path` with `suffix` appended (`x.sqlite3` + `-wal`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// Tightens the database and the files SQLite keeps beside it.
+fn tighten_files(path: &Path, tightened: &mut Vec<String>) -> Result<(), StoreError> {
+    for p in [
+        path.to_path_buf(),
+        sibling(path, "-wal"),
+        sibling(path, "-shm"),
+        sibling(path, "-journal"),
+    ] {
+        if private::tighten(&p).map_err(|source| StoreError::Private {
+            path: p.clone(),
+            source,
+        })? {
+            tightened.push(p.display().to_string());
+        }
+    }
+    Ok(())
+}
+
+/// A connection to the database at `path` (created mode 0600 if missing
+/// and `create`), keyed with `key` as its first statement, and checked to
+/// read: the key's errors are told apart from others.
+fn connect(
+    path: &Path,
+    key: Option<&StoreKey>,
+    create: bool,
+    tightened: &mut Vec<String>,
+) -> Result<Connection, StoreError> {
+    tighten_files(path, tightened)?;
+    if !path.exists() {
+        if !create {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        match private::create_new_file(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(StoreError::Private {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+    let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+    if let Some(key) = key {
+        // SQLCipher's own log (a wrong key's HMAC failures) would go to
+        // stderr beside the service's structured logs; the errors below
+        // say what happened.
+        conn.execute_batch(&format!("{} PRAGMA cipher_log_level = NONE;", key.pragma()))
+            .map_err(|e| sqlite(path, e))?;
+        let cipher: Option<String> = conn
+            .query_row("PRAGMA cipher_version", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| sqlite(path, e))?;
+        if cipher.is_none() {
+            return Err(StoreError::NoCipher {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    match conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => Ok(conn),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            let path = path.to_path_buf();
+            Err(match key {
+                Some(_) => StoreError::WrongKey { path },
+                None => StoreError::NeedsKey { path },
+            })
+        }
+        Err(e) => Err(sqlite(path, e)),
     }
 }
 

@@ -4,8 +4,11 @@
 //! command line's (clap, which also reads the environment), every field an
 //! `Option` with its doc comment as the help text; [`layered`] merges the
 //! two, and the service then checks every value with an error naming it.
+//! [`store_key`] finds the store's key the same way for both services.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use gridsync_store::StoreKey;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,6 +29,54 @@ pub enum ConfigError {
     },
     #[error("settings: {0}")]
     Merge(#[source] serde_json::Error),
+    #[error(
+        "no store key: set store_key_file to a key file (make one with `gridctl store keygen --out FILE`, mode 0600, outside the data folder) or load it as the systemd credential {STORE_KEY_CREDENTIAL} (LoadCredential=); for development only, insecure_plaintext_store = true keeps the store unencrypted"
+    )]
+    NoStoreKey,
+    #[error(
+        "insecure_plaintext_store is set, and so is a store key ({0}); choose one: the key (the store is encrypted) or, for development only, a plaintext store"
+    )]
+    KeyAndPlaintext(String),
+    #[error("{setting}: {source}")]
+    StoreKey {
+        setting: String,
+        #[source]
+        source: Box<gridsync_store::StoreError>,
+    },
+}
+
+/// The name of the systemd credential that holds a service's store key
+/// (`LoadCredential=gridsync-store-key:/etc/gridsync/<service>-store.key`).
+pub const STORE_KEY_CREDENTIAL: &str = "gridsync-store-key";
+
+/// The key a service opens its store with: the file `store_key_file` if
+/// set, else the systemd credential [`STORE_KEY_CREDENTIAL`] if
+/// `credentials_dir` (`$CREDENTIALS_DIRECTORY`) holds it. `None` (a
+/// plaintext store) only with `insecure_plaintext_store` and no key; no
+/// key without it, or both, is refused.
+pub fn store_key(
+    store_key_file: Option<&Path>,
+    insecure_plaintext_store: bool,
+    credentials_dir: Option<&Path>,
+) -> Result<Option<StoreKey>, ConfigError> {
+    let credential = credentials_dir
+        .map(|d| d.join(STORE_KEY_CREDENTIAL))
+        .filter(|p| p.exists());
+    let (file, setting): (PathBuf, String) = match (store_key_file, credential) {
+        (Some(f), _) => (f.to_path_buf(), "store_key_file".into()),
+        (None, Some(c)) => (c, format!("the systemd credential {STORE_KEY_CREDENTIAL}")),
+        (None, None) if insecure_plaintext_store => return Ok(None),
+        (None, None) => return Err(ConfigError::NoStoreKey),
+    };
+    if insecure_plaintext_store {
+        return Err(ConfigError::KeyAndPlaintext(setting));
+    }
+    StoreKey::read_file(&file)
+        .map(Some)
+        .map_err(|source| ConfigError::StoreKey {
+            setting,
+            source: Box::new(source),
+        })
 }
 
 /// Reads a TOML config file into `T` (unknown settings are refused when
@@ -95,6 +146,47 @@ mod tests {
         );
         let none: S = layered(None, &S::default()).unwrap();
         assert_eq!(none, S::default());
+    }
+
+    #[test]
+    fn the_store_key_comes_from_the_setting_or_the_credential_and_none_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("creds");
+        std::fs::create_dir(&creds).unwrap();
+        let file = dir.path().join("node-store.key");
+        let k1 = StoreKey::generate().unwrap();
+        let k2 = StoreKey::generate().unwrap();
+        k1.write_new_file(&file).unwrap();
+        let e = store_key(None, false, None).unwrap_err().to_string();
+        assert!(
+            e.contains("no store key") && e.contains("store_key_file"),
+            "{e}"
+        );
+        assert!(store_key(None, true, Some(&creds)).unwrap().is_none());
+        assert_eq!(
+            store_key(Some(&file), false, None).unwrap(),
+            Some(k1.clone())
+        );
+        k2.write_new_file(&creds.join(STORE_KEY_CREDENTIAL))
+            .unwrap();
+        assert_eq!(store_key(None, false, Some(&creds)).unwrap(), Some(k2));
+        // The setting wins over the credential.
+        assert_eq!(
+            store_key(Some(&file), false, Some(&creds)).unwrap(),
+            Some(k1)
+        );
+        let e = store_key(None, true, Some(&creds)).unwrap_err().to_string();
+        assert!(
+            e.contains("insecure_plaintext_store") && e.contains("credential"),
+            "{e}"
+        );
+        std::fs::write(&file, "not a key").unwrap();
+        let e = store_key(Some(&file), false, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("store_key_file: ") && e.contains("node-store.key"),
+            "{e}"
+        );
+        assert!(!e.contains("not a key"), "{e}");
     }
 
     #[test]

@@ -60,11 +60,12 @@ fn main() -> anyhow::Result<()> {
         now_ms,
     };
     let coordinator_dir = dir.join("coordinator");
+    let key = gridsync_testkit::store_key();
     let node_dir = |c: &gridsync_core::CommunityId| dir.join(format!("node-{c}"));
     println!(
         "demo street: seed {seed}, {households} households a community, {days} days to {as_of}\n"
     );
-    let seeded = demo_street::seed(&spec, &coordinator_dir, &node_dir)?;
+    let seeded = demo_street::seed(&spec, &coordinator_dir, &node_dir, Some(&key))?;
     let peak = gridsync_svc::process::memory(None).map(|m| m.peak_mib());
 
     let t = &seeded.timings;
@@ -138,7 +139,10 @@ fn main() -> anyhow::Result<()> {
     // store as written, then as a compacted snapshot (what the node and the
     // coordinator turn them into when they compact).
     let first = &seeded.communities[0];
-    let store = Store::open(&node_dir(&first.id).join(demo_street::NODE_DB_FILE))?;
+    let store = Store::open(
+        &node_dir(&first.id).join(demo_street::NODE_DB_FILE),
+        Some(&key),
+    )?;
     let first_day = as_of - chrono::Days::new(u64::from(days.saturating_sub(1)));
     println!(
         "\n{:<40} {:>10} {:>9} {:>10} {:>9} {:>10}",

@@ -33,7 +33,7 @@
 //! The README's test command does it:
 //!
 //! ```text
-//! cargo build --workspace --bins && cargo nextest run --workspace
+//! scripts/deps.sh && cargo build --workspace --bins && cargo nextest run --workspace
 //! ```
 //!
 //! `GRIDSYNC_NODE_BIN`, `GRIDSYNC_COORDINATOR_BIN` and `GRIDCTL_BIN` point
@@ -51,9 +51,12 @@ pub mod records;
 pub mod sim;
 pub mod street;
 
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use gridsync_core::PersonKeySecret;
+use gridsync_store::StoreKey;
 
 pub use calls::{StoreState, create, get, list_all, store_state};
 pub use node::{
@@ -79,6 +82,38 @@ pub const START_DEADLINE: Duration = Duration::from_secs(30);
 /// The person-key secret of the test nodes.
 pub fn person_key_secret() -> PersonKeySecret {
     PersonKeySecret::from_hex(PERSON_KEY_SECRET_HEX).expect("the test secret is valid hex")
+}
+
+/// The store key of this test process: random, made once, so that every
+/// test runs on encrypted stores (as production does) and none leans on a
+/// fixed key.
+pub fn store_key() -> StoreKey {
+    static KEY: OnceLock<StoreKey> = OnceLock::new();
+    KEY.get_or_init(|| StoreKey::generate().expect("the system's random source"))
+        .clone()
+}
+
+/// The key file beside a store, as the test processes are given it.
+pub const STORE_KEY_FILE: &str = "store.key";
+
+/// Writes [`store_key`] to `dir/store.key` (mode 0600) unless it is there
+/// already, and returns its path; `dir` is created if missing.
+pub fn store_key_file(dir: &Path) -> PathBuf {
+    let path = dir.join(STORE_KEY_FILE);
+    if !path.exists() {
+        gridsync_store::private::create_dir(dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        store_key()
+            .write_new_file(&path)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let written = StoreKey::read_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        written == store_key(),
+        "{} holds another process's store key",
+        path.display()
+    );
+    path
 }
 
 /// The wall clock, Unix ms: what tests stamp their records with (the

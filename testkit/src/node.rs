@@ -56,6 +56,7 @@ impl InProcessNode {
             tz: TIME_ZONE,
             secret: Some(person_key_secret()),
             compact_after_chunks: COMPACT_AFTER_CHUNKS,
+            store_key: Some(crate::store_key()),
         };
         let office = tokio::task::spawn_blocking(move || Office::open(cfg, now_ms()))
             .await
@@ -146,7 +147,7 @@ fn target_binary(name: &str, env_var: &str) -> PathBuf {
     assert!(
         path.is_file(),
         "{} is missing: the process tests run the built binary. Run `cargo build --workspace --bins` \
-         (the README's test command `cargo build --workspace --bins && cargo nextest run --workspace` does it), \
+         (the README's test command `scripts/deps.sh && cargo build --workspace --bins && cargo nextest run --workspace` does it), \
          or point {env_var} at the executable",
         path.display()
     );
@@ -226,6 +227,8 @@ impl NodeProcess {
             .arg(COMPACT_AFTER_CHUNKS.to_string())
             .arg("--shutdown-grace-secs")
             .arg("2")
+            .arg("--store-key-file")
+            .arg(crate::store_key_file(dir))
             .env("GRIDSYNC_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -147,6 +147,7 @@ impl TestCoordinator {
             // The same ceiling for messages in parts and for applying them,
             // as the service sets it.
             memory: opts.memory.clone(),
+            store_key: Some(crate::store_key()),
         };
         let replicas = tokio::task::spawn_blocking(move || StreetReplicas::open(cfg))
             .await
@@ -319,6 +320,7 @@ impl TestNode {
             tz: TIME_ZONE,
             secret: Some(person_key_secret()),
             compact_after_chunks: COMPACT_AFTER_CHUNKS,
+            store_key: Some(crate::store_key()),
         };
         let office = tokio::task::spawn_blocking(move || Office::open(cfg, now_ms()))
             .await

@@ -13,6 +13,7 @@ use gridsync_core::*;
 use gridsync_node::office::{Office, OfficeConfig};
 use gridsync_store::Store;
 use gridsync_testkit::demo_street::{self, DemoStreetError, StreetSpec};
+use gridsync_testkit::store_key;
 
 fn spec(seed: u64) -> StreetSpec {
     let as_of = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
@@ -155,8 +156,13 @@ fn seeded_stores_open_in_sync_and_hold_the_street() {
     let spec = spec(11);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
-    let seeded =
-        demo_street::seed(&spec, &root.join("coordinator"), &|c| node_dir(&root, c)).unwrap();
+    let seeded = demo_street::seed(
+        &spec,
+        &root.join("coordinator"),
+        &|c| node_dir(&root, c),
+        Some(&store_key()),
+    )
+    .unwrap();
     assert_eq!(seeded.communities.len(), 7);
     assert_eq!(seeded.documents, 1 + 7 * (2 + 3));
     assert_eq!(
@@ -172,6 +178,7 @@ fn seeded_stores_open_in_sync_and_hold_the_street() {
         &root
             .join("coordinator")
             .join(demo_street::COORDINATOR_DB_FILE),
+        Some(&store_key()),
     )
     .unwrap();
     let coordinator_heads: BTreeMap<DocId, Vec<automerge::ChangeHash>> = coordinator
@@ -212,7 +219,7 @@ fn seeded_stores_open_in_sync_and_hold_the_street() {
     let mut node_docs = 0;
     for info in &seeded.communities {
         let path = node_dir(&root, &info.id).join(demo_street::NODE_DB_FILE);
-        let store = Store::open(&path).unwrap();
+        let store = Store::open(&path, Some(&store_key())).unwrap();
         let heads = store.doc_heads().unwrap();
         assert_eq!(heads.len(), 1 + 2 + 3, "{}", info.id);
         for (id, h) in heads {
@@ -260,7 +267,10 @@ fn seeded_stores_open_in_sync_and_hold_the_street() {
     // The node opens its store as it is: no change made on open.
     let info = &seeded.communities[0];
     let path = node_dir(&root, &info.id).join(demo_street::NODE_DB_FILE);
-    let before = Store::open(&path).unwrap().doc_heads().unwrap();
+    let before = Store::open(&path, Some(&store_key()))
+        .unwrap()
+        .doc_heads()
+        .unwrap();
     {
         let office = Office::open(
             OfficeConfig {
@@ -271,6 +281,7 @@ fn seeded_stores_open_in_sync_and_hold_the_street() {
                 tz: demo_street::TIME_ZONE,
                 secret: Some(PersonKeySecret::from_hex(&seeded.secret_hex).unwrap()),
                 compact_after_chunks: 256,
+                store_key: Some(store_key()),
             },
             spec.now_ms,
         )
@@ -278,10 +289,21 @@ fn seeded_stores_open_in_sync_and_hold_the_street() {
         assert_eq!(office.view().households.len(), info.households);
         assert_eq!(office.view().residents.len(), info.residents);
     }
-    assert_eq!(Store::open(&path).unwrap().doc_heads().unwrap(), before);
+    assert_eq!(
+        Store::open(&path, Some(&store_key()))
+            .unwrap()
+            .doc_heads()
+            .unwrap(),
+        before
+    );
 
     // Seeding again into used stores is refused.
-    match demo_street::seed(&spec, &root.join("coordinator"), &|c| node_dir(&root, c)) {
+    match demo_street::seed(
+        &spec,
+        &root.join("coordinator"),
+        &|c| node_dir(&root, c),
+        Some(&store_key()),
+    ) {
         Err(DemoStreetError::NotEmpty(_)) => {}
         other => panic!("expected NotEmpty, got {:?}", other.map(|s| s.documents)),
     }

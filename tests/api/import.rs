@@ -34,6 +34,7 @@ async fn start(dir: &std::path::Path) -> Node {
         tz: chrono_tz::Asia::Shanghai,
         secret: Some(PersonKeySecret::new(vec![5u8; 32]).unwrap()),
         compact_after_chunks: 256,
+        store_key: Some(gridsync_testkit::store_key()),
     };
     let office = Office::open(cfg, now_ms()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

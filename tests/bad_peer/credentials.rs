@@ -210,6 +210,7 @@ async fn development_tokens_over_plain_http_sync_and_unknown_tokens_are_refused(
         compact_after_chunks: COMPACT_AFTER_CHUNKS,
         stale_after_ms: gridsync_testkit::street::STALE_AFTER_MS,
         memory: gridsync_svc::memory::Ceiling::none(),
+        store_key: Some(gridsync_testkit::store_key()),
     };
     let replicas = tokio::task::spawn_blocking(move || StreetReplicas::open(cfg))
         .await

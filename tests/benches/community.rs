@@ -34,6 +34,7 @@ fn cfg(dir: &std::path::Path) -> OfficeConfig {
         tz: chrono_tz::Asia::Shanghai,
         secret: Some(PersonKeySecret::new(vec![9u8; 32]).unwrap()),
         compact_after_chunks: 256,
+        store_key: Some(gridsync_testkit::store_key()),
     }
 }
 
@@ -128,7 +129,11 @@ fn main() {
 
     // 3. Size on disk, after a WAL checkpoint (the store's own).
     let db = {
-        let store = gridsync_store::Store::open(&dir.path().join("gridsync-node.sqlite3")).unwrap();
+        let store = gridsync_store::Store::open(
+            &dir.path().join("gridsync-node.sqlite3"),
+            Some(&gridsync_testkit::store_key()),
+        )
+        .unwrap();
         store.checkpoint().unwrap();
         store.file_bytes()
     };
@@ -166,7 +171,11 @@ fn main() {
 
     // 4b. Where the open time goes: SQLite reads, Automerge load, hydration.
     {
-        let store = gridsync_store::Store::open(&dir.path().join("gridsync-node.sqlite3")).unwrap();
+        let store = gridsync_store::Store::open(
+            &dir.path().join("gridsync-node.sqlite3"),
+            Some(&gridsync_testkit::store_key()),
+        )
+        .unwrap();
         let cases = DocId::Cases(CommunityId::parse("bench").unwrap());
         let t = Instant::now();
         let r = store.load_doc(&reg).unwrap().unwrap();
@@ -224,6 +233,8 @@ fn main() {
             .arg(dir.path())
             .arg("--addr-file")
             .arg(&addr_file)
+            .arg("--store-key-file")
+            .arg(gridsync_testkit::store_key_file(dir.path()))
             .env("GRIDSYNC_LOG", "warn")
             .spawn()
             .expect("spawn node");

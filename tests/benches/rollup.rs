@@ -41,9 +41,12 @@ fn main() {
     let mut spec = StreetSpec::standard(20261129, today, now);
     spec.households_per_community = households;
     let t = Instant::now();
-    let seeded = demo_street::seed(&spec, &dir.path().join("coordinator"), &|c| {
-        dir.path().join("nodes").join(c.as_str())
-    })
+    let seeded = demo_street::seed(
+        &spec,
+        &dir.path().join("coordinator"),
+        &|c| dir.path().join("nodes").join(c.as_str()),
+        Some(&gridsync_testkit::store_key()),
+    )
     .expect("seed the street");
     row(
         "seeded street (7 stores + coordinator)",
@@ -66,6 +69,7 @@ fn main() {
         compact_after_chunks: 256,
         stale_after_ms: 15 * 60 * 1000,
         memory: gridsync_svc::memory::Ceiling::none(),
+        store_key: Some(gridsync_testkit::store_key()),
     };
     let t = Instant::now();
     let r = StreetReplicas::open(cfg).expect("open the replicas");

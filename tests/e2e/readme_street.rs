@@ -106,6 +106,12 @@ fn a_coordinator_and_two_node_binaries_sync_over_mutual_tls() {
         dir,
         &["certs", "operator", "--dir", "certs", "--name", "alice"],
     ));
+    for k in ["coordinator", "node-c01", "node-c02"] {
+        ok(gridctl(
+            dir,
+            &["store", "keygen", "--out", &format!("keys/{k}-store.key")],
+        ));
+    }
 
     let caddr_file = dir.join("coordinator.addr");
     let d = |p: &str| dir.join(p).to_string_lossy().into_owned();
@@ -126,6 +132,8 @@ fn a_coordinator_and_two_node_binaries_sync_over_mutual_tls() {
             &d("certs/coordinator.pem"),
             "--tls-key",
             &d("certs/coordinator.key"),
+            "--store-key-file",
+            &d("keys/coordinator-store.key"),
         ],
         dir.join("coordinator.log"),
     );
@@ -191,6 +199,8 @@ fn a_coordinator_and_two_node_binaries_sync_over_mutual_tls() {
                 "50",
                 "--reconnect-max-ms",
                 "500",
+                "--store-key-file",
+                &d(&format!("keys/node-{c}-store.key")),
             ],
             dir.join(format!("{c}.log")),
         );

@@ -38,6 +38,8 @@ pub struct OfficeConfig {
     pub secret: Option<PersonKeySecret>,
     /// Compact a document into a snapshot once it has this many chunks.
     pub compact_after_chunks: u64,
+    /// The store's key (`None`: a plaintext store, development only).
+    pub store_key: Option<gridsync_store::StoreKey>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +98,7 @@ impl Office {
     /// Opens the store (creating and migrating as needed) and loads the
     /// community's registry, cases and today's activity.
     pub fn open(cfg: OfficeConfig, now_ms: i64) -> Result<Office, OfficeError> {
-        let store = Store::open(&cfg.db_path)?;
+        let store = Store::open(&cfg.db_path, cfg.store_key.as_ref())?;
         store.claim_community(cfg.community.as_str())?;
         let actor_bytes: [u8; 16] = rand::random();
         let actor = hex::encode(actor_bytes);

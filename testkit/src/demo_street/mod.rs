@@ -85,7 +85,7 @@ use gridsync_core::*;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use gridsync_store::{Audit, DocWrite, Store, StoreError};
+use gridsync_store::{Audit, DocWrite, Store, StoreError, StoreKey};
 
 /// The id of the demo street (the coordinator's `street_id`).
 pub const STREET_ID: &str = "tongbai-street";

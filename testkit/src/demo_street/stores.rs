@@ -7,14 +7,14 @@ use super::*;
 
 /// Opens the store at `path` (creating its directory), which must hold no
 /// document yet.
-pub(crate) fn open_empty(path: &Path) -> Result<Store, DemoStreetError> {
+pub(crate) fn open_empty(path: &Path, key: Option<&StoreKey>) -> Result<Store, DemoStreetError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| DemoStreetError::DataDir {
+        gridsync_store::private::create_dir(dir).map_err(|source| DemoStreetError::DataDir {
             path: dir.to_path_buf(),
             source,
         })?;
     }
-    let store = Store::open(path)?;
+    let store = Store::open(path, key)?;
     if !store.doc_heads()?.is_empty() {
         return Err(DemoStreetError::NotEmpty(path.to_path_buf()));
     }
@@ -81,6 +81,7 @@ pub(crate) fn seed_community(
     index: usize,
     node_db: &Path,
     street: &Saved,
+    key: Option<&StoreKey>,
 ) -> Result<CommunityDone, DemoStreetError> {
     let started = Instant::now();
     let mut docs = Vec::new();
@@ -93,7 +94,7 @@ pub(crate) fn seed_community(
     })?;
     let generate = started.elapsed().saturating_sub(save);
     let t = Instant::now();
-    let mut store = Store::open(node_db)?;
+    let mut store = Store::open(node_db, key)?;
     store.claim_community(info.id.as_str())?;
     let mut writes: Vec<DocWrite> = docs.iter().map(Saved::write).collect();
     writes.push(street.write());
@@ -118,10 +119,12 @@ pub(crate) fn seed_community(
 /// coordinator's store all of them, byte for byte the same, with their
 /// heads, so the services open them already in sync. On an error the
 /// stores may hold part of the street: delete them before trying again.
+/// Every store is encrypted with `key` (`None`: plaintext).
 pub fn seed(
     spec: &StreetSpec,
     coordinator_data_dir: &Path,
     node_data_dir: &dyn Fn(&CommunityId) -> PathBuf,
+    key: Option<&StoreKey>,
 ) -> Result<SeededStreet, DemoStreetError> {
     let started = Instant::now();
     spec.check()?;
@@ -133,9 +136,9 @@ pub fn seed(
     // Every store is checked before any work, so a used one refuses the
     // whole seeding rather than its part.
     for path in &node_dbs {
-        drop(open_empty(path)?);
+        drop(open_empty(path, key)?);
     }
-    let mut coordinator = open_empty(&coordinator_data_dir.join(COORDINATOR_DB_FILE))?;
+    let mut coordinator = open_empty(&coordinator_data_dir.join(COORDINATOR_DB_FILE), key)?;
     coordinator.claim_street(STREET_ID)?;
 
     let t = Instant::now();
@@ -166,7 +169,7 @@ pub fn seed(
                         if i >= COMMUNITY_COUNT {
                             break;
                         }
-                        let r = seed_community(spec, plan, i, &node_dbs[i], street);
+                        let r = seed_community(spec, plan, i, &node_dbs[i], street, key);
                         if r.is_err() {
                             stop.store(true, Ordering::Relaxed);
                         }

@@ -68,12 +68,15 @@ fn content(doc: &AutoCommit) -> serde_json::Value {
 /// community's document, and the set-full counts against the final state.
 pub(super) fn durable_checks(sh: &Shared) -> Result<SetFull, Vec<String>> {
     let mut what = Vec::new();
-    let coord =
-        Store::open(&sh.root.join(COORD).join(COORD_DB)).map_err(|e| vec![e.to_string()])?;
+    let coord = Store::open(
+        &sh.root.join(COORD).join(COORD_DB),
+        Some(&crate::store_key()),
+    )
+    .map_err(|e| vec![e.to_string()])?;
     let mut finals: BTreeMap<CommunityId, (CommunityView, DayView)> = BTreeMap::new();
     for c in &sh.plan.nodes {
         let cid = Shared::community(c);
-        let node = match Store::open(&sh.root.join(c).join(NODE_DB)) {
+        let node = match Store::open(&sh.root.join(c).join(NODE_DB), Some(&crate::store_key())) {
             Ok(s) => s,
             Err(e) => {
                 what.push(format!("{c}'s store: {e}"));

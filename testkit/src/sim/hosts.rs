@@ -43,6 +43,7 @@ fn office_config(root: &Path, c: &str) -> OfficeConfig {
         tz: TIME_ZONE,
         secret: Some(person_key_secret()),
         compact_after_chunks: COMPACT_AFTER_CHUNKS,
+        store_key: Some(crate::store_key()),
     }
 }
 
@@ -55,6 +56,7 @@ pub(super) fn coordinator_config(root: &Path) -> ReplicasConfig {
         compact_after_chunks: COMPACT_AFTER_CHUNKS,
         stale_after_ms: 10_000,
         memory: gridsync_svc::memory::Ceiling::none(),
+        store_key: Some(crate::store_key()),
     }
 }
 

@@ -271,6 +271,8 @@ fn coordinator_args(dir: &Path, certs: &Path) -> Vec<String> {
         "1",
         "--stale-after-secs",
         "60",
+        "--store-key-file",
+        &path(gridsync_testkit::store_key_file(dir)),
     ]
     .map(String::from)
     .to_vec()
@@ -304,6 +306,8 @@ fn node_args(c: &str, dir: &Path, certs: &Path, proxy: SocketAddr) -> Vec<String
         "50",
         "--reconnect-max-ms",
         "500",
+        "--store-key-file",
+        &path(gridsync_testkit::store_key_file(dir)),
     ]
     .map(String::from)
     .to_vec()

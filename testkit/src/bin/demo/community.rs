@@ -30,6 +30,7 @@ pub async fn run(
         None => std::env::temp_dir().join(format!("gridsync-demo-{}", std::process::id())),
     };
     std::fs::create_dir_all(&dir)?;
+    let (_, key_file) = crate::helpers::demo_store_key(&dir)?;
     let addr_file = dir.join("node.addr");
     let _ = std::fs::remove_file(&addr_file);
     step(
@@ -53,6 +54,8 @@ pub async fn run(
         .arg(&dir)
         .arg("--addr-file")
         .arg(&addr_file)
+        .arg("--store-key-file")
+        .arg(&key_file)
         .env(
             "GRIDSYNC_PERSON_KEY_SECRET",
             "6772696473796e632064656d6f20737472656574206b6579",

@@ -35,6 +35,19 @@ use tonic::transport::Channel;
 use crate::POLL;
 use crate::fleet::Fleet;
 
+/// The demo's store key: `dir/store.key` (made, mode 0600, if missing).
+/// The stores of the demo are encrypted as production's are; one key
+/// serves all of them here, where production gives each service its own.
+pub(crate) fn demo_store_key(dir: &Path) -> anyhow::Result<(gridsync_store::StoreKey, PathBuf)> {
+    let file = dir.join("store.key");
+    if !file.exists() {
+        gridsync_store::private::create_dir(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        gridsync_store::StoreKey::generate()?.write_new_file(&file)?;
+    }
+    Ok((gridsync_store::StoreKey::read_file(&file)?, file))
+}
+
 pub(crate) fn print_seeded(s: &SeededStreet) {
     let c = &s.counts;
     println!(

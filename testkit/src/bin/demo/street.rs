@@ -137,16 +137,26 @@ async fn demo(args: &DemoArgs, dir: &Path, fleet: &mut Fleet) -> anyhow::Result<
     };
     let coord_dir = dir.join("coordinator");
     let nodes_dir = dir.join("nodes");
+    let (key, key_file) = demo_store_key(dir)?;
     let seeded = {
         let (spec, coord_dir, nodes_dir) = (spec.clone(), coord_dir.clone(), nodes_dir.clone());
         tokio::task::spawn_blocking(move || {
-            generator::seed(&spec, &coord_dir, &|c| nodes_dir.join(c.as_str()))
+            generator::seed(
+                &spec,
+                &coord_dir,
+                &|c| nodes_dir.join(c.as_str()),
+                Some(&key),
+            )
         })
         .await
         .context("the generator thread failed")?
         .context("cannot generate the demo street")?
     };
     print_seeded(&seeded);
+    println!(
+        "   every store encrypted (SQLCipher) with the key in {}",
+        key_file.display()
+    );
 
     // ---- 2
     step(
@@ -194,7 +204,9 @@ async fn demo(args: &DemoArgs, dir: &Path, fleet: &mut Fleet) -> anyhow::Result<
         .arg("--tls-cert")
         .arg(certs.join("coordinator.pem"))
         .arg("--tls-key")
-        .arg(certs.join("coordinator.key"));
+        .arg(certs.join("coordinator.key"))
+        .arg("--store-key-file")
+        .arg(&key_file);
     let coord = fleet.spawn("gridsync-coordinator", cmd, logs.join("coordinator.log"))?;
     let caddr = fleet.wait_addr(coord, &caddr_file).await?;
     let caddr: std::net::SocketAddr = caddr
@@ -239,6 +251,8 @@ async fn demo(args: &DemoArgs, dir: &Path, fleet: &mut Fleet) -> anyhow::Result<
             .arg(&files.cert)
             .arg("--tls-key")
             .arg(&files.key)
+            .arg("--store-key-file")
+            .arg(&key_file)
             .args(["--reconnect-min-ms", "200", "--reconnect-max-ms", "1000"])
             .env("GRIDSYNC_PERSON_KEY_SECRET", &seeded.secret_hex);
         let p = fleet.spawn(
