@@ -213,15 +213,28 @@ impl<W, C: ToWire<W>> ToWire<Vec<W>> for Vec<C> {
     }
 }
 
-/// A map field; errors name the entry by its key (`[rs_1]`).
+/// A map field; errors name the entry by its key (`[rs_1]`), at most its
+/// first [`KEY_SHOWN`] characters.
 impl<W, C: FromWire<W>> FromWire<HashMap<String, W>> for BTreeMap<String, C> {
     fn from_wire(wire: HashMap<String, W>) -> Result<Self, FieldError> {
         wire.into_iter()
             .map(|(k, w)| match C::from_wire(w) {
                 Ok(c) => Ok((k, c)),
-                Err(e) => Err(under(&format!("[{k}]"), e)),
+                Err(e) => Err(under(&format!("[{}]", shown_key(&k)), e)),
             })
             .collect()
+    }
+}
+
+/// The characters of a map key an error shows.
+const KEY_SHOWN: usize = 40;
+
+/// A map key as an error names it: whole if short, else its first
+/// [`KEY_SHOWN`] characters and `…` (a client's key is any string).
+fn shown_key(k: &str) -> String {
+    match k.char_indices().nth(KEY_SHOWN) {
+        None => k.to_owned(),
+        Some((at, _)) => format!("{}…", &k[..at]),
     }
 }
 
@@ -678,6 +691,23 @@ mod tests {
         };
         let e = Record::try_from(wire).expect_err("bad date in an entry");
         assert_eq!(e.field, "screening_visit.residents[rs_02].returned_on");
+    }
+
+    #[test]
+    fn a_long_key_is_named_by_its_start() {
+        // A client's key is echoed at most 40 characters long (the `records`
+        // fuzz harness bounds every error).
+        let key = "键".repeat(10_000);
+        let residents = HashMap::from([(key, pb::ScreeningEntry::default())]);
+        let wire = pb::Record {
+            record: Some(pb::record::Record::ScreeningVisit(pb::ScreeningVisit {
+                residents,
+                ..Default::default()
+            })),
+        };
+        let e = Record::try_from(wire).expect_err("no status");
+        let want = format!("screening_visit.residents[{}…].status", "键".repeat(40));
+        assert_eq!(e.field, want);
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //!   [`demo_roster`]: a demo community as a CSV roster.
 //! - [`hostile`]: hostile peers' messages made by hand (op and inflate bombs,
 //!   floods, corrupt changes).
+//! - [`fuzzing`] (feature `fuzzing`): the cargo-fuzz targets' harnesses
+//!   and seeds, shared with the corpus replay test (`tests/fuzz_corpus`).
 //! - [`sim`] (feature `sim`): the partition suite's deterministic
 //!   simulation of a whole street in turmoil.
 //! - [`process`]: child processes stopped with SIGTERM when dropped, and
@@ -42,6 +44,8 @@
 pub mod calls;
 pub mod demo_roster;
 pub mod demo_street;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod hostile;
 pub mod node;
 pub mod process;

@@ -211,8 +211,10 @@ pub fn cost(bytes: &[u8], budget: &MessageBudget) -> Result<MessageCost, BudgetE
         let entry = r.prefixed("a change entry")?;
         let mut er = Reader::new(entry);
         while !er.is_empty() {
+            let start = er.rest();
             let chunk = RawChunk::read(&mut er)?;
-            chunk_cost(&chunk, budget, &mut c)?;
+            let whole = &start[..start.len() - er.remaining()];
+            chunk_cost(&chunk, whole, budget, &mut c)?;
         }
     }
     // What follows (flags) is Automerge's to read; it is bounded by the
@@ -220,8 +222,10 @@ pub fn cost(bytes: &[u8], budget: &MessageBudget) -> Result<MessageCost, BudgetE
     Ok(c)
 }
 
+/// `whole` is the chunk's bytes, header and all.
 fn chunk_cost(
     chunk: &RawChunk<'_>,
+    whole: &[u8],
     b: &MessageBudget,
     c: &mut MessageCost,
 ) -> Result<(), BudgetError> {
@@ -230,6 +234,7 @@ fn chunk_cost(
             let hash = wire::chunk_hash(1, chunk.data);
             check_sum(chunk, &hash)?;
             change_cost(chunk.data, b, c)?;
+            check_encoding(whole, &hash)?;
             c.change_hashes.push(ChangeHash(hash));
         }
         ChunkKind::Compressed => {
@@ -237,6 +242,7 @@ fn chunk_cost(
             let hash = wire::chunk_hash(1, &data);
             check_sum(chunk, &hash)?;
             change_cost(&data, b, c)?;
+            check_encoding(whole, &hash)?;
             c.change_hashes.push(ChangeHash(hash));
         }
         ChunkKind::Document => {
@@ -262,6 +268,25 @@ fn check_sum(chunk: &RawChunk<'_>, hash: &[u8; 32]) -> Result<(), BudgetError> {
                 _ => "change",
             }
         )));
+    }
+    Ok(())
+}
+
+/// Refuses a change (within its budget: this expands its operations) that
+/// Automerge would not write back as the same bytes. Automerge applies
+/// such a change, but every later save re-encodes it, gets another hash,
+/// finds its own change missing from the graph and panics (a change whose
+/// run lengths were rewritten, e.g. `gridsync_testkit::hostile::op_bomb(3)`,
+/// found by the `sync_message` fuzz harness on its seeds).
+fn check_encoding(whole: &[u8], hash: &[u8; 32]) -> Result<(), BudgetError> {
+    let change = automerge::Change::try_from(whole)
+        .map_err(|e| BudgetError::Corrupt(format!("a change that does not load: {e}")))?;
+    if automerge::Change::from(change.decode()).hash().0 != *hash {
+        return Err(BudgetError::Corrupt(
+            "a change not in Automerge's own encoding (its operations would be stored as \
+             other bytes, under another hash)"
+                .into(),
+        ));
     }
     Ok(())
 }
@@ -322,24 +347,30 @@ fn document_cost(data: &[u8], b: &MessageBudget, c: &mut MessageCost) -> Result<
     let ops_meta = wire::column_meta(&mut r, "a document's op columns")?;
     let change_cols = wire::columns(&mut r, &change_meta, "a document's change data")?;
     let op_cols = wire::columns(&mut r, &ops_meta, "a document's op data")?;
-    let rows = |cols: Vec<wire::Column<'_>>, c: &mut MessageCost| -> Result<u64, BudgetError> {
-        let mut most = 0u64;
-        for col in cols {
-            let t = col.col_type();
-            let n = if col.deflated() {
-                let inflated = c.inflate(col.data, b)?;
-                most_rows(&[(t, &inflated)])?
-            } else {
-                most_rows(&[(t, col.data)])?
-            };
-            most = most.max(n);
-        }
-        Ok(most)
-    };
+    // The most rows of any column, and the most grouped items.
+    let rows =
+        |cols: Vec<wire::Column<'_>>, c: &mut MessageCost| -> Result<wire::Rows, BudgetError> {
+            let mut most = wire::Rows::default();
+            for col in cols {
+                let t = col.col_type();
+                let n = if col.deflated() {
+                    let inflated = c.inflate(col.data, b)?;
+                    wire::column_rows(t, &inflated)?
+                } else {
+                    wire::column_rows(t, col.data)?
+                };
+                most.rows = most.rows.max(n.rows);
+                most.grouped = most.grouped.max(n.grouped);
+            }
+            Ok(most)
+        };
     let changes = rows(change_cols, c)?;
-    c.add_changes(changes, b)?;
+    c.add_changes(changes.rows.max(changes.grouped), b)?;
+    // A document stores no row for a deletion, only its place among the
+    // successors of what it deleted: the operations its changes hold are
+    // at most the rows plus the successors.
     let ops = rows(op_cols, c)?;
-    c.add_ops(ops, b)
+    c.add_ops(ops.rows.saturating_add(ops.grouped), b)
 }
 
 /// Limits on what one peer's messages may cost over a window of time, so
@@ -420,7 +451,7 @@ impl PeerBudget {
 mod tests {
     use automerge::sync::{self, SyncDoc};
     use automerge::transaction::Transactable;
-    use automerge::{ObjType, ROOT};
+    use automerge::{ObjType, ROOT, ReadDoc};
 
     use super::*;
 
@@ -510,6 +541,26 @@ mod tests {
         let mut fresh = AutoCommit::new();
         assert!(!c.adds_to(&mut a) || c.change_hashes.is_empty() && c.doc_heads.is_empty());
         let _ = c.adds_to(&mut fresh);
+    }
+
+    #[test]
+    fn a_whole_document_is_costed_with_its_deletions() {
+        // 200 inserts, 150 of them deleted: the document holds 201 rows of
+        // operations, its changes 351 operations (found by the fuzz harness on its seeds).
+        let mut a = listed(200);
+        let list = a.get(ROOT, "l").unwrap().unwrap().1;
+        for _ in 0..150 {
+            a.delete(&list, 0).unwrap();
+        }
+        a.commit();
+        let sent = exchange(&mut a, &mut AutoCommit::new());
+        let costed: u64 = sent
+            .iter()
+            .map(|m| cost(m, &MessageBudget::default()).unwrap().ops)
+            .sum();
+        let ops: usize = a.get_changes(&[]).iter().map(|c| c.len()).sum();
+        assert_eq!(ops, 351);
+        assert!(costed >= 351, "{costed} operations counted");
     }
 
     #[test]
