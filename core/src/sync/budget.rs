@@ -220,6 +220,19 @@ pub fn cost(bytes: &[u8], budget: &MessageBudget) -> Result<MessageCost, BudgetE
     Ok(c)
 }
 
+/// Costs bare chunks one after another (a saved document and any changes
+/// after it, or changes saved one after another, as a store keeps them)
+/// against `budget`, with the same checks as a message's changes.
+pub fn cost_chunks(bytes: &[u8], budget: &MessageBudget) -> Result<MessageCost, BudgetError> {
+    let mut c = MessageCost::default();
+    let mut r = Reader::new(bytes);
+    while !r.is_empty() {
+        let chunk = RawChunk::read(&mut r)?;
+        chunk_cost(&chunk, budget, &mut c)?;
+    }
+    Ok(c)
+}
+
 fn chunk_cost(
     chunk: &RawChunk<'_>,
     b: &MessageBudget,
