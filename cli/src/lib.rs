@@ -17,6 +17,8 @@
 //! - [`report`]: `report`, `signoff`.
 //! - [`street`]: `street …`, the operators' commands.
 //! - [`certs`]: `certs …`, the street CA and its certificates.
+//! - [`store_check`]: `store check`, `store repair`: a stopped service's
+//!   store file, its documents over budget found and quarantined.
 //!
 //! Shared: [`connect`] (reaching a node or the coordinator) and [`output`]
 //! (text, JSON, masking, errors in words).
@@ -34,6 +36,7 @@ pub mod office;
 pub mod output;
 pub mod report;
 pub mod rollup;
+pub mod store_check;
 pub mod street;
 
 use std::path::PathBuf;
@@ -101,6 +104,12 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: certs::CertsCommand,
     },
+    /// A stopped service's store file: documents over budget found and
+    /// quarantined.
+    Store {
+        #[command(subcommand)]
+        cmd: store_check::StoreCheckCommand,
+    },
 }
 
 impl Cli {
@@ -153,6 +162,7 @@ pub async fn run(cli: Cli, at_coordinator: bool) -> anyhow::Result<ExitCode> {
             report::run(cmd, s, out).await?;
         }
         Cmd::Certs { cmd } => cmd.run(&mut std::io::stdout())?,
+        Cmd::Store { cmd } => return Ok(store_check::run(cmd, out.json)),
         Cmd::Street { cmd } => {
             let client = connect::street(&coord).await?;
             street::run(cmd, client, out.json).await.map_err(explain)?;
