@@ -160,14 +160,14 @@ fn check(args: &StoreArgs, json: bool) -> anyhow::Result<ExitCode> {
 
 fn print_check(db: &Path, docs: &[DocCheck], budget: &StoredBudget, quarantined: usize) {
     println!(
-        "{:<34} {:>11} {:>9} {:>11} {:>13} {:>8} {:>6}  status",
+        "{:<40} {:>11} {:>9} {:>11} {:>13} {:>8} {:>6}  status",
         "document", "ops", "changes", "bytes", "inflated", "snapshot", "chunks"
     );
     let mut over = 0;
     for d in docs {
         let problem = d.problem(budget);
         println!(
-            "{:<34} {:>11} {:>9} {:>11} {:>13} {:>8} {:>6}  {}",
+            "{:<40} {:>11} {:>9} {:>11} {:>13} {:>8} {:>6}  {}",
             d.doc,
             d.total.ops,
             d.total.changes,
@@ -192,7 +192,7 @@ fn print_check(db: &Path, docs: &[DocCheck], budget: &StoredBudget, quarantined:
         }
     }
     println!(
-        "{} documents, {over} over budget (per document: {} operations, {} changes, {} inflated bytes); {quarantined} pieces in quarantine",
+        "{} documents, {over} over budget (per document: {} operations, {} changes, {} inflated bytes); pieces in quarantine: {quarantined}",
         docs.len(),
         budget.max_ops,
         budget.max_changes,

@@ -586,7 +586,7 @@ mod tests {
         for words in [
             "registry/c01",
             "does not read",
-            "chunk #5",
+            "its stored chunk #5",
             "gridctl store check --db",
         ] {
             assert!(msg.contains(words), "{words:?} not in {msg}");

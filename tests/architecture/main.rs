@@ -377,12 +377,13 @@ fn service_directives(text: &str) -> BTreeMap<String, Vec<String>> {
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             in_service = line == "[Service]";
-        } else if in_service && !line.starts_with('#') {
-            if let Some((k, v)) = line.split_once('=') {
-                out.entry(k.trim().to_string())
-                    .or_default()
-                    .push(v.trim().to_string());
-            }
+        } else if in_service
+            && !line.starts_with('#')
+            && let Some((k, v)) = line.split_once('=')
+        {
+            out.entry(k.trim().to_string())
+                .or_default()
+                .push(v.trim().to_string());
         }
     }
     out
@@ -407,8 +408,8 @@ fn the_systemd_units_keep_their_limits_and_sandbox() {
     let cap = gridsync_sync::accept::AcceptLimits::default().max_connections as u64;
     for unit in ["gridsync-node.service", "gridsync-coordinator.service"] {
         let path = root().join("deploy/systemd").join(unit);
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let d = service_directives(&text);
         let one = |key: &str| -> &str {
             match d.get(key).map(Vec::as_slice) {

@@ -12,6 +12,9 @@
 //!   exhaust the coordinator (operation and inflation bombs, floods of
 //!   haves and documents, stalled parts, idle connections), refused by name
 //!   while another community keeps syncing and memory stays bounded.
+//! - `stored`: what a bad peer left in a store before the budgets (an op
+//!   bomb as a chunk, in a snapshot): refused by name when loaded, reported
+//!   by `gridctl store check`, quarantined by `gridctl store repair`.
 //! - `common`: what `access`, `credentials` and `bad_frames` share: hand-made
 //!   frames and sessions, and the checks every refusal gets.
 
@@ -21,3 +24,4 @@ mod common;
 mod credentials;
 mod hostile;
 mod identity;
+mod stored;

@@ -30,13 +30,17 @@ pub struct StoredBudget {
 }
 
 impl Default for StoredBudget {
-    /// Wide of any real document. The standard street's largest document (a
-    /// community's registry) holds about 250,000 operations, and a whole
-    /// community's month — registry, cases and thirty days — about 2.5
-    /// million: 4 million in one document is more than a community holds,
-    /// 16 times its largest document, and still refuses the stored op bombs
-    /// of 8.4 and 33.6 million. A real document's changes number far fewer
-    /// than its operations, and its snapshot inflates to a few MiB.
+    /// Wide of any real document. On the demo street (`gridsync-demo`,
+    /// the standard street: seven communities of 3,000 households and 30
+    /// days each) the largest document, a community's registry, holds
+    /// 131,445 operations in 2 changes, and a whole community — registry,
+    /// cases and thirty days — about 1.71 million (`gridctl store check`
+    /// on its coordinator's store). 4 million in one document is more than
+    /// a whole community holds, 30 times its largest document, and still
+    /// refuses the stored op bombs of 8.4 and 33.6 million; the 2.1 million
+    /// one fits (about 1 GB loaded) — `gridctl store check --max-doc-ops`
+    /// finds it with a tighter limit. Changes number far fewer than
+    /// operations; the largest snapshot inflates to under 3 MiB.
     fn default() -> Self {
         StoredBudget {
             max_ops: 4_000_000,
@@ -172,15 +176,15 @@ pub fn cost_piece(bytes: &[u8], max_inflated_bytes: u64) -> Result<StoredCost, S
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Piece {
     Snapshot,
-    /// The n-th piece written since the snapshot (from 0, in order).
+    /// The n-th chunk stored since the snapshot (from 0, in order).
     Chunk(usize),
 }
 
 impl fmt::Display for Piece {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Piece::Snapshot => f.write_str("the snapshot"),
-            Piece::Chunk(i) => write!(f, "chunk #{} after the snapshot", i + 1),
+            Piece::Snapshot => f.write_str("its snapshot"),
+            Piece::Chunk(i) => write!(f, "its stored chunk #{}", i + 1),
         }
     }
 }
@@ -298,7 +302,7 @@ mod tests {
         assert_eq!((o.limit, o.value, o.max), ("max_doc_ops", 104, 103));
         assert_eq!(
             r.to_string(),
-            "104 operations, over the limit of 103 (max_doc_ops) (at chunk #3 after the snapshot)"
+            "104 operations, over the limit of 103 (max_doc_ops) (at its stored chunk #3)"
         );
         // A snapshot over on its own.
         let tiny = StoredBudget {
