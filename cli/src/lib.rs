@@ -19,6 +19,8 @@
 //! - [`certs`]: `certs …`, the street CA and its certificates.
 //! - [`store_keys`]: `store keygen|encrypt|rekey`, the stores' encryption
 //!   keys and their rotation (on the file, the service stopped).
+//! - [`store_check`]: `store check`, `store repair`: a stopped service's
+//!   store file, its documents over budget found and quarantined.
 //!
 //! Shared: [`connect`] (reaching a node or the coordinator) and [`output`]
 //! (text, JSON, masking, errors in words).
@@ -36,6 +38,7 @@ pub mod office;
 pub mod output;
 pub mod report;
 pub mod rollup;
+pub mod store_check;
 pub mod store_keys;
 pub mod street;
 
@@ -75,6 +78,16 @@ pub struct Cli {
     pub cmd: Cmd,
 }
 
+/// `gridctl store …`: the key commands and the budget checks of a stopped
+/// service's store file, side by side.
+#[derive(Subcommand)]
+pub enum StoreCommand {
+    #[command(flatten)]
+    Keys(store_keys::StoreKeysCommand),
+    #[command(flatten)]
+    Check(store_check::StoreCheckCommand),
+}
+
 #[derive(Subcommand)]
 pub enum Cmd {
     #[command(flatten)]
@@ -104,11 +117,12 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: certs::CertsCommand,
     },
-    /// A service's store file: its encryption key, encrypting a plaintext
-    /// store, key rotation (stop the service first).
+    /// A stopped service's store file: its encryption key, encrypting a
+    /// plaintext store, key rotation, an encrypted backup; documents over
+    /// budget found and quarantined.
     Store {
         #[command(subcommand)]
-        cmd: store_keys::StoreKeysCommand,
+        cmd: StoreCommand,
     },
 }
 
@@ -162,7 +176,12 @@ pub async fn run(cli: Cli, at_coordinator: bool) -> anyhow::Result<ExitCode> {
             report::run(cmd, s, out).await?;
         }
         Cmd::Certs { cmd } => cmd.run(&mut std::io::stdout())?,
-        Cmd::Store { cmd } => cmd.run(&mut std::io::stdout())?,
+        Cmd::Store {
+            cmd: StoreCommand::Keys(cmd),
+        } => cmd.run(&mut std::io::stdout())?,
+        Cmd::Store {
+            cmd: StoreCommand::Check(cmd),
+        } => return Ok(store_check::run(cmd, out.json)),
         Cmd::Street { cmd } => {
             let client = connect::street(&coord).await?;
             street::run(cmd, client, out.json).await.map_err(explain)?;

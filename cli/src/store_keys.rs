@@ -161,8 +161,11 @@ mod tests {
         let mut all = vec!["gridctl", "store"];
         all.extend_from_slice(args);
         let cli = crate::Cli::try_parse_from(all)?;
-        let crate::Cmd::Store { cmd } = cli.cmd else {
-            panic!("not a store command");
+        let crate::Cmd::Store {
+            cmd: crate::StoreCommand::Keys(cmd),
+        } = cli.cmd
+        else {
+            panic!("not a store key command");
         };
         let mut out = Vec::new();
         cmd.run(&mut out)?;

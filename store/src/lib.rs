@@ -13,6 +13,9 @@
 //!   plaintext one encrypted), crash-safe (a copy swapped in by rename);
 //!   [`backup`]: an encrypted copy of a running store.
 //! - [`private`]: files 0600 and folders 0700 whatever the umask.
+//! - [`check`]: every stored document costed against a `StoredBudget`
+//!   before Automerge loads it; `read_doc` refuses one over it by name, and
+//!   `gridctl store check`/`repair` find and quarantine what made it so.
 //! - [`schema`]: the schema version and the migrations from every older one.
 //! - [`StoreError`]: what can go wrong, each variant naming the file.
 //!
@@ -41,9 +44,11 @@ use std::path::{Path, PathBuf};
 
 use automerge::ChangeHash;
 use gridsync_core::sync::PersistedSync;
+use gridsync_core::sync::stored::{Refusal, StoredBudget};
 use gridsync_core::{Day, DocId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+pub mod check;
 pub mod key;
 pub mod private;
 mod reencrypt;
@@ -126,6 +131,16 @@ pub enum StoreError {
         doc: DocId,
         #[source]
         source: gridsync_core::CoreError,
+    },
+    /// A stored document over the stored budget (or whose bytes do not
+    /// read), refused before Automerge loads it.
+    #[error(
+        "store {path}: document {doc} was not loaded: {refusal}. Stop the service and run `gridctl store check --db {path} --key-file <its key file>`, then `gridctl store repair` the same way (see docs/operations.md)"
+    )]
+    OverBudget {
+        path: PathBuf,
+        doc: DocId,
+        refusal: Refusal,
     },
 }
 
@@ -449,11 +464,14 @@ impl Store {
     }
 
     /// A stored document as Automerge loads it (snapshot, then chunks), its
-    /// header checked; `None` if it was never stored.
+    /// header checked; `None` if it was never stored. Its bytes are costed
+    /// first: a document over the default [`StoredBudget`] is refused
+    /// ([`StoreError::OverBudget`]) before Automerge sees it.
     pub fn read_doc(&self, id: &DocId) -> Result<Option<automerge::AutoCommit>, StoreError> {
         let Some(s) = self.load_doc(id)? else {
             return Ok(None);
         };
+        check::refuse_over_budget(self, id, &s, &StoredBudget::default())?;
         gridsync_core::replica::load_doc(
             s.snapshot.as_deref(),
             s.chunks.iter().map(Vec::as_slice),

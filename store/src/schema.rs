@@ -3,7 +3,7 @@
 //! is never edited; a change of schema adds the next one.
 
 /// The schema version this build writes.
-pub const STORE_VERSION: u32 = 3;
+pub const STORE_VERSION: u32 = 4;
 
 /// Migrations, in order: `MIGRATIONS[i]` takes a store from version `i` to
 /// `i + 1`. Never edit one that has shipped; add the next.
@@ -45,5 +45,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          state BLOB NOT NULL,
          last_sync_ms INTEGER,
          PRIMARY KEY (peer, doc_id)
+     );",
+    // 3 -> 4: pieces of documents moved aside by `gridctl store repair`
+    // (over the stored budget, or unreadable), kept to be inspected.
+    "CREATE TABLE quarantine (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         doc_id TEXT NOT NULL,
+         piece TEXT NOT NULL,
+         bytes BLOB NOT NULL,
+         reason TEXT NOT NULL,
+         at_ms INTEGER NOT NULL
      );",
 ];

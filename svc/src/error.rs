@@ -13,7 +13,7 @@
 //! | a record with that id exists | `ALREADY_EXISTS` |
 //! | the caller's identity may not do this | `PERMISSION_DENIED` |
 //! | no identity | `UNAUTHENTICATED` |
-//! | the state does not allow it (a store or document too new, a building with households) | `FAILED_PRECONDITION` |
+//! | the state does not allow it (a store or document too new, a stored document over budget, a building with households) | `FAILED_PRECONDITION` |
 //! | over a limit | `RESOURCE_EXHAUSTED` |
 //! | a peer did not answer in time | `DEADLINE_EXCEEDED` |
 //! | the caller or the link ended the call | `CANCELLED` |
@@ -102,11 +102,13 @@ fn core_status(e: CoreError) -> Status {
     }
 }
 
-/// The code of a store error: a store or document too new for this build
+/// The code of a store error: a store or document too new for this build,
+/// or a stored document over budget (an operator must repair the store),
 /// is a precondition; anything else means the work was not stored.
 fn store_status(e: StoreError) -> Status {
     match e {
         e @ (StoreError::TooNew { .. }
+        | StoreError::OverBudget { .. }
         | StoreError::Document {
             source: CoreError::SchemaTooNew { .. },
             ..
@@ -195,6 +197,26 @@ mod tests {
                 .into(),
                 Code::FailedPrecondition,
                 "schema version 9",
+            ),
+            (
+                StoreError::OverBudget {
+                    path: "/var/lib/gridsync-coordinator/gridsync-coordinator.sqlite3".into(),
+                    doc: "registry/c01".parse().unwrap(),
+                    refusal: gridsync_core::sync::stored::Refusal {
+                        piece: gridsync_core::sync::stored::Piece::Chunk(0),
+                        error: gridsync_core::sync::stored::StoredError::Over(
+                            gridsync_core::sync::stored::Over {
+                                limit: "max_doc_ops",
+                                what: "operations",
+                                value: 33_554_432,
+                                max: 4_000_000,
+                            },
+                        ),
+                    },
+                }
+                .into(),
+                Code::FailedPrecondition,
+                "document registry/c01 was not loaded: 33554432 operations, over the limit of 4000000 (max_doc_ops)",
             ),
             (
                 ApiError::NotFound("no such path".into()),

@@ -11,6 +11,9 @@
 //! - Status codes are chosen in one place: `tonic::Status::<code>(…)` is
 //!   written only in `svc/src/error.rs`.
 //! - Every crate's root opens with a `//!` doc.
+//! - The shipped systemd units keep their limits and their sandbox: open
+//!   files well above the connection cap, a memory ceiling, a read-only
+//!   system, no new privileges, a private /tmp (issue 12).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -364,4 +367,84 @@ fn the_checks_see_a_cycle_and_a_status_when_there_is_one() {
     assert!(status_code_chosen("tonic::Status::internal(e)"));
     assert!(!status_code_chosen("Status::from(e)"));
     assert!(!status_code_chosen("rpb::SignOffStatus::try_from(x)"));
+}
+
+/// The `[Service]` directives of a unit: each key with its values, in order
+/// (a key may be given more than once).
+fn service_directives(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut in_service = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_service = line == "[Service]";
+        } else if in_service
+            && !line.starts_with('#')
+            && let Some((k, v)) = line.split_once('=')
+        {
+            out.entry(k.trim().to_string())
+                .or_default()
+                .push(v.trim().to_string());
+        }
+    }
+    out
+}
+
+/// A systemd size (`1536M`, `1G`, bytes) in bytes.
+fn systemd_bytes(v: &str) -> Option<u64> {
+    let (n, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let n: u64 = n.parse().ok()?;
+    let mult = match unit {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return None,
+    };
+    Some(n * mult)
+}
+
+#[test]
+fn the_systemd_units_keep_their_limits_and_sandbox() {
+    let cap = gridsync_sync::accept::AcceptLimits::default().max_connections as u64;
+    for unit in ["gridsync-node.service", "gridsync-coordinator.service"] {
+        let path = root().join("deploy/systemd").join(unit);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let d = service_directives(&text);
+        let one = |key: &str| -> &str {
+            match d.get(key).map(Vec::as_slice) {
+                Some([v]) => v,
+                other => panic!("{unit}: {key}= should be set once, found {other:?}"),
+            }
+        };
+        for (key, want) in [
+            ("ProtectSystem", "strict"),
+            ("NoNewPrivileges", "yes"),
+            ("PrivateTmp", "yes"),
+            ("DynamicUser", "yes"),
+            ("CapabilityBoundingSet", ""),
+            ("UMask", "0077"),
+        ] {
+            assert_eq!(one(key), want, "{unit}: {key}=");
+        }
+        let files: u64 = one("LimitNOFILE")
+            .parse()
+            .unwrap_or_else(|e| panic!("{unit}: LimitNOFILE: {e}"));
+        assert!(
+            files >= 4 * cap,
+            "{unit}: LimitNOFILE={files} is not well above the {cap} connections the acceptor allows"
+        );
+        let max = systemd_bytes(one("MemoryMax"))
+            .unwrap_or_else(|| panic!("{unit}: MemoryMax is not a size"));
+        let high = systemd_bytes(one("MemoryHigh"))
+            .unwrap_or_else(|| panic!("{unit}: MemoryHigh is not a size"));
+        assert!(high < max, "{unit}: MemoryHigh should be below MemoryMax");
+        assert!(
+            d.get("SystemCallFilter")
+                .is_some_and(|v| v.iter().any(|f| f == "@system-service")),
+            "{unit}: no SystemCallFilter=@system-service"
+        );
+    }
+    assert_eq!(systemd_bytes("1536M"), Some(1536 << 20));
+    assert_eq!(systemd_bytes("lots"), None);
 }

@@ -13,6 +13,9 @@
 //!   haves and documents, stalled parts, idle connections, work over the
 //!   memory ceiling), refused by name while another community keeps
 //!   syncing and memory stays bounded.
+//! - `stored`: what a bad peer left in a store before the budgets (an op
+//!   bomb as a chunk, in a snapshot): refused by name when loaded, reported
+//!   by `gridctl store check`, quarantined by `gridctl store repair`.
 //! - `common`: what `access`, `credentials` and `bad_frames` share: hand-made
 //!   frames and sessions, and the checks every refusal gets.
 
@@ -22,3 +25,4 @@ mod common;
 mod credentials;
 mod hostile;
 mod identity;
+mod stored;

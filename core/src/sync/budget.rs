@@ -222,6 +222,21 @@ pub fn cost(bytes: &[u8], budget: &MessageBudget) -> Result<MessageCost, BudgetE
     Ok(c)
 }
 
+/// Costs bare chunks one after another (a saved document and any changes
+/// after it, or changes saved one after another, as a store keeps them)
+/// against `budget`, with the same checks as a message's changes.
+pub fn cost_chunks(bytes: &[u8], budget: &MessageBudget) -> Result<MessageCost, BudgetError> {
+    let mut c = MessageCost::default();
+    let mut r = Reader::new(bytes);
+    while !r.is_empty() {
+        let start = r.rest();
+        let chunk = RawChunk::read(&mut r)?;
+        let whole = &start[..start.len() - r.remaining()];
+        chunk_cost(&chunk, whole, budget, &mut c)?;
+    }
+    Ok(c)
+}
+
 /// `whole` is the chunk's bytes, header and all.
 fn chunk_cost(
     chunk: &RawChunk<'_>,

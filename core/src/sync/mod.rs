@@ -14,6 +14,7 @@
 //! trip or two instead of starting over.
 
 pub mod budget;
+pub mod stored;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +23,7 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 
 pub use budget::{BudgetError, MessageBudget, MessageCost, PeerBudget, PeerLimits};
+pub use stored::{StoredBudget, StoredCost};
 
 use crate::access::SyncAccess;
 use crate::ids::DocId;
