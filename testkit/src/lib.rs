@@ -18,7 +18,8 @@
 //!   month of work) written straight into node and coordinator stores;
 //!   [`demo_roster`]: a demo community as a CSV roster.
 //! - [`hostile`]: hostile peers' messages made by hand (op and inflate bombs,
-//!   floods, corrupt changes).
+//!   floods, corrupt changes); [`attack`]: sending them as a separate client
+//!   would (a raw sync session held open, idle TLS connections).
 //! - [`sim`] (feature `sim`): the partition suite's deterministic
 //!   simulation of a whole street in turmoil.
 //! - [`process`]: child processes stopped with SIGTERM when dropped, and
@@ -39,6 +40,7 @@
 //! `GRIDSYNC_NODE_BIN`, `GRIDSYNC_COORDINATOR_BIN` and `GRIDCTL_BIN` point
 //! the tests at other executables.
 
+pub mod attack;
 pub mod calls;
 pub mod demo_roster;
 pub mod demo_street;
