@@ -18,7 +18,8 @@
 //!   month of work) written straight into node and coordinator stores;
 //!   [`demo_roster`]: a demo community as a CSV roster.
 //! - [`hostile`]: hostile peers' messages made by hand (op and inflate bombs,
-//!   floods, corrupt changes).
+//!   floods, corrupt changes); [`attack`]: sending them as a separate client
+//!   would (a raw sync session held open, idle TLS connections).
 //! - [`fuzzing`] (feature `fuzzing`): the cargo-fuzz targets' harnesses
 //!   and seeds, shared with the corpus replay test (`tests/fuzz_corpus`).
 //! - [`sim`] (feature `sim`): the partition suite's deterministic
@@ -41,6 +42,7 @@
 //! `GRIDSYNC_NODE_BIN`, `GRIDSYNC_COORDINATOR_BIN` and `GRIDCTL_BIN` point
 //! the tests at other executables.
 
+pub mod attack;
 pub mod calls;
 pub mod demo_roster;
 pub mod demo_street;
