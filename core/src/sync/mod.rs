@@ -488,6 +488,14 @@ impl Reassembly {
                     }
                     return Ok(Some((part.doc, part.data)));
                 }
+                if part.data.len() as u64 > part.total {
+                    return Err(SyncError::Frame(format!(
+                        "document {}: part 0 of {} bytes, longer than the {} bytes announced",
+                        part.doc,
+                        part.data.len(),
+                        part.total
+                    )));
+                }
                 let mut buf = Vec::with_capacity(part.data.len());
                 buf.extend_from_slice(&part.data);
                 self.current = Some((part.doc, 1, part.count, part.total, buf));
@@ -634,6 +642,13 @@ mod tests {
         let mut liar = parts[0].clone();
         liar.count = 1;
         assert!(matches!(r.push(liar), Err(SyncError::Frame(_))));
+        // A first part longer than the whole it announces (found by the
+        // `frames` fuzz target: it was buffered past max_message_bytes).
+        let mut r = Reassembly::new(limits);
+        let mut long = parts[0].clone();
+        long.total = 5;
+        assert!(matches!(r.push(long), Err(SyncError::Frame(_))));
+        assert_eq!(r.buffered(), 0);
     }
 
     #[test]

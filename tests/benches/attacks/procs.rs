@@ -129,7 +129,13 @@ fn command(bin: &Path, dir: &Path) -> (Command, PathBuf, PathBuf) {
             cmd.env_remove(k);
         }
     }
+    // The store's key by environment: a binary from before encryption at
+    // rest has no such setting and ignores it (a flag would be refused).
     cmd.env("GRIDSYNC_LOG", "warn")
+        .env(
+            "GRIDSYNC_STORE_KEY_FILE",
+            gridsync_testkit::store_key_file(&dir.join("key")),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("the log file"));
