@@ -156,6 +156,7 @@ fn an_older_store_is_migrated_and_keeps_its_documents() {
         conn.execute_batch(
             "DROP TABLE audit;
              DROP TABLE sync_state;
+             DROP TABLE quarantine;
              CREATE TABLE documents_v1 (doc_id TEXT PRIMARY KEY, snapshot BLOB, updated_at_ms INTEGER NOT NULL);
              INSERT INTO documents_v1 SELECT doc_id, snapshot, updated_at_ms FROM documents;
              DROP TABLE documents;

@@ -144,14 +144,18 @@ fn hostile_seeds_are_refused_by_the_small_budget() {
 /// lengths were rewritten to claim a few operations (within any budget)
 /// was applied, and the save that followed panicked inside Automerge
 /// (`collector.rs`: `MissingDep`), since Automerge re-encodes the change
-/// under another hash. It is refused before it is applied now.
+/// under another hash. It is refused before it is applied now: its cost is
+/// counted first (that expands nothing), then, once the memory for it is
+/// reserved, its encoding is checked (that expands its operations).
 #[test]
 fn a_small_op_bomb_is_refused_as_not_automerges_encoding() {
-    use gridsync_core::sync::budget::{BudgetError, MessageBudget, cost};
+    use gridsync_core::sync::budget::{BudgetError, MessageBudget, check_encodings, cost};
     for ops in [3, 100, 1_000] {
-        let bomb =
-            gridsync_testkit::hostile::sync_message(&[gridsync_testkit::hostile::op_bomb(ops)]);
-        match cost(&bomb, &MessageBudget::default()) {
+        let change = gridsync_testkit::hostile::op_bomb(ops);
+        let bomb = gridsync_testkit::hostile::sync_message(std::slice::from_ref(&change));
+        let c = cost(&bomb, &MessageBudget::default()).expect("within budget, counted");
+        assert_eq!(c.ops, ops);
+        match check_encodings([change.as_slice()], &MessageBudget::default()) {
             Err(BudgetError::Corrupt(reason)) => {
                 assert!(reason.contains("Automerge's own encoding"), "{reason}")
             }

@@ -255,6 +255,14 @@ impl SyncSession {
         if access == SyncAccess::ReadOnly && cost.adds_to(doc) {
             return Err(SyncError::ReadOnly { doc: doc_name() });
         }
+        // Only now that its cost is known (and reserved, where the host
+        // keeps a ceiling): this expands the changes' operations.
+        budget::check_encodings(msg.changes.iter(), &self.budget.message).map_err(|e| {
+            SyncError::Corrupt {
+                doc: doc_name(),
+                reason: e.to_string(),
+            }
+        })?;
         doc.sync()
             .receive_sync_message(&mut st.state, msg)
             .map_err(|e| SyncError::Apply {
