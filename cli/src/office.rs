@@ -411,11 +411,17 @@ pub fn print_link(link: Option<&pb::LinkStatus>) {
         }
     };
     if l.connected {
-        println!("coordinator connected since {}", when(l.changed_ms));
+        println!(
+            "coordinator link up since {}, heard {} (liveness window {} s)",
+            when(l.changed_ms),
+            when(l.last_heard_ms),
+            l.liveness_window_ms / 1000
+        );
     } else {
         println!(
-            "coordinator NOT connected (since {}; {} attempts): {}",
+            "coordinator link down (since {}, heard {}; {} attempts): {}",
             when(l.changed_ms),
+            when(l.last_heard_ms),
             l.attempts,
             if l.last_error.is_empty() {
                 "-"
@@ -430,7 +436,7 @@ pub fn print_link(link: Option<&pb::LinkStatus>) {
     );
     for d in &l.docs {
         println!(
-            "  {:<40} {:<8} last sync {:<12} unacknowledged {}",
+            "  {:<40} {:<8} in sync {:<12} unacknowledged {}",
             d.doc_id,
             if d.in_sync { "in sync" } else { "behind" },
             when(d.last_sync_ms),

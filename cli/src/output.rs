@@ -171,6 +171,17 @@ pub fn local_time(ms: i64) -> String {
     }
 }
 
+/// The local time of day of a Unix ms, `HH:MM:SS`; `never` for 0.
+pub fn clock_time(ms: i64) -> String {
+    if ms <= 0 {
+        return "never".into();
+    }
+    match local_zone().timestamp_millis_opt(ms).single() {
+        Some(t) => t.format("%H:%M:%S").to_string(),
+        None => format!("{ms} ms"),
+    }
+}
+
 /// A duration in ms, short: `42s`, `5m`, `3h12m`, `2d4h`; `-` when never.
 pub fn lag(ms: i64) -> String {
     if ms < 0 {

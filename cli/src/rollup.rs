@@ -345,22 +345,31 @@ pub fn sign_off_text(s: &rpb::Stamp) -> String {
 }
 
 /// The staleness cell of a community row, as of `now_ms` (the rollup's
-/// generation time): `fresh, sync 0s ago, digest MATCH, not signed`. A
-/// node's own rollup (`own`) has no staleness or digest check; it shows
-/// its own digest instead.
+/// generation time), in the words every output uses: `fresh, in sync 0s
+/// ago, digest MATCH, not signed`, or `stale (link down; node 3 documents
+/// ahead at 10:02:17), in sync 5m ago, heard 5m ago, …`. "In sync" is what
+/// the figures are known to include; "heard" the last frame of any kind
+/// from the node. A node's own rollup (`own`) has no staleness or digest
+/// check; it shows its own digest instead.
 pub fn stamp_cell(s: &rpb::Stamp, now_ms: i64, own: bool) -> String {
-    let sync = if s.last_sync_ms <= 0 {
-        "never synced".to_string()
+    let in_sync = if s.last_sync_ms <= 0 {
+        "never in sync".to_string()
     } else {
-        format!("sync {} ago", lag(now_ms.saturating_sub(s.last_sync_ms)))
+        format!("in sync {} ago", lag(now_ms.saturating_sub(s.last_sync_ms)))
     };
     let mut parts = Vec::new();
     if own {
         parts.push(format!("own digest {}", short(&s.digest, 12)));
-        parts.push(sync);
+        parts.push(in_sync);
     } else {
-        parts.push(if s.stale { "stale" } else { "fresh" }.to_string());
-        parts.push(sync);
+        parts.push(staleness(s));
+        parts.push(in_sync);
+        if s.stale && s.last_heard_ms > 0 {
+            parts.push(format!(
+                "heard {} ago",
+                lag(now_ms.saturating_sub(s.last_heard_ms))
+            ));
+        }
         if s.held {
             parts.push("held".into());
         }
@@ -371,6 +380,28 @@ pub fn stamp_cell(s: &rpb::Stamp, now_ms: i64, own: bool) -> String {
     }
     parts.push(sign_off_text(s));
     parts.join(", ")
+}
+
+/// `fresh`, or `stale (why)`.
+pub fn staleness(s: &rpb::Stamp) -> String {
+    if !s.stale {
+        return "fresh".into();
+    }
+    let mut why = Vec::new();
+    if !s.connected {
+        why.push("link down".to_string());
+    } else if s.node_docs_ahead == 0 {
+        why.push("not heard within the liveness window".to_string());
+    }
+    if s.node_docs_ahead > 0 {
+        why.push(format!(
+            "node {} document{} ahead at {}",
+            s.node_docs_ahead,
+            if s.node_docs_ahead == 1 { "" } else { "s" },
+            crate::output::clock_time(s.node_reported_ms)
+        ));
+    }
+    format!("stale ({})", why.join("; "))
 }
 
 fn short(s: &str, n: usize) -> String {
@@ -810,7 +841,7 @@ mod tests {
         );
         assert_eq!(
             stamp_cell(&s, 3_000, false),
-            "fresh, sync 2s ago, digest MATCH, not signed"
+            "fresh, in sync 2s ago, digest MATCH, not signed"
         );
         let mut s = stamp(
             true,
@@ -818,14 +849,30 @@ mod tests {
             rpb::SignOffStatus::ChangedSinceSignOff,
         );
         s.held = true;
+        s.last_heard_ms = 31_000;
         assert_eq!(
             stamp_cell(&s, 61_000, false),
-            "stale, sync 1m ago, held, digest NOT REPORTED, CHANGED since sign-off by 张伟"
+            "stale (link down), in sync 1m ago, heard 30s ago, held, digest NOT REPORTED, CHANGED since sign-off by 张伟"
+        );
+        // Connected, but the node reported heads not held here.
+        s.connected = true;
+        s.node_docs_ahead = 3;
+        s.node_reported_ms = 31_000;
+        let cell = stamp_cell(&s, 61_000, false);
+        assert!(
+            cell.starts_with("stale (node 3 documents ahead at ")
+                && cell.contains(&crate::output::clock_time(31_000)),
+            "{cell}"
+        );
+        s.node_docs_ahead = 0;
+        assert!(
+            stamp_cell(&s, 61_000, false)
+                .starts_with("stale (not heard within the liveness window)"),
         );
         s.last_sync_ms = 0;
         let own = stamp_cell(&s, 61_000, true);
         assert!(
-            own.starts_with("own digest abababababab…, never synced"),
+            own.starts_with("own digest abababababab…, never in sync"),
             "{own}"
         );
     }
@@ -882,7 +929,7 @@ mod tests {
             .find(|l| l.contains("社区 community 名c1"))
             .expect("a row for c1");
         assert!(
-            c1.ends_with("fresh, sync 2s ago, digest PENDING, signed by 张伟"),
+            c1.ends_with("fresh, in sync 2s ago, digest PENDING, signed by 张伟"),
             "{c1}"
         );
         assert!(c1.contains("1/0/0"), "{c1}");

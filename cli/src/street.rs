@@ -360,34 +360,65 @@ async fn communities(c: &mut StreetApi, json: bool) -> anyhow::Result<()> {
         return print_json(&r);
     }
     let connected = r.communities.iter().filter(|l| l.connected).count();
+    let fresh = r.communities.iter().filter(|l| l.fresh).count();
     println!(
-        "{} communities, {connected} connected, as of {}",
+        "{} communities, {connected} connected, {fresh} fresh, as of {}",
         r.communities.len(),
         local_time(r.now_ms)
     );
     println!(
-        "{:<16} {:<12} {:<5} {:<5} {:<19} {:>7} {:>6} {:<10} last error",
-        "id", "name", "reg", "conn", "last sync", "lag", "behind", "version"
+        "{:<16} {:<12} {:<5} {:<6} {:>9} {:>9} {:>6} {:<10} note",
+        "id", "name", "reg", "link", "heard", "in sync", "behind", "version"
     );
     for l in &r.communities {
+        let mut note = Vec::new();
+        if l.node_docs_ahead > 0 {
+            note.push(format!(
+                "node {} document{} ahead at {}",
+                l.node_docs_ahead,
+                if l.node_docs_ahead == 1 { "" } else { "s" },
+                crate::output::clock_time(l.node_reported_ms)
+            ));
+        }
+        if !l.last_error.is_empty() {
+            note.push(l.last_error.clone());
+        }
+        let ago = |ms: i64| {
+            if ms <= 0 {
+                "never".to_string()
+            } else {
+                format!("{} ago", lag(r.now_ms.saturating_sub(ms)))
+            }
+        };
         println!(
-            "{:<16} {:<12} {:<5} {:<5} {:<19} {:>7} {:>6} {:<10} {}",
+            "{:<16} {:<12} {:<5} {:<6} {:>9} {:>9} {:>6} {:<10} {}",
             l.community_id,
             l.name,
             if l.registered { "yes" } else { "no" },
-            if l.connected { "yes" } else { "no" },
-            local_time(l.last_sync_ms),
-            lag(l.lag_ms),
+            link_word(l),
+            ago(l.last_heard_ms),
+            ago(l.last_sync_ms),
             format!("{}/{}", l.docs_behind, l.docs),
             if l.software_version.is_empty() {
                 "-"
             } else {
                 &l.software_version
             },
-            l.last_error
+            note.join("; ")
         );
     }
     Ok(())
+}
+
+/// A community's link in one word, the same as the rollup's stamp: `fresh`
+/// (heard within the window, nothing of the node's missing here), `stale`
+/// (a session is open but one of those fails) or `down` (no session).
+pub fn link_word(l: &pb::CommunityLink) -> &'static str {
+    match (l.connected, l.fresh) {
+        (false, _) => "down",
+        (true, true) => "fresh",
+        (true, false) => "stale",
+    }
 }
 
 async fn show(c: &mut StreetApi, json: bool) -> anyhow::Result<()> {

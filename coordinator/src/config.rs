@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use std::time::Duration;
 
-use gridsync_core::sync::{FrameLimits, MessageBudget, PeerLimits, SyncBudget};
+use gridsync_core::sync::{FrameLimits, HeartbeatSettings, MessageBudget, PeerLimits, SyncBudget};
 use gridsync_svc::memory::Ceiling;
 use gridsync_sync::accept::AcceptLimits;
 use gridsync_sync::tls::TlsFiles;
@@ -69,10 +69,20 @@ pub struct Settings {
     /// Seconds to let sessions and requests finish on shutdown. Default: 10.
     #[arg(long, env = "GRIDSYNC_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
-    /// A community whose last sync is older than this many seconds is
-    /// marked stale in the rollups. Default: 900 (15 minutes).
+    /// Deprecated and unused: a community is stale as soon as it is not
+    /// fresh (not heard within the heartbeat window, or its node reported
+    /// heads not held here). Accepted so older configs still load.
     #[arg(long, env = "GRIDSYNC_STALE_AFTER_SECS")]
     pub stale_after_secs: Option<u64>,
+    /// Sync heartbeat interval, ms: both sides send one this often.
+    /// Default: 2000.
+    #[arg(long, env = "GRIDSYNC_HEARTBEAT_INTERVAL_MS")]
+    pub heartbeat_interval_ms: Option<u32>,
+    /// Heartbeat intervals without any frame after which a session ends and
+    /// its community is down (the liveness window is interval × misses).
+    /// Default: 3.
+    #[arg(long, env = "GRIDSYNC_HEARTBEAT_MISSES")]
+    pub heartbeat_misses: Option<u32>,
     /// `text` or `json` logs. Default: text.
     #[arg(long, env = "GRIDSYNC_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -188,6 +198,7 @@ pub struct CoordinatorConfig {
     pub part_timeout: Duration,
     pub hello_timeout: Duration,
     pub max_hello_docs: usize,
+    pub heartbeat: HeartbeatSettings,
     pub shutdown_grace_secs: u64,
     pub json_logs: bool,
     pub addr_file: Option<PathBuf>,
@@ -273,12 +284,18 @@ impl CoordinatorConfig {
         if compact_after_chunks == 0 {
             anyhow::bail!("compact_after_chunks must be at least 1");
         }
-        let stale_after_secs = s.stale_after_secs.unwrap_or(900);
-        if stale_after_secs == 0 || stale_after_secs > 30 * 24 * 3600 {
-            anyhow::bail!(
-                "stale_after_secs: {stale_after_secs} must be between 1 and 2592000 (30 days)"
+        if let Some(v) = s.stale_after_secs {
+            tracing::warn!(
+                stale_after_secs = v,
+                "stale_after_secs is no longer used: a community is stale as soon as it is not heard within the heartbeat window (heartbeat_interval_ms × heartbeat_misses) or its node is ahead"
             );
         }
+        let hb = HeartbeatSettings::default();
+        let heartbeat = HeartbeatSettings::new(
+            s.heartbeat_interval_ms.unwrap_or(hb.interval_ms),
+            s.heartbeat_misses.unwrap_or(hb.misses),
+        )
+        .map_err(anyhow::Error::msg)?;
         let json_logs = match s.log_format.as_deref().unwrap_or("text") {
             "text" => false,
             "json" => true,
@@ -344,7 +361,7 @@ impl CoordinatorConfig {
                 db_path: data_dir.join("gridsync-coordinator.sqlite3"),
                 tz,
                 compact_after_chunks,
-                stale_after_ms: stale_after_secs as i64 * 1000,
+                stale_after_ms: heartbeat.window_ms(),
                 memory: Ceiling::new(memory_ceiling_mib << 20, "memory_ceiling_mib"),
                 store_key,
             },
@@ -360,6 +377,7 @@ impl CoordinatorConfig {
             part_timeout,
             hello_timeout,
             max_hello_docs,
+            heartbeat,
             shutdown_grace_secs: s.shutdown_grace_secs.unwrap_or(10),
             json_logs,
             addr_file: flags.addr_file,
@@ -584,10 +602,21 @@ mod tests {
                     "s",
                     "--insecure-dev-tokens",
                     "t",
-                    "--stale-after-secs",
+                    "--heartbeat-interval-ms",
+                    "10",
+                ],
+                "heartbeat_interval_ms",
+            ),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--heartbeat-misses",
                     "0",
                 ],
-                "stale_after_secs",
+                "heartbeat_misses",
             ),
             (
                 vec![

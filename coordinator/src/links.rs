@@ -1,8 +1,18 @@
 //! [`Links`]: each community's link as the coordinator sees it (in memory;
 //! the last sync per document is also in the store's sync states), and the
 //! operators' list of communities built from it.
+//!
+//! The one definition of the words every output uses (operators' list,
+//! rollup stamps, gridctl):
+//! - **last heard**: the last frame of any kind from the node;
+//! - **fresh**: a session is open, the node was heard within the liveness
+//!   window, and every head it last reported (handshake, heartbeats, sync
+//!   messages) is held here ([`CommunityStatus::fresh`]);
+//! - **last in sync**: what the figures are known to include: now while
+//!   fresh, else the oldest of the documents' last syncs
+//!   ([`CommunityStatus::last_in_sync_ms`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use gridsync_core::access::Principal;
 use gridsync_core::street::StreetView;
@@ -24,6 +34,17 @@ pub struct LinkRecord {
     pub docs: BTreeMap<DocId, (Option<i64>, bool)>,
     /// Sessions opened since the coordinator started.
     pub sessions: u64,
+    /// The last frame of any kind from the node (Unix ms).
+    pub last_heard_ms: Option<i64>,
+    /// The session's liveness window, ms; `None` for a node that sends no
+    /// heartbeats (only its keep-alive ends a dead session).
+    pub window_ms: Option<i64>,
+    /// The heads the node last reported for each of its documents.
+    pub node_heads: DocHeads,
+    /// Its documents whose last reported heads are not all held here.
+    pub ahead: BTreeSet<DocId>,
+    /// When the node last reported its heads (handshake or heartbeat).
+    pub node_reported_ms: Option<i64>,
 }
 
 /// One community in the operators' list.
@@ -39,6 +60,31 @@ pub struct CommunityStatus {
     /// here is known to include; `None` if one never synced.
     pub oldest_sync_ms: Option<i64>,
     pub link: LinkRecord,
+}
+
+impl CommunityStatus {
+    /// Fresh: a session is open, the node was heard within the liveness
+    /// window, and every head it last reported is held here.
+    pub fn fresh(&self, now_ms: i64) -> bool {
+        let l = &self.link;
+        l.connected
+            && l.window_ms.is_none_or(|w| {
+                l.last_heard_ms
+                    .is_some_and(|t| now_ms.saturating_sub(t) <= w)
+            })
+            && l.ahead.is_empty()
+    }
+
+    /// Last in sync: the time up to which the figures are known to include
+    /// everything the node had: now while fresh, else the oldest of the
+    /// documents' last syncs (`None` if one never synced).
+    pub fn last_in_sync_ms(&self, now_ms: i64) -> Option<i64> {
+        if self.fresh(now_ms) {
+            Some(now_ms)
+        } else {
+            self.oldest_sync_ms
+        }
+    }
 }
 
 /// The peer name under which a node's sync states are stored.
@@ -57,12 +103,15 @@ impl Links {
     /// of now, though no message will be exchanged for it; anything else is
     /// behind until a message says otherwise, whatever an earlier session
     /// left recorded.
+    #[allow(clippy::too_many_arguments)]
     pub fn opened(
         &mut self,
         c: &CommunityId,
         version: &str,
         node_docs: &DocHeads,
         held: &DocHeads,
+        ahead: BTreeSet<DocId>,
+        window_ms: Option<i64>,
         now_ms: i64,
     ) {
         let mut docs: BTreeMap<DocId, bool> = held
@@ -78,6 +127,11 @@ impl Links {
         l.software_version = version.to_string();
         l.last_error = None;
         l.sessions += 1;
+        l.last_heard_ms = Some(now_ms);
+        l.window_ms = window_ms;
+        l.node_heads = node_docs.clone();
+        l.ahead = ahead;
+        l.node_reported_ms = Some(now_ms);
         for (id, equal) in docs {
             let entry = l.docs.entry(id).or_default();
             if equal {
@@ -88,24 +142,69 @@ impl Links {
         }
     }
 
-    /// A message of `c`'s session about `id` was received and committed.
-    pub fn received(&mut self, c: &CommunityId, id: &DocId, in_sync: bool, now_ms: i64) {
+    /// A message of `c`'s session about `id` was received and committed;
+    /// it stated the node's heads of `id` (`node_heads`), all held here or
+    /// not (`held`).
+    pub fn received(
+        &mut self,
+        c: &CommunityId,
+        id: &DocId,
+        in_sync: bool,
+        node_heads: Vec<automerge::ChangeHash>,
+        held: bool,
+        now_ms: i64,
+    ) {
         let link = self.0.entry(c.clone()).or_default();
         let entry = link.docs.entry(id.clone()).or_default();
         entry.1 = in_sync;
         if in_sync {
             entry.0 = Some(now_ms);
         }
+        link.node_heads.insert(id.clone(), node_heads);
+        if held {
+            link.ahead.remove(id);
+        } else {
+            link.ahead.insert(id.clone());
+        }
+    }
+
+    /// A frame of `c`'s current session was heard.
+    pub fn heard(&mut self, c: &CommunityId, now_ms: i64) {
+        if let Some(l) = self.0.get_mut(c) {
+            l.last_heard_ms = Some(now_ms);
+        }
+    }
+
+    /// `c`'s heartbeat reported its heads: `changed` are the documents
+    /// whose heads it stated anew, each held here or not.
+    pub fn reported(
+        &mut self,
+        c: &CommunityId,
+        changed: &DocHeads,
+        held: &BTreeMap<DocId, bool>,
+        now_ms: i64,
+    ) {
+        let Some(l) = self.0.get_mut(c) else { return };
+        l.node_reported_ms = Some(now_ms);
+        for (id, heads) in changed {
+            l.node_heads.insert(id.clone(), heads.clone());
+            if held.get(id).copied().unwrap_or(false) {
+                l.ahead.remove(id);
+            } else {
+                l.ahead.insert(id.clone());
+            }
+        }
     }
 
     /// The session of `c` ended. Documents in sync when it ended were in
-    /// sync until then: their last sync is now.
+    /// sync until the node was last heard.
     pub fn closed(&mut self, c: &CommunityId, error: Option<String>, now_ms: i64) {
         let l = self.0.entry(c.clone()).or_default();
         if l.connected {
+            let until = l.last_heard_ms.unwrap_or(now_ms).min(now_ms);
             for (last, in_sync) in l.docs.values_mut() {
                 if *in_sync {
-                    *last = Some(now_ms);
+                    *last = Some(until);
                 }
             }
         }

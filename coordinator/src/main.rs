@@ -90,6 +90,7 @@ async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
     opts.part_timeout = cfg.part_timeout;
     opts.hello_timeout = cfg.hello_timeout;
     opts.max_hello_docs = cfg.max_hello_docs;
+    opts.heartbeat = cfg.heartbeat;
     opts.memory = cfg.replicas.memory.clone();
     opts.grace = Duration::from_secs(cfg.shutdown_grace_secs);
     serve(replicas.clone(), listener, shutdown_signal(), opts).await?;

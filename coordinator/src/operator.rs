@@ -121,18 +121,28 @@ impl pb::street_server::Street for OperatorService {
         let list = self.run(|r| Ok(r.communities()?)).await?;
         let communities = list
             .into_iter()
-            .map(|c| pb::CommunityLink {
-                community_id: c.id.to_string(),
-                name: c.name,
-                registered: c.registered,
-                connected: c.link.connected,
-                link_changed_ms: c.link.changed_ms.unwrap_or(0),
-                last_sync_ms: c.last_sync_ms.unwrap_or(0),
-                lag_ms: c.last_sync_ms.map_or(-1, |t| (now - t).max(0)),
-                docs: c.docs,
-                docs_behind: c.docs_behind,
-                software_version: c.link.software_version,
-                last_error: c.link.last_error.unwrap_or_default(),
+            .map(|c| {
+                // The same words as the rollup's stamp (crate::links).
+                let fresh = c.fresh(now);
+                let last_in_sync = c.last_in_sync_ms(now);
+                pb::CommunityLink {
+                    community_id: c.id.to_string(),
+                    name: c.name,
+                    registered: c.registered,
+                    connected: c.link.connected,
+                    link_changed_ms: c.link.changed_ms.unwrap_or(0),
+                    last_sync_ms: last_in_sync.unwrap_or(0),
+                    lag_ms: last_in_sync.map_or(-1, |t| (now - t).max(0)),
+                    docs: c.docs,
+                    docs_behind: c.docs_behind,
+                    software_version: c.link.software_version,
+                    last_error: c.link.last_error.unwrap_or_default(),
+                    last_heard_ms: c.link.last_heard_ms.unwrap_or(0),
+                    fresh,
+                    node_docs_ahead: c.link.ahead.len() as u32,
+                    node_reported_ms: c.link.node_reported_ms.unwrap_or(0),
+                    liveness_window_ms: c.link.window_ms.unwrap_or(0),
+                }
             })
             .collect();
         Ok(Response::new(pb::ListCommunitiesReply {

@@ -62,8 +62,9 @@ pub struct ReplicasConfig {
     pub db_path: PathBuf,
     pub tz: Tz,
     pub compact_after_chunks: u64,
-    /// A community whose last sync is older than this is marked stale in
-    /// the rollups.
+    /// The liveness window (heartbeat interval × misses), stated in the
+    /// rollups as the staleness threshold: a community not heard for this
+    /// long is stale.
     pub stale_after_ms: i64,
     /// The coordinator's memory ceiling: a message whose application would
     /// take the process past it is refused (to be sent again later).
@@ -369,6 +370,7 @@ impl StreetReplicas {
                     return Err(e.into());
                 }
             };
+            let node_held = holds_all(&mut l.doc, &received.peer_heads);
             let sync = [SyncWrite {
                 peer: &peer,
                 id: id.clone(),
@@ -382,7 +384,7 @@ impl StreetReplicas {
             {
                 self.tick();
             }
-            received
+            (received, node_held)
         } else {
             let shard = self.shard(c);
             let mut st = lock(&shard.state)?;
@@ -406,6 +408,7 @@ impl StreetReplicas {
                 st.docs.drop_doc(id);
                 return Err(SessionError::Record(e));
             }
+            let node_held = holds_all(&mut l.doc, &received.peer_heads);
             let sync = [SyncWrite {
                 peer: &peer,
                 id: id.clone(),
@@ -414,10 +417,65 @@ impl StreetReplicas {
             if Self::commit_community(st, id, &sync, &peer, "sync", now_ms)? {
                 self.tick();
             }
-            received
+            (received, node_held)
         };
-        leaf(&self.links).received(c, id, received.in_sync, now_ms);
+        let (received, node_held) = received;
+        leaf(&self.links).received(
+            c,
+            id,
+            received.in_sync,
+            received.peer_heads.clone(),
+            node_held,
+            now_ms,
+        );
         Ok(received)
+    }
+
+    /// Whether every head of `heads` of `c`'s document `id` is held here
+    /// (the node is not ahead of us on it). Compared with the published
+    /// heads first; only a document whose heads differ is read.
+    pub fn holds(&self, c: &CommunityId, id: &DocId, heads: &[ChangeHash]) -> bool {
+        if heads.is_empty() {
+            return true;
+        }
+        if *id == DocId::Street {
+            return match lock(&self.street) {
+                Ok(mut street) => street.doc().is_ok_and(|l| holds_all(&mut l.doc, heads)),
+                Err(_) => false,
+            };
+        }
+        if id.community() != Some(c) {
+            return false;
+        }
+        let shard = self.shard(c);
+        if let Some(ours) = shard.heads.all().get(id)
+            && heads.iter().all(|h| ours.contains(h))
+        {
+            return true;
+        }
+        let Ok(mut st) = lock(&shard.state) else {
+            return false;
+        };
+        let was_loaded = st.docs.loaded_mut(id).is_some();
+        let held = st.docs.doc(id).is_ok_and(|l| holds_all(&mut l.doc, heads));
+        if !was_loaded {
+            st.docs.unload_if_saved(id);
+        }
+        held
+    }
+
+    /// `c`'s heartbeat stated new heads for `changed`.
+    pub fn node_reported(&self, c: &CommunityId, changed: &DocHeads, now_ms: i64) {
+        let held: BTreeMap<DocId, bool> = changed
+            .iter()
+            .map(|(id, h)| (id.clone(), self.holds(c, id, h)))
+            .collect();
+        leaf(&self.links).reported(c, changed, &held, now_ms);
+    }
+
+    /// A frame of `c`'s session was heard.
+    pub fn link_heard(&self, c: &CommunityId, now_ms: i64) {
+        leaf(&self.links).heard(c, now_ms);
     }
 
     /// A document that is in sync and stored goes back to the store (the
@@ -441,9 +499,21 @@ impl StreetReplicas {
 
     /// A session of `c` got through its handshake; `node_docs` are the
     /// heads its Hello stated.
-    pub fn link_opened(&self, c: &CommunityId, version: &str, node_docs: &DocHeads, now_ms: i64) {
+    pub fn link_opened(
+        &self,
+        c: &CommunityId,
+        version: &str,
+        node_docs: &DocHeads,
+        window_ms: Option<i64>,
+        now_ms: i64,
+    ) {
         let held = self.community_heads(c);
-        leaf(&self.links).opened(c, version, node_docs, &held, now_ms);
+        let ahead = node_docs
+            .iter()
+            .filter(|(id, h)| !self.holds(c, id, h))
+            .map(|(id, _)| id.clone())
+            .collect();
+        leaf(&self.links).opened(c, version, node_docs, &held, ahead, window_ms, now_ms);
     }
 
     /// The session of `c` ended, with `error` if it failed.
@@ -658,4 +728,9 @@ impl Drop for CommunityHold {
             let _ = t.join();
         }
     }
+}
+
+/// Whether `doc` holds every change of `heads`.
+fn holds_all(doc: &mut automerge::AutoCommit, heads: &[ChangeHash]) -> bool {
+    heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
 use gridsync_core::report::{DailyReport, ReportStamp};
-use gridsync_core::rollup::{self, CommunityRollup, RollupHeads, Stamp, days_read};
+use gridsync_core::rollup::{self, CommunityRollup, RollupHeads, Stamp, StampLink, days_read};
 use gridsync_core::signoff::SignOffState;
 use gridsync_core::*;
 use gridsync_proto::rollup::v1 as rpb;
@@ -71,16 +71,9 @@ impl StreetReplicas {
                 }
                 Err(e) => self.part_failed(&shard, st, as_of, tz, e.into()),
             };
-            // What the figures are known to include: everything up to now
-            // while the link is up and nothing is behind; else up to the
-            // oldest of the documents' last syncs.
-            let last_sync_ms = if st.link.connected && st.docs_behind == 0 {
-                Some(now_ms)
-            } else {
-                st.oldest_sync_ms
-            };
-            let stale =
-                last_sync_ms.is_none_or(|t| now_ms.saturating_sub(t) > self.cfg.stale_after_ms);
+            // The one definition (crate::links): fresh, and last in sync.
+            let last_sync_ms = st.last_in_sync_ms(now_ms);
+            let stale = !st.fresh(now_ms);
             let digest_check = rollup::check_digest(&part.rollup, digests.get(&st.id));
             stamps.push(ReportStamp {
                 stamp: Stamp {
@@ -92,6 +85,12 @@ impl StreetReplicas {
                     held: part.held,
                     digest_check,
                     unavailable: part.unavailable,
+                    link: StampLink {
+                        connected: st.link.connected,
+                        last_heard_ms: st.link.last_heard_ms,
+                        node_docs_ahead: st.link.ahead.len() as u32,
+                        node_reported_ms: st.link.node_reported_ms,
+                    },
                 },
                 sign_off: part.sign_off,
             });

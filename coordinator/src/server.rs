@@ -48,6 +48,9 @@ pub struct ServeOptions {
     pub hello_timeout: Duration,
     /// Documents a Hello may list.
     pub max_hello_docs: usize,
+    /// The heartbeat of sync sessions (interval and misses: the liveness
+    /// window).
+    pub heartbeat: gridsync_core::sync::HeartbeatSettings,
     /// The memory ceiling messages in parts reserve under (the replicas
     /// hold the same one for applying them).
     pub memory: Ceiling,
@@ -70,6 +73,7 @@ impl ServeOptions {
             part_timeout: Duration::from_secs(30),
             hello_timeout: Duration::from_secs(10),
             max_hello_docs: gridsync_sync::handshake::MAX_HELLO_DOCS,
+            heartbeat: gridsync_core::sync::HeartbeatSettings::default(),
             memory: Ceiling::none(),
             grace: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(20),
@@ -128,7 +132,8 @@ where
         },
         stop_rx,
     )
-    .with_handshake(opts.hello_timeout, opts.max_hello_docs);
+    .with_handshake(opts.hello_timeout, opts.max_hello_docs)
+    .with_heartbeat(opts.heartbeat);
     let grpc_limit = opts.limits.grpc_message_limit();
     let sync_api = SyncServer::new(sync.clone())
         .max_decoding_message_size(grpc_limit)

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use gridsync_core::access::Principal;
 use gridsync_core::rollup::NodeDigest;
-use gridsync_core::sync::{self, Received, SyncSession};
+use gridsync_core::sync::{self, HeartbeatSettings, Received, SyncSession};
 use gridsync_core::{CommunityId, DocId};
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::sync::v1 as pb;
@@ -23,7 +23,9 @@ use gridsync_svc::blocking::BoxError;
 use gridsync_svc::{ApiError, Clock, Recover, on_pool};
 use gridsync_sync::handshake::{self, stated_or};
 use gridsync_sync::identity::{Authenticator, authenticate};
-use gridsync_sync::session::{self, PeerPlan, SessionIo, SessionLimits, SharedHost};
+use gridsync_sync::session::{
+    self, Frame, PeerPlan, SessionEvent, SessionIo, SessionLimits, SharedHost,
+};
 use gridsync_sync::{SessionError, SyncHost};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -77,6 +79,10 @@ impl SyncHost for NodeHost {
     fn settled(&mut self, session: &mut SyncSession, id: &DocId, _now_ms: i64) {
         self.replicas.settled(&self.community, session, id)
     }
+    fn peer_reported(&mut self, changed: &sync::DocHeads, now_ms: i64) {
+        self.replicas
+            .node_reported(&self.community, changed, now_ms)
+    }
 }
 
 /// The street's top figures as a node may see them: every community's
@@ -108,6 +114,8 @@ pub struct SyncService {
     limits: SessionLimits,
     handshake_timeout: Duration,
     max_hello_docs: usize,
+    /// The heartbeat of every session with a node that takes heartbeats.
+    heartbeat: HeartbeatSettings,
     /// Turns true on shutdown: every session ends.
     stop: watch::Receiver<bool>,
     /// The stop switch of each community's current session.
@@ -131,6 +139,7 @@ impl SyncService {
             limits,
             handshake_timeout: Duration::from_secs(30),
             max_hello_docs: handshake::MAX_HELLO_DOCS,
+            heartbeat: HeartbeatSettings::default(),
             stop,
             current: Arc::default(),
             next_session: Arc::default(),
@@ -143,6 +152,12 @@ impl SyncService {
     pub fn with_handshake(mut self, hello_timeout: Duration, max_hello_docs: usize) -> Self {
         self.handshake_timeout = hello_timeout;
         self.max_hello_docs = max_hello_docs;
+        self
+    }
+
+    /// The heartbeat interval and misses of the sessions.
+    pub fn with_heartbeat(mut self, heartbeat: HeartbeatSettings) -> Self {
+        self.heartbeat = heartbeat;
         self
     }
 
@@ -255,6 +270,7 @@ impl pb::sync_server::Sync for SyncService {
             );
         }
         let plan = sync::plan(&local, &node_docs);
+        let heartbeat = handshake::settle_heartbeat(&hello, self.heartbeat);
 
         // Replace any earlier session of this community.
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -274,20 +290,28 @@ impl pb::sync_server::Sync for SyncService {
         let stated = node_docs.clone();
         let now = self.clock.now_ms();
         let r = self.replicas.clone();
-        on_pool(move || r.link_opened(&c, &version, &stated, now))
+        let window = heartbeat.map(|h| h.window_ms());
+        on_pool(move || r.link_opened(&c, &version, &stated, window, now))
             .await
             .map_err(ApiError::from)?;
         tracing::info!(community = %community, docs = node_docs.len(), differ = plan.len(), "node connected");
 
-        let welcome = handshake::welcome(&local, &self.limits.frames);
+        let welcome = handshake::welcome(
+            &local,
+            &self.limits.frames,
+            heartbeat,
+            self.replicas.cfg.tz.name(),
+        );
         let peer = PeerPlan {
             initial: plan,
             remote: node_docs,
             max_frame: stated_or(hello.max_frame_bytes, self.limits.frames.max_frame_bytes),
             // The node states no message limit; its default is ours.
             max_message: self.limits.frames.max_message_bytes,
+            heartbeat,
+            told: local,
         };
-        let (sync_tx, sync_rx) = mpsc::channel::<pb::SyncFrame>(16);
+        let (sync_tx, sync_rx) = mpsc::channel::<Frame>(16);
         let (end_tx, end_rx) = mpsc::channel::<Result<pb::CoordinatorFrame, Status>>(1);
 
         // Either the server's stop or this community's replacement ends it.
@@ -303,17 +327,22 @@ impl pb::sync_server::Sync for SyncService {
             replicas: replicas.clone(),
             community: community.clone(),
         }));
-        let frames = inbound.filter_map(|f| match f {
-            Ok(pb::NodeFrame {
-                frame: Some(pb::node_frame::Frame::Sync(s)),
-            }) => Some(Ok(s)),
-            Ok(_) => Some(Err(ApiError::Malformed(
-                "a frame after the Hello that is not a SyncFrame".into(),
-            )
-            .into())),
-            Err(s) => Some(Err(s)),
+        let frames = inbound.map(|f| {
+            use pb::node_frame::Frame as F;
+            match f?.frame {
+                Some(F::Sync(s)) => Ok(Frame::Sync(s)),
+                Some(F::Heartbeat(h)) => Ok(Frame::Heartbeat(h)),
+                Some(F::Goodbye(g)) => Ok(Frame::Goodbye(g)),
+                Some(F::Hello(_)) | None => Err(ApiError::Malformed(
+                    "a frame after the Hello that is not a SyncFrame, Heartbeat or Goodbye".into(),
+                )
+                .into()),
+            }
         });
+        let heard = (self.replicas.clone(), community.clone());
         let task = async move {
+            // Turns the server's stop or this community's replacement into
+            // the session's stop (the session then says goodbye), and waits.
             let watcher = async {
                 loop {
                     tokio::select! {
@@ -322,8 +351,10 @@ impl pb::sync_server::Sync for SyncService {
                     }
                 }
                 let _ = merged_tx.send(true);
+                std::future::pending::<()>().await
             };
-            // Link bookkeeping happens in `receive`: no events needed.
+            // Messages are booked in `receive`, reported heads in
+            // `peer_reported`; here only the time a frame was heard.
             let run = session::run(
                 host as SharedHost<NodeHost>,
                 clock.clone(),
@@ -333,9 +364,14 @@ impl pb::sync_server::Sync for SyncService {
                     outbound: sync_tx,
                     changed,
                     stop: merged_rx,
+                    goodbye: "the coordinator ended the session (shutting down, or a newer session of this community replaced it)".into(),
                 },
                 limits,
-                |_| {},
+                move |ev| {
+                    if let SessionEvent::Heard(ms) = ev {
+                        heard.0.link_heard(&heard.1, ms);
+                    }
+                },
             );
             let result = tokio::select! {
                 r = run => r,
@@ -347,7 +383,7 @@ impl pb::sync_server::Sync for SyncService {
                 Err(e) => Some(e.to_string()),
             };
             match &result {
-                Ok(()) | Err(SessionError::Closed) => {
+                Ok(()) | Err(SessionError::Closed | SessionError::Goodbye(_)) => {
                     tracing::info!(community = %community, "session ended")
                 }
                 Err(e) => tracing::warn!(community = %community, error = %e, "session ended"),
@@ -358,7 +394,7 @@ impl pb::sync_server::Sync for SyncService {
             // the node sent.
             if let Err(e) = result {
                 let status = match e {
-                    SessionError::Closed => None,
+                    SessionError::Closed | SessionError::Goodbye(_) => None,
                     SessionError::Remote(s) if s.code() == tonic::Code::OutOfRange => {
                         Some(Status::from(ApiError::Exhausted(format!(
                             "a frame over the message limit ({} bytes): {}",
@@ -406,8 +442,13 @@ impl pb::sync_server::Sync for SyncService {
 
         let out = tokio_stream::once(Ok(welcome))
             .chain(ReceiverStream::new(sync_rx).map(|f| {
+                use pb::coordinator_frame::Frame as F;
                 Ok(pb::CoordinatorFrame {
-                    frame: Some(pb::coordinator_frame::Frame::Sync(f)),
+                    frame: Some(match f {
+                        Frame::Sync(s) => F::Sync(s),
+                        Frame::Heartbeat(h) => F::Heartbeat(h),
+                        Frame::Goodbye(g) => F::Goodbye(g),
+                    }),
                 })
             }))
             .chain(ReceiverStream::new(end_rx));

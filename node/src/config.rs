@@ -89,6 +89,10 @@ pub struct Settings {
     /// Largest sync frame sent or accepted, bytes. Default: 1 MiB.
     #[arg(long, env = "GRIDSYNC_MAX_FRAME_BYTES")]
     pub max_frame_bytes: Option<usize>,
+    /// The heartbeat interval the node asks for, ms (the coordinator's
+    /// setting is the one used). Default: 2000.
+    #[arg(long, env = "GRIDSYNC_HEARTBEAT_INTERVAL_MS")]
+    pub heartbeat_interval_ms: Option<u32>,
     /// File holding the store's encryption key: 64 hex digits, mode 0600,
     /// outside the data folder (`gridctl store keygen --out FILE` makes
     /// one). Default: the systemd credential `gridsync-store-key`
@@ -136,6 +140,7 @@ pub struct CoordinatorLink {
     pub reconnect_min_ms: u64,
     pub reconnect_max_ms: u64,
     pub max_frame_bytes: usize,
+    pub heartbeat: gridsync_core::sync::HeartbeatSettings,
 }
 
 #[derive(Clone, Debug)]
@@ -172,6 +177,8 @@ impl CoordinatorLink {
             handshake_timeout: Duration::from_secs(30),
             dialer: None,
             jitter_seed: None,
+            heartbeat: self.heartbeat,
+            dial_timeout: crate::link::DIAL_TIMEOUT,
         })
     }
 }
@@ -274,6 +281,12 @@ impl NodeConfig {
                 if !(1024..=16 * 1024 * 1024).contains(&max_frame_bytes) {
                     anyhow::bail!("max_frame_bytes: {max_frame_bytes} is outside 1024..=16777216");
                 }
+                let defaults = gridsync_core::sync::HeartbeatSettings::default();
+                let heartbeat = gridsync_core::sync::HeartbeatSettings::new(
+                    s.heartbeat_interval_ms.unwrap_or(defaults.interval_ms),
+                    defaults.misses,
+                )
+                .map_err(anyhow::Error::msg)?;
                 Some(CoordinatorLink {
                     url,
                     domain: s.coordinator_domain,
@@ -281,6 +294,7 @@ impl NodeConfig {
                     reconnect_min_ms,
                     reconnect_max_ms,
                     max_frame_bytes,
+                    heartbeat,
                 })
             }
         };

@@ -2,21 +2,27 @@
 //! session, and when the link drops, wait (exponential backoff with jitter)
 //! and dial again, for as long as the node runs.
 //!
-//! HTTP/2 keep-alive pings (set on the endpoint) notice a link that died
-//! without a reset; a local edit wakes the session at once (the office's
-//! change counter), so it is pushed while the link is up. The link's state
-//! is kept in a [`LinkStatus`] for the status API.
+//! Heartbeats on the session (every interval, both ways) notice a link that
+//! died without a reset within the liveness window; HTTP/2 keep-alive pings
+//! (set on the endpoint) remain underneath. A local edit wakes the session at
+//! once (the office's change counter), so it is pushed while the link is up.
+//! The wait before a redial depends on how the session ended
+//! ([`gridsync_core::sync::Ended`]): at once after a clean end, at most a
+//! second while the coordinator cannot be reached, growing after refusals.
+//! The link's state is kept in a [`LinkStatus`] for the status API.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gridsync_core::sync::{self, Backoff, FrameLimits};
+use gridsync_core::sync::{self, Backoff, FrameLimits, HeartbeatSettings};
 use gridsync_proto::sync::v1 as pb;
 use gridsync_svc::{Clock, blocking};
 use gridsync_sync::SessionError;
 use gridsync_sync::handshake::{self, stated_or};
-use gridsync_sync::session::{self, PeerPlan, SessionEvent, SessionIo, SessionLimits, SharedHost};
+use gridsync_sync::session::{
+    self, Frame, PeerPlan, SessionEvent, SessionIo, SessionLimits, SharedHost,
+};
 use pb::sync_client::SyncClient;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::{mpsc, watch};
@@ -46,7 +52,15 @@ pub struct LinkConfig {
     /// Seeds the jitter of the redial waits (simulations replay from a
     /// seed); `None` draws it at random.
     pub jitter_seed: Option<u64>,
+    /// The heartbeat the node asks for (the coordinator's Welcome settles
+    /// the one used).
+    pub heartbeat: HeartbeatSettings,
+    /// How long a dial (TCP and TLS) may take before it counts as failed.
+    pub dial_timeout: Duration,
 }
+
+/// The default dial timeout.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 type DialFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Channel, tonic::transport::Error>> + Send>,
@@ -91,6 +105,12 @@ pub struct LinkStatus {
     /// When the link last came up or went down (Unix ms).
     pub changed_ms: Option<i64>,
     pub last_error: Option<String>,
+    /// "Last heard": the last frame of any kind from the coordinator (Unix
+    /// ms).
+    pub last_heard_ms: Option<i64>,
+    /// The liveness window of the current (or last) session, ms; `None`
+    /// with a coordinator that sends no heartbeats.
+    pub liveness_window_ms: Option<i64>,
     /// Dial attempts since the last session that got through its handshake.
     pub attempts: u32,
     /// Sessions that got through their handshake since the node started.
@@ -151,12 +171,13 @@ pub async fn run(
         if *stop.borrow() {
             return;
         }
-        match result {
+        let ended = SessionError::ended(&result);
+        match &result {
             Ok(()) => return,
-            Err(e) => tracing::warn!(error = %e, "link to the coordinator is down"),
+            Err(e) => tracing::warn!(error = %e, ?ended, "link to the coordinator is down"),
         }
         let unit: f64 = jitter.random();
-        let wait = Duration::from_millis(backoff.next_delay_ms(unit));
+        let wait = Duration::from_millis(backoff.after(ended, unit));
         tracing::info!(
             wait_ms = wait.as_millis() as u64,
             "redialling the coordinator after a wait"
@@ -264,14 +285,20 @@ async fn session_once(
     stop: watch::Receiver<bool>,
     backoff: &mut Backoff,
 ) -> Result<(), SessionError> {
-    let dialled = match &cfg.dialer {
-        Some(d) => (d.0)(&cfg.endpoint).await,
-        None => cfg.endpoint.connect().await,
+    let dial = async {
+        match &cfg.dialer {
+            Some(d) => (d.0)(&cfg.endpoint).await,
+            None => cfg.endpoint.connect().await,
+        }
     };
-    let channel = dialled.map_err(|source| SessionError::Dial {
-        uri: format!("the coordinator at {}", cfg.endpoint.uri()),
-        source,
-    })?;
+    let uri = || format!("the coordinator at {}", cfg.endpoint.uri());
+    let dialled = tokio::time::timeout(cfg.dial_timeout, dial)
+        .await
+        .map_err(|_| SessionError::DialTimeout {
+            uri: uri(),
+            timeout_ms: cfg.dial_timeout.as_millis() as u64,
+        })?;
+    let channel = dialled.map_err(|source| SessionError::Dial { uri: uri(), source })?;
     let token = match &cfg.dev_token {
         Some(t) => Some(
             format!("Bearer {t}")
@@ -289,21 +316,28 @@ async fn session_once(
     .max_decoding_message_size(cfg.limits.grpc_message_limit())
     .max_encoding_message_size(cfg.limits.grpc_message_limit());
 
-    let (community, local, changed, stored_sync) = blocking(office, |o| {
+    let (community, tz, local, changed, stored_sync) = blocking(office, |o| {
         Ok::<_, crate::office::OfficeError>((
             o.config().community.clone(),
+            o.config().tz,
             o.sync_heads()?,
             o.subscribe(),
             o.store().sync_states(COORDINATOR_PEER)?,
         ))
     })
     .await??;
-    let hello = handshake::hello(&community, &local, &cfg.limits);
-    let (tx, rx) = mpsc::channel::<pb::SyncFrame>(16);
-    let outbound =
-        tokio_stream::once(hello).chain(ReceiverStream::new(rx).map(|f| pb::NodeFrame {
-            frame: Some(pb::node_frame::Frame::Sync(f)),
-        }));
+    let hello = handshake::hello(&community, &local, &cfg.limits, Some(cfg.heartbeat));
+    let (tx, rx) = mpsc::channel::<Frame>(16);
+    let outbound = tokio_stream::once(hello).chain(ReceiverStream::new(rx).map(|f| {
+        use pb::node_frame::Frame as F;
+        pb::NodeFrame {
+            frame: Some(match f {
+                Frame::Sync(s) => F::Sync(s),
+                Frame::Heartbeat(h) => F::Heartbeat(h),
+                Frame::Goodbye(g) => F::Goodbye(g),
+            }),
+        }
+    }));
     // The coordinator answers (headers and Welcome) only after it has read
     // the Hello: bound the whole wait.
     let response = tokio::time::timeout(cfg.handshake_timeout, client.session(outbound))
@@ -336,13 +370,17 @@ async fn session_once(
         Some(Err(status)) => return Err(SessionError::Remote(status)),
         None => return Err(SessionError::Closed),
     };
-    let remote = handshake::check_welcome(&community, &welcome)?;
+    let remote = handshake::check_welcome(&community, &welcome, tz.name())?;
+    let heartbeat =
+        HeartbeatSettings::settle(welcome.heartbeat_interval_ms, welcome.heartbeat_misses);
     let plan = sync::plan(&local, &remote);
     {
         let now = clock.now_ms();
         let mut st = lock(status);
         st.connected = true;
         st.changed_ms = Some(now);
+        st.last_heard_ms = Some(now);
+        st.liveness_window_ms = heartbeat.map(|h| h.window_ms());
         st.last_error = None;
         st.attempts = 0;
         st.sessions += 1;
@@ -371,15 +409,17 @@ async fn session_once(
         differ = plan.len(),
         "connected to the coordinator"
     );
-    let inbound = inbound.filter_map(|f| match f {
-        Ok(pb::CoordinatorFrame {
-            frame: Some(pb::coordinator_frame::Frame::Sync(s)),
-        }) => Some(Ok(s)),
-        Ok(_) => Some(Err(gridsync_svc::ApiError::Malformed(
-            "a frame after the Welcome that is not a SyncFrame".into(),
-        )
-        .into())),
-        Err(s) => Some(Err(s)),
+    let inbound = inbound.map(|f| {
+        use pb::coordinator_frame::Frame as F;
+        match f?.frame {
+            Some(F::Sync(s)) => Ok(Frame::Sync(s)),
+            Some(F::Heartbeat(h)) => Ok(Frame::Heartbeat(h)),
+            Some(F::Goodbye(g)) => Ok(Frame::Goodbye(g)),
+            Some(F::Welcome(_)) | None => Err(gridsync_svc::ApiError::Malformed(
+                "a frame after the Welcome that is not a SyncFrame, Heartbeat or Goodbye".into(),
+            )
+            .into()),
+        }
     });
     let status2 = status.clone();
     let events_clock = clock.clone();
@@ -399,12 +439,15 @@ async fn session_once(
             remote,
             max_frame: stated_or(welcome.max_frame_bytes, cfg.limits.max_frame_bytes),
             max_message: stated_or(welcome.max_message_bytes, cfg.limits.max_message_bytes),
+            heartbeat,
+            told: local,
         },
         SessionIo {
             inbound: Box::pin(inbound),
             outbound: tx,
             changed,
             stop,
+            goodbye: "the node is shutting down".into(),
         },
         SessionLimits::new(cfg.limits),
         move |ev| {
@@ -428,6 +471,8 @@ async fn session_once(
                     st.session_frames_received += 1;
                     st.bytes_received += n as u64;
                 }
+                SessionEvent::Heard(ms) => st.last_heard_ms = Some(ms),
+                SessionEvent::Reported(_) => {}
                 SessionEvent::Doc { id, received } => {
                     let d = st.docs.entry(id.to_string()).or_default();
                     d.in_sync = received.in_sync;

@@ -159,6 +159,8 @@ pub fn link_status(o: &mut Office, link: &LinkStatus) -> Result<pb::LinkStatus, 
         bytes_sent: link.bytes_sent,
         bytes_received: link.bytes_received,
         unacknowledged_changes: total,
+        last_heard_ms: link.last_heard_ms.unwrap_or(0),
+        liveness_window_ms: link.liveness_window_ms.unwrap_or(0),
     })
 }
 
@@ -613,6 +615,7 @@ fn own_report(
                 held: false,
                 digest_check: DigestCheck::Pending,
                 unavailable: None,
+                link: Default::default(),
             },
             sign_off,
         }],

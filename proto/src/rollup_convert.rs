@@ -311,6 +311,10 @@ pub fn stamp_to_pb(s: &Stamp, sign_off: Option<&SignOffState>) -> pb::Stamp {
         sign_off: signed,
         sign_off_changed: why,
         unavailable: s.unavailable.clone().unwrap_or_default(),
+        connected: s.link.connected,
+        last_heard_ms: s.link.last_heard_ms.unwrap_or(0),
+        node_docs_ahead: s.link.node_docs_ahead,
+        node_reported_ms: s.link.node_reported_ms.unwrap_or(0),
     }
 }
 

@@ -50,6 +50,18 @@ pub enum SessionError {
     /// The stream ended.
     #[error("the link closed")]
     Closed,
+    /// Nothing was heard from the peer for the liveness window: the link
+    /// is taken as down since `last_heard_ms`.
+    #[error(
+        "nothing heard from the peer for {window_ms} ms (the liveness window); the link is down since the last frame heard"
+    )]
+    Silent { last_heard_ms: i64, window_ms: i64 },
+    /// The peer ended the session on purpose (its Goodbye).
+    #[error("the peer said goodbye: {0}")]
+    Goodbye(String),
+    /// Dialling took longer than the dial timeout.
+    #[error("dialling {uri} took longer than {timeout_ms} ms")]
+    DialTimeout { uri: String, timeout_ms: u64 },
 }
 
 impl SessionError {
@@ -79,7 +91,25 @@ impl SessionError {
             SessionError::Host(_)
             | SessionError::Blocking(_)
             | SessionError::Dial { .. }
+            | SessionError::DialTimeout { .. }
+            | SessionError::Silent { .. }
+            | SessionError::Goodbye(_)
             | SessionError::Closed => false,
+        }
+    }
+
+    /// How a session ended, for the redial wait: a clean end (the peer said
+    /// goodbye or closed the stream) redials at once, a peer that cannot be
+    /// reached is redialled at least every second, a refusal waits longer
+    /// each time.
+    pub fn ended(result: &Result<(), SessionError>) -> gridsync_core::sync::Ended {
+        use gridsync_core::sync::Ended;
+        match result {
+            Ok(()) | Err(SessionError::Goodbye(_) | SessionError::Closed) => Ended::Clean,
+            Err(e) if e.is_refusal() => Ended::Failed,
+            Err(SessionError::Remote(st)) if st.code() != tonic::Code::Unavailable => Ended::Failed,
+            Err(SessionError::Host(_) | SessionError::Blocking(_)) => Ended::Failed,
+            Err(_) => Ended::Unreachable,
         }
     }
 }
@@ -109,6 +139,9 @@ impl From<SessionError> for ApiError {
             e @ SessionError::Dial { .. } => ApiError::unavailable("dialling", e),
             SessionError::Remote(s) => ApiError::Status(s),
             SessionError::Closed => ApiError::Cancelled("the link closed".into()),
+            e @ SessionError::Silent { .. } => ApiError::unavailable("the link", e),
+            SessionError::Goodbye(m) => ApiError::Cancelled(format!("the peer said goodbye: {m}")),
+            e @ SessionError::DialTimeout { .. } => ApiError::unavailable("dialling", e),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! of the other's before a session starts.
 
 use gridsync_core::access::{Principal, SyncAccess};
-use gridsync_core::sync::{DocHeads, FrameLimits, PROTOCOL_VERSION};
+use gridsync_core::sync::{DocHeads, FrameLimits, HeartbeatSettings, PROTOCOL_VERSION};
 use gridsync_core::{CommunityId, DocId};
 use gridsync_proto::sync::v1 as pb;
 
@@ -45,8 +45,14 @@ pub fn heads_from_pb(docs: &[pb::DocHeads]) -> Result<DocHeads, SessionError> {
     Ok(out)
 }
 
-/// The node's first frame.
-pub fn hello(community: &CommunityId, local: &DocHeads, limits: &FrameLimits) -> pb::NodeFrame {
+/// The node's first frame; `heartbeat` is the interval it would like
+/// (`None`: it sends no heartbeats).
+pub fn hello(
+    community: &CommunityId,
+    local: &DocHeads,
+    limits: &FrameLimits,
+    heartbeat: Option<HeartbeatSettings>,
+) -> pb::NodeFrame {
     pb::NodeFrame {
         frame: Some(pb::node_frame::Frame::Hello(pb::Hello {
             protocol_version: PROTOCOL_VERSION,
@@ -54,18 +60,34 @@ pub fn hello(community: &CommunityId, local: &DocHeads, limits: &FrameLimits) ->
             docs: heads_to_pb(local),
             software_version: env!("CARGO_PKG_VERSION").to_string(),
             max_frame_bytes: limits.max_frame_bytes as u64,
+            heartbeat_interval_ms: heartbeat.map_or(0, |h| h.interval_ms),
         })),
     }
 }
 
+/// The heartbeat of a session, as the coordinator settles it from a Hello:
+/// its own settings when the node asked for heartbeats, none when it did
+/// not (an older node).
+pub fn settle_heartbeat(hello: &pb::Hello, ours: HeartbeatSettings) -> Option<HeartbeatSettings> {
+    (hello.heartbeat_interval_ms != 0).then_some(ours)
+}
+
 /// The coordinator's first frame.
-pub fn welcome(local: &DocHeads, limits: &FrameLimits) -> pb::CoordinatorFrame {
+pub fn welcome(
+    local: &DocHeads,
+    limits: &FrameLimits,
+    heartbeat: Option<HeartbeatSettings>,
+    time_zone: &str,
+) -> pb::CoordinatorFrame {
     pb::CoordinatorFrame {
         frame: Some(pb::coordinator_frame::Frame::Welcome(pb::Welcome {
             protocol_version: PROTOCOL_VERSION,
             docs: heads_to_pb(local),
             max_frame_bytes: limits.max_frame_bytes as u64,
             max_message_bytes: limits.max_message_bytes as u64,
+            heartbeat_interval_ms: heartbeat.map_or(0, |h| h.interval_ms),
+            heartbeat_misses: heartbeat.map_or(0, |h| h.misses),
+            time_zone: time_zone.to_string(),
         })),
     }
 }
@@ -127,13 +149,22 @@ pub fn check_hello(
     Ok((mine.clone(), docs))
 }
 
-/// The node's check of the coordinator's Welcome: the same protocol, and
-/// only documents of `community` or the street's. Returns the heads the
-/// coordinator stated.
+/// The node's check of the coordinator's Welcome: the same protocol, the
+/// node's own time zone (when the coordinator states one: a node in another
+/// zone would name its days' documents differently), and only documents of
+/// `community` or the street's. Returns the heads the coordinator stated.
 pub fn check_welcome(
     community: &CommunityId,
     welcome: &pb::Welcome,
+    time_zone: &str,
 ) -> Result<DocHeads, SessionError> {
+    if !welcome.time_zone.is_empty() && welcome.time_zone != time_zone {
+        return Err(SessionError::Incompatible(format!(
+            "the street's time zone is {}, this node's is {time_zone}: a day's activity document would be named differently on each side; set tz to {}",
+            gridsync_core::error::quote(&welcome.time_zone),
+            gridsync_core::error::quote(&welcome.time_zone)
+        )));
+    }
     if welcome.protocol_version != PROTOCOL_VERSION {
         return Err(SessionError::Incompatible(format!(
             "the coordinator speaks sync protocol {}, this node {PROTOCOL_VERSION}; upgrade the older side",

@@ -19,9 +19,10 @@ use gridsync_core::DocId;
 use std::time::Duration;
 
 use gridsync_core::sync::{
-    DocHeads, FrameLimits, Part, Reassembly, Received, SyncBudget, SyncSession, split,
+    DocHeads, FrameLimits, HeartbeatSettings, Part, Reassembly, Received, SyncBudget, SyncSession,
+    changed_heads, heads_digest, split,
 };
-use gridsync_proto::sync::v1::SyncFrame;
+use gridsync_proto::sync::v1::{self as pb, SyncFrame};
 use gridsync_svc::memory::{Ceiling, Reservation};
 use gridsync_svc::{Clock, Recover, Shared, blocking};
 use tokio::sync::{mpsc, watch};
@@ -55,6 +56,17 @@ pub trait SyncHost: Send + 'static {
     ) -> Result<Received, SessionError>;
     /// Called when a document is in sync and nothing is pending for it.
     fn settled(&mut self, _session: &mut SyncSession, _id: &DocId, _now_ms: i64) {}
+    /// The peer's heartbeat stated new heads for these documents (what it
+    /// holds now, acknowledged or not).
+    fn peer_reported(&mut self, _changed: &DocHeads, _now_ms: i64) {}
+}
+
+/// A frame of a session after the handshake, either way.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    Sync(SyncFrame),
+    Heartbeat(pb::Heartbeat),
+    Goodbye(pb::Goodbye),
 }
 
 /// Progress a session reports (to the link status, the operator's list).
@@ -68,6 +80,11 @@ pub enum SessionEvent {
     /// A frame of this many bytes was sent / received for a document.
     Sent(DocId, usize),
     Got(String, usize),
+    /// A frame of any kind was heard from the peer at this time (Unix ms).
+    Heard(i64),
+    /// The peer's heartbeat arrived (Unix ms): what it holds is known as of
+    /// then.
+    Reported(i64),
 }
 
 /// A host shared between the API and the session (see
@@ -108,6 +125,11 @@ pub struct PeerPlan {
     pub max_frame: usize,
     /// The largest message the peer accepts.
     pub max_message: usize,
+    /// The session's heartbeat; `None` with a peer that sends none.
+    pub heartbeat: Option<HeartbeatSettings>,
+    /// The heads this side stated in the handshake (the start of what the
+    /// heartbeats tell the peer).
+    pub told: DocHeads,
 }
 
 /// What a session accepts from its peer, and how long it waits.
@@ -143,11 +165,13 @@ pub struct SessionIo<S> {
     /// Frames from the peer.
     pub inbound: S,
     /// Frames to the peer.
-    pub outbound: mpsc::Sender<SyncFrame>,
+    pub outbound: mpsc::Sender<Frame>,
     /// Ticks when this side's documents change.
     pub changed: watch::Receiver<u64>,
-    /// Turns true when the session must end.
+    /// Turns true when the session must end; the peer is then told
+    /// `goodbye` (where the link allows and it takes heartbeats).
     pub stop: watch::Receiver<bool>,
+    pub goodbye: String,
 }
 
 /// Runs one session until the stream ends, an error, or `stop` turns true.
@@ -155,8 +179,13 @@ pub struct SessionIo<S> {
 /// A message for each document of `plan.initial` goes out first; later, a
 /// tick of `changed` makes the loop look for documents whose local heads
 /// the peer does not hold yet: for a document this session has synced, by
-/// its sync state; for one it has not touched, by the peer's handshake
-/// heads.
+/// its sync state; for one it has not touched, by the heads the peer last
+/// stated (handshake, then heartbeats).
+///
+/// With a heartbeat, a [`pb::Heartbeat`] goes out every interval (this
+/// side's heads that changed since it last told the peer, and the digest of
+/// all), and a peer heard from not at all for the window ends the session
+/// with [`SessionError::Silent`]: the link is down since its last frame.
 pub async fn run<H, S>(
     host: SharedHost<H>,
     clock: Clock,
@@ -167,14 +196,28 @@ pub async fn run<H, S>(
 ) -> Result<(), SessionError>
 where
     H: SyncHost + Recover,
-    S: Stream<Item = Result<SyncFrame, tonic::Status>> + Unpin,
+    S: Stream<Item = Result<Frame, tonic::Status>> + Unpin,
 {
     let SessionIo {
         mut inbound,
         outbound,
         mut changed,
         mut stop,
+        goodbye,
     } = io;
+    let heartbeat = plan.heartbeat;
+    let window = heartbeat.map(|h| Duration::from_millis(h.window_ms() as u64));
+    let mut ticker = tokio::time::interval(Duration::from_millis(
+        heartbeat.map_or(3_600_000, |h| u64::from(h.interval_ms)),
+    ));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is at once; the handshake just stated our heads.
+    ticker.tick().await;
+    // What the peer was told of our heads, and what it told us of its own.
+    let mut told = plan.told.clone();
+    let mut peer_heads = plan.remote.clone();
+    let mut last_heard = tokio::time::Instant::now();
+    let mut last_heard_ms = clock.now_ms();
     let SessionLimits {
         frames: limits,
         budget,
@@ -211,7 +254,37 @@ where
         tokio::select! {
             biased;
             res = stop.changed() => {
-                if res.is_err() || *stop.borrow() { return Ok(()); }
+                if res.is_err() || *stop.borrow() {
+                    if heartbeat.is_some() {
+                        // Where the link allows: a full queue or a closed
+                        // stream gets no goodbye.
+                        let _ = outbound.try_send(Frame::Goodbye(pb::Goodbye { reason: goodbye }));
+                    }
+                    return Ok(());
+                }
+            }
+            () = tokio::time::sleep_until(last_heard + window.unwrap_or(Duration::ZERO)), if window.is_some() => {
+                return Err(SessionError::Silent {
+                    last_heard_ms,
+                    window_ms: heartbeat.map_or(0, |h| h.window_ms()),
+                });
+            }
+            _ = ticker.tick(), if heartbeat.is_some() => {
+                let heads = on_host(&host, &mut session, |h, _| h.heads()).await?;
+                let changed_docs = changed_heads(&told, &heads);
+                let mut next = told.clone();
+                next.extend(changed_docs.clone());
+                let beat = pb::Heartbeat {
+                    sent_ms: clock.now_ms(),
+                    heads_digest: heads_digest(&next).to_vec(),
+                    changed: crate::handshake::heads_to_pb(&changed_docs),
+                };
+                match outbound.try_send(Frame::Heartbeat(beat)) {
+                    Ok(()) => told = next,
+                    // The peer is not reading: it hears nothing this time.
+                    Err(mpsc::error::TrySendError::Full(_)) => {}
+                    Err(mpsc::error::TrySendError::Closed(_)) => return Err(SessionError::Closed),
+                }
             }
             permit = outbound.reserve(), if !out.is_empty() => {
                 let permit = permit.map_err(|_| SessionError::Closed)?;
@@ -219,7 +292,7 @@ where
                     let len = frame.data.len();
                     out_bytes = out_bytes.saturating_sub(len);
                     let doc = frame.doc_id.parse::<DocId>().ok();
-                    permit.send(frame);
+                    permit.send(Frame::Sync(frame));
                     if let Some(doc) = doc {
                         events(SessionEvent::Sent(doc, len));
                     }
@@ -235,6 +308,32 @@ where
                     None => return Err(SessionError::Closed),
                     Some(Err(status)) => return Err(SessionError::Remote(status)),
                     Some(Ok(f)) => f,
+                };
+                last_heard = tokio::time::Instant::now();
+                last_heard_ms = clock.now_ms();
+                events(SessionEvent::Heard(last_heard_ms));
+                let frame = match frame {
+                    Frame::Sync(f) => f,
+                    Frame::Goodbye(g) => return Err(SessionError::Goodbye(g.reason)),
+                    Frame::Heartbeat(beat) => {
+                        let changed_docs = crate::handshake::heads_from_pb(&beat.changed)?;
+                        peer_heads.extend(changed_docs.clone());
+                        if beat.heads_digest.as_slice() != heads_digest(&peer_heads) {
+                            return Err(SessionError::Incompatible(
+                                "the heartbeat's heads digest does not match the heads stated in this session (handshake and heartbeats); redial".into(),
+                            ));
+                        }
+                        if !changed_docs.is_empty() {
+                            let now = last_heard_ms;
+                            on_host(&host, &mut session, move |h, _| {
+                                h.peer_reported(&changed_docs, now);
+                                Ok(())
+                            })
+                            .await?;
+                        }
+                        events(SessionEvent::Reported(last_heard_ms));
+                        continue;
+                    }
                 };
                 events(SessionEvent::Got(frame.doc_id.clone(), frame.data.len()));
                 let doc: DocId = frame.doc_id.parse().map_err(|e| {
@@ -278,7 +377,7 @@ where
                     return Ok(());
                 }
                 changed.borrow_and_update();
-                let remote = plan.remote.clone();
+                let remote = peer_heads.clone();
                 let stale = on_host(&host, &mut session, move |h, s| {
                     let heads = h.heads()?;
                     Ok(heads

@@ -33,6 +33,8 @@ pub fn hello(community: &str, docs: Vec<pb::DocHeads>) -> pb::NodeFrame {
             docs,
             software_version: "hostile".into(),
             max_frame_bytes: 0,
+            // A raw client: it sends no heartbeats and expects none.
+            heartbeat_interval_ms: 0,
         })),
     }
 }

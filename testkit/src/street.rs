@@ -303,6 +303,8 @@ pub fn test_link_config(
         handshake_timeout: Duration::from_secs(10),
         dialer: None,
         jitter_seed: None,
+        heartbeat: gridsync_core::sync::HeartbeatSettings::default(),
+        dial_timeout: gridsync_node::link::DIAL_TIMEOUT,
     }
 }
 

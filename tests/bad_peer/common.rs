@@ -81,6 +81,8 @@ pub fn hello(community: &str, docs: &DocHeads) -> pb::Hello {
         docs: heads_pb(docs),
         software_version: "access-test".into(),
         max_frame_bytes: 0,
+        // A raw client: it sends no heartbeats and expects none.
+        heartbeat_interval_ms: 0,
     }
 }
 
@@ -282,6 +284,8 @@ pub fn frame_name(f: &pb::CoordinatorFrame) -> String {
     match &f.frame {
         Some(pb::coordinator_frame::Frame::Welcome(_)) => "Welcome".into(),
         Some(pb::coordinator_frame::Frame::Sync(s)) => format!("SyncFrame {}", s.doc_id),
+        Some(pb::coordinator_frame::Frame::Heartbeat(_)) => "Heartbeat".into(),
+        Some(pb::coordinator_frame::Frame::Goodbye(g)) => format!("Goodbye ({})", g.reason),
         None => "empty frame".into(),
     }
 }

@@ -261,6 +261,8 @@ async fn development_tokens_over_plain_http_sync_and_unknown_tokens_are_refused(
         handshake_timeout: Duration::from_secs(10),
         dialer: None,
         jitter_seed: None,
+        heartbeat: gridsync_core::sync::HeartbeatSettings::default(),
+        dial_timeout: gridsync_node::link::DIAL_TIMEOUT,
     };
     let n01 = TestNode::start(ndir.path(), "c01", Some(link)).await;
     populate(&n01, "A", 2).await;

@@ -344,8 +344,8 @@ fn the_demo_street_runs_converges_and_adds_up() {
             "150",
             "--days",
             "3",
-            "--stale-after-secs",
-            "2",
+            "--heartbeat-interval-ms",
+            "500",
             "--data-dir",
         ])
         .arg(dir.join("street"))

@@ -4,3 +4,4 @@
 //! message limit.
 
 mod convergence;
+mod liveness;

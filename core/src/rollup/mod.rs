@@ -553,7 +553,9 @@ mod community;
 mod street_tree;
 
 pub use community::{community_rollup, digest};
-pub use street_tree::{DigestCheck, NodeDigest, PersonConflict, Stamp, check_digest, street_tree};
+pub use street_tree::{
+    DigestCheck, NodeDigest, PersonConflict, Stamp, StampLink, check_digest, street_tree,
+};
 
 #[cfg(test)]
 mod tests {

@@ -167,9 +167,11 @@ pub struct Stamp {
     /// The heads the community's figures reflect.
     pub heads: RollupHeads,
     pub digest: String,
-    /// When the coordinator last synced with the community's node, Unix ms.
+    /// Last in sync: the figures include everything the node had up to
+    /// this Unix ms (now while fresh).
     pub last_sync_ms: Option<i64>,
-    /// The last sync is older than the staleness threshold (or never was).
+    /// Not fresh: the node was not heard within the liveness window, or it
+    /// reported heads the coordinator does not hold.
     pub stale: bool,
     /// Served from the last state shown, because the replica is behind it
     /// (restored from an old backup, say): figures never go back.
@@ -179,4 +181,20 @@ pub struct Stamp {
     /// that does not load, say): they are the last served (`held`) or zero.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// The link behind the staleness.
+    #[serde(default)]
+    pub link: StampLink,
+}
+
+/// What the coordinator knows of a community's link when it stamps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StampLink {
+    /// A session is open.
+    pub connected: bool,
+    /// Last heard: the last frame of any kind from the node, Unix ms.
+    pub last_heard_ms: Option<i64>,
+    /// Documents whose heads the node last reported and the coordinator
+    /// does not hold, and when it reported them.
+    pub node_docs_ahead: u32,
+    pub node_reported_ms: Option<i64>,
 }

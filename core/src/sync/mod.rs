@@ -14,6 +14,7 @@
 //! trip or two instead of starting over.
 
 pub mod budget;
+pub mod liveness;
 pub mod stored;
 pub mod wire;
 
@@ -23,6 +24,7 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 
 pub use budget::{BudgetError, MessageBudget, MessageCost, PeerBudget, PeerLimits};
+pub use liveness::{HeartbeatSettings, changed_heads, heads_digest};
 pub use stored::{StoredBudget, StoredCost};
 
 use crate::access::SyncAccess;
@@ -547,6 +549,21 @@ impl Reassembly {
     }
 }
 
+/// How a session (or an attempt at one) ended, for the wait before the
+/// next dial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The peer said goodbye or closed the stream: it is going away or
+    /// coming back; redial soon.
+    Clean,
+    /// The peer could not be reached, or went silent: redial at least every
+    /// `unreachable_max_ms`, so a coordinator back up is found within it.
+    Unreachable,
+    /// The peer refused us, or something failed here: the waits grow to
+    /// `max_ms`.
+    Failed,
+}
+
 /// Exponential backoff with jitter for reconnecting: the `n`th wait is drawn
 /// uniformly from `[cap/2, cap]` where `cap = min(max, base · 2ⁿ)`, so that
 /// offices cut off together do not all redial at the same instant.
@@ -554,15 +571,45 @@ impl Reassembly {
 pub struct Backoff {
     pub base_ms: u64,
     pub max_ms: u64,
+    /// The longest wait while the peer is unreachable (see [`Ended`]).
+    pub unreachable_max_ms: u64,
     attempt: u32,
 }
 
 impl Backoff {
+    /// The default longest wait while the peer is unreachable.
+    pub const UNREACHABLE_MAX_MS: u64 = 1_000;
+
     pub fn new(base_ms: u64, max_ms: u64) -> Self {
+        let base_ms = base_ms.max(1);
+        let max_ms = max_ms.max(base_ms);
         Self {
-            base_ms: base_ms.max(1),
-            max_ms: max_ms.max(base_ms.max(1)),
+            base_ms,
+            max_ms,
+            unreachable_max_ms: Self::UNREACHABLE_MAX_MS.clamp(base_ms, max_ms),
             attempt: 0,
+        }
+    }
+
+    /// The wait before the next dial after a session ended as `ended`,
+    /// given a uniform draw `unit` in `[0, 1)`: after a clean end the
+    /// attempts start over and the wait is drawn from `[0, base]`; while
+    /// the peer is unreachable the waits grow only to `unreachable_max_ms`;
+    /// after a refusal or a failure here they grow to `max_ms`.
+    pub fn after(&mut self, ended: Ended, unit: f64) -> u64 {
+        match ended {
+            Ended::Clean => {
+                self.attempt = 0;
+                (self.base_ms as f64 * unit_or_half(unit)) as u64
+            }
+            Ended::Unreachable => {
+                let max = self.max_ms;
+                self.max_ms = self.unreachable_max_ms;
+                let d = self.next_delay_ms(unit);
+                self.max_ms = max;
+                d
+            }
+            Ended::Failed => self.next_delay_ms(unit),
         }
     }
 
@@ -573,12 +620,7 @@ impl Backoff {
             .saturating_mul(1u64 << self.attempt.min(32))
             .min(self.max_ms);
         self.attempt = self.attempt.saturating_add(1);
-        let unit = if unit.is_finite() {
-            unit.clamp(0.0, 1.0)
-        } else {
-            0.5
-        };
-        cap / 2 + ((cap - cap / 2) as f64 * unit) as u64
+        cap / 2 + ((cap - cap / 2) as f64 * unit_or_half(unit)) as u64
     }
 
     /// After a session that got through its handshake.
@@ -588,6 +630,15 @@ impl Backoff {
 
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+}
+
+/// A draw in `[0, 1]`; 0.5 for one that is not a number.
+fn unit_or_half(unit: f64) -> f64 {
+    if unit.is_finite() {
+        unit.clamp(0.0, 1.0)
+    } else {
+        0.5
     }
 }
 
@@ -681,6 +732,28 @@ mod tests {
         b.reset();
         assert_eq!(b.next_delay_ms(1.0), 100);
         assert_eq!(b.next_delay_ms(f64::NAN), 150);
+    }
+
+    #[test]
+    fn backoff_after_an_end_depends_on_how_it_ended() {
+        let mut b = Backoff::new(500, 30_000);
+        // Refusals grow to the cap.
+        let failed: Vec<u64> = (0..8).map(|_| b.after(Ended::Failed, 1.0)).collect();
+        assert_eq!(failed.last(), Some(&30_000));
+        // An unreachable peer is redialled at least every second, even
+        // after many attempts...
+        for _ in 0..10 {
+            assert!(b.after(Ended::Unreachable, 1.0) <= 1_000);
+        }
+        // ...with jitter: two draws are not the same wait.
+        assert_ne!(
+            b.after(Ended::Unreachable, 0.0),
+            b.after(Ended::Unreachable, 1.0)
+        );
+        // A clean end starts over, at most the base.
+        assert!(b.after(Ended::Clean, 1.0) <= 500);
+        assert_eq!(b.attempt(), 0);
+        assert_eq!(b.after(Ended::Failed, 0.0), 250);
     }
 
     #[test]

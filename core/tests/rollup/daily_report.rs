@@ -71,6 +71,7 @@ fn stamp(r: &CommunityRollup, sign_off: SignOffState, check: DigestCheck) -> Rep
             held: false,
             digest_check: check,
             unavailable: None,
+            link: Default::default(),
         },
         sign_off,
     }

@@ -60,6 +60,8 @@ fn hello(docs: &DocHeads) -> pb::NodeFrame {
             docs: heads_to_pb(docs),
             software_version: "hostile".into(),
             max_frame_bytes: 0,
+            // A raw client: it sends no heartbeats and expects none.
+            heartbeat_interval_ms: 0,
         })),
     }
 }

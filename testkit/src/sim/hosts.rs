@@ -96,6 +96,8 @@ fn link_config(sh: &Shared, c: &str, start: u64) -> Result<LinkConfig, Box<dyn s
         jitter_seed: Some(c.bytes().fold(sh.plan.seed ^ (start << 32), |h, b| {
             h.rotate_left(8) ^ u64::from(b)
         })),
+        heartbeat: gridsync_core::sync::HeartbeatSettings::default(),
+        dial_timeout: Duration::from_secs(3),
     })
 }
 

@@ -269,8 +269,6 @@ fn coordinator_args(dir: &Path, certs: &Path) -> Vec<String> {
         "8",
         "--shutdown-grace-secs",
         "1",
-        "--stale-after-secs",
-        "60",
         "--store-key-file",
         &path(gridsync_testkit::store_key_file(dir)),
     ]

@@ -559,13 +559,13 @@ mod tests {
             "150",
             "--days",
             "3",
-            "--stale-after-secs",
-            "2",
+            "--heartbeat-interval-ms",
+            "500",
         ])
         .unwrap();
         assert_eq!(
-            (c.demo.households, c.demo.days, c.demo.stale_after_secs),
-            (150, 3, 2)
+            (c.demo.households, c.demo.days, c.demo.heartbeat_interval_ms),
+            (150, 3, 500)
         );
         let c = Cli::try_parse_from(["demo"]).unwrap();
         assert_eq!((c.demo.households, c.demo.days), (3000, 30));

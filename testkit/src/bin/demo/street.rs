@@ -50,9 +50,10 @@ pub struct DemoArgs {
     /// Days of generated activity, ending today.
     #[arg(long, default_value_t = 30, hide = true)]
     pub(crate) days: u32,
-    /// The coordinator's staleness threshold, seconds.
-    #[arg(long, default_value_t = 4, hide = true)]
-    pub(crate) stale_after_secs: u64,
+    /// The sync heartbeat interval, ms: a community is stale when not
+    /// heard for three of them.
+    #[arg(long, default_value_t = 1000, hide = true)]
+    pub(crate) heartbeat_interval_ms: u32,
 }
 
 /// How many screening visits the cut-off community records while its link is down.
@@ -197,8 +198,8 @@ async fn demo(args: &DemoArgs, dir: &Path, fleet: &mut Fleet) -> anyhow::Result<
         .args(["--listen", "127.0.0.1:0", "--time-zone", tz.name()])
         .arg("--addr-file")
         .arg(&caddr_file)
-        .arg("--stale-after-secs")
-        .arg(args.stale_after_secs.to_string())
+        .arg("--heartbeat-interval-ms")
+        .arg(args.heartbeat_interval_ms.to_string())
         .arg("--tls-ca")
         .arg(certs.join("ca.pem"))
         .arg("--tls-cert")
@@ -214,8 +215,9 @@ async fn demo(args: &DemoArgs, dir: &Path, fleet: &mut Fleet) -> anyhow::Result<
         .parse()
         .with_context(|| format!("the coordinator wrote {caddr:?} as its address"))?;
     println!(
-        "   coordinator {} on {caddr} (mutual TLS; stale after {} s)",
-        seeded.street_id, args.stale_after_secs
+        "   coordinator {} on {caddr} (mutual TLS; a community not heard for {} ms is stale)",
+        seeded.street_id,
+        args.heartbeat_interval_ms * 3
     );
 
     let mut pending = Vec::new();
@@ -434,7 +436,8 @@ async fn demo(args: &DemoArgs, dir: &Path, fleet: &mut Fleet) -> anyhow::Result<
         "   at the coordinator, as operator: risk region {region_id} 河南省洛阳市 (medium, the last 14 days) added to the street document"
     );
     let t = Instant::now();
-    let stale_wait = Duration::from_secs(args.stale_after_secs + 30);
+    let stale_wait =
+        Duration::from_millis(u64::from(args.heartbeat_interval_ms) * 3) + Duration::from_secs(30);
     let cut_id = cut.id.clone();
     let stale = wait_for(
         fleet,
@@ -456,11 +459,12 @@ async fn demo(args: &DemoArgs, dir: &Path, fleet: &mut Fleet) -> anyhow::Result<
     .await?;
     let st = stamp(&stale, &cut.id)?;
     println!(
-        "   after {:.1} s the street marks {} stale: its last sync was {} ago, over the {} s threshold",
+        "   after {:.1} s the street marks {} {}: last heard {} ago, in sync {} ago",
         t.elapsed().as_secs_f64(),
         cut.id,
+        rollup::staleness(&st),
+        gridsync_cli::output::lag(stale.generated_at_ms.saturating_sub(st.last_heard_ms)),
         gridsync_cli::output::lag(stale.generated_at_ms.saturating_sub(st.last_sync_ms)),
-        args.stale_after_secs
     );
     print!("{}", indent(&rollup::render(&stale)));
     check_street_additive(&stale, "while it is stale")?;
