@@ -75,6 +75,7 @@ pub(super) async fn coordinator_host(sh: Arc<Shared>) -> turmoil::Result {
     opts.grace = Duration::from_secs(1);
     opts.keepalive_interval = Duration::from_secs(1);
     opts.keepalive_timeout = Duration::from_secs(1);
+    opts.heartbeat = super::liveness::HEARTBEAT;
     serve_incoming(handle, incoming, std::future::pending(), opts).await?;
     Ok(())
 }
@@ -96,7 +97,7 @@ fn link_config(sh: &Shared, c: &str, start: u64) -> Result<LinkConfig, Box<dyn s
         jitter_seed: Some(c.bytes().fold(sh.plan.seed ^ (start << 32), |h, b| {
             h.rotate_left(8) ^ u64::from(b)
         })),
-        heartbeat: gridsync_core::sync::HeartbeatSettings::default(),
+        heartbeat: super::liveness::HEARTBEAT,
         dial_timeout: Duration::from_secs(3),
     })
 }

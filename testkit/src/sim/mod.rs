@@ -31,6 +31,7 @@ pub mod additive;
 mod disk;
 mod hostile;
 mod hosts;
+mod liveness;
 pub mod net;
 mod observe;
 pub mod oracle;
@@ -106,6 +107,11 @@ pub struct Stats {
     pub coordinator_starts: u64,
     /// What the hostile node's attacks came to.
     pub hostile: hostile::HostileStats,
+    /// Silent cut → first stale stamp seen, ms (per cut).
+    pub cut_to_stale_ms: Vec<u64>,
+    /// Coordinator start → every node connected, ms (per start no fault
+    /// followed).
+    pub all_connected_ms: Vec<u64>,
 }
 
 /// The result of one seed.
@@ -191,6 +197,8 @@ struct Shared {
     /// The views of the coordinator's last read, by the heads they reflect.
     #[allow(clippy::type_complexity)]
     views: Mutex<BTreeMap<String, (Vec<Option<Vec<ChangeHash>>>, CommunityView, DayView)>>,
+    /// The liveness checker's model of each node's link.
+    liveness: Mutex<liveness::Liveness>,
 }
 
 impl Shared {
@@ -233,6 +241,7 @@ fn restart_released(
             crashed.remove(&h);
             lock(&sh.released).remove(&h);
             sim.bounce(h.as_str());
+            lock(&sh.liveness).restarted(&h, sim.elapsed());
         }
     }
 }
@@ -246,6 +255,7 @@ fn apply(
 ) {
     sh.event_at(sim.elapsed(), a.to_string());
     lock(&sh.stats).actions += 1;
+    lock(&sh.liveness).apply(a, sim.elapsed());
     match a {
         Action::Partition(n) => sim.partition(n.as_str(), COORD),
         Action::Repair(n) => sim.repair(n.as_str(), COORD),
@@ -332,6 +342,11 @@ fn run_seed_once(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
         done: Mutex::new(None),
         released: Mutex::new(BTreeMap::new()),
         views: Mutex::new(BTreeMap::new()),
+        liveness: Mutex::new({
+            let mut l = liveness::Liveness::default();
+            l.nodes(&plan.nodes);
+            l
+        }),
     });
     let failure = |sh: &Shared, mut what: Vec<String>| {
         what.extend(lock(&sh.failures).iter().cloned());
@@ -393,6 +408,7 @@ fn run_seed_once(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
             sh.event_at(now, "heal: every link repaired and released, latency reset, crashed hosts restarted; edits stop".into());
             sh.phase.store(QUIET, Ordering::SeqCst);
             *lock(&sh.heal_at) = Some(now);
+            lock(&sh.liveness).heal(&plan.nodes, now);
             for n in &plan.nodes {
                 sim.release(n.as_str(), COORD);
                 sim.repair(n.as_str(), COORD);
@@ -438,7 +454,12 @@ fn run_seed_once(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
     if !what.is_empty() {
         return Err(failure(&sh, what));
     }
-    let stats = lock(&sh.stats).clone();
+    let mut stats = lock(&sh.stats).clone();
+    {
+        let l = lock(&sh.liveness);
+        stats.cut_to_stale_ms = l.cut_to_stale_ms.clone();
+        stats.all_connected_ms = l.all_connected_ms.clone();
+    }
     Ok(RunReport {
         seed,
         nodes: plan.nodes.len(),
@@ -475,6 +496,8 @@ pub struct Summary {
     pub attacks_refused: u64,
     pub attacks_undelivered: u64,
     pub simulated: Duration,
+    pub cut_to_stale_ms: Vec<u64>,
+    pub all_connected_ms: Vec<u64>,
 }
 
 impl Summary {
@@ -501,6 +524,10 @@ impl Summary {
         self.attacks_refused += r.stats.hostile.refused;
         self.attacks_undelivered += r.stats.hostile.undelivered;
         self.simulated += r.simulated;
+        self.cut_to_stale_ms
+            .extend(r.stats.cut_to_stale_ms.iter().copied());
+        self.all_connected_ms
+            .extend(r.stats.all_connected_ms.iter().copied());
     }
 
     fn pct(v: &[u64], p: f64) -> u64 {
@@ -519,7 +546,7 @@ impl Summary {
             .map(|(k, v)| format!("{}={v}", k.name()))
             .collect();
         format!(
-            "partition summary: seeds={} failed={} faults[{}] restarts={} attacks={} (refused {}, undelivered {}) edits acked={} refused={} unknown={} lost={} phantom={} stale={} never-read={} convergence after heal p50={}ms p99={}ms max={}ms digests matched p50={}ms p99={}ms rollup checks={} (node rollups {}, freshness comparisons {}) set-full reads={} simulated={:.0}s",
+            "partition summary: seeds={} failed={} faults[{}] restarts={} attacks={} (refused {}, undelivered {}) edits acked={} refused={} unknown={} lost={} phantom={} stale={} never-read={} convergence after heal p50={}ms p99={}ms max={}ms digests matched (every stamp fresh) p50={}ms p99={}ms silent cut to stale ({} cuts, stale required within {}ms) p50={}ms p99={}ms max={}ms coordinator start to every node connected ({} starts) p50={}ms max={}ms rollup checks={} (node rollups {}, freshness comparisons {}) set-full reads={} simulated={:.0}s",
             self.seeds,
             self.failed.len(),
             faults.join(" "),
@@ -539,6 +566,14 @@ impl Summary {
             Self::pct(&self.convergence_ms, 1.0),
             Self::pct(&self.matched_ms, 0.5),
             Self::pct(&self.matched_ms, 0.99),
+            self.cut_to_stale_ms.len(),
+            liveness::stale_within().as_millis(),
+            Self::pct(&self.cut_to_stale_ms, 0.5),
+            Self::pct(&self.cut_to_stale_ms, 0.99),
+            Self::pct(&self.cut_to_stale_ms, 1.0),
+            self.all_connected_ms.len(),
+            Self::pct(&self.all_connected_ms, 0.5),
+            Self::pct(&self.all_connected_ms, 1.0),
             self.rollup_checks,
             self.node_rollup_checks,
             self.freshness_comparisons,

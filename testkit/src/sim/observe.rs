@@ -92,6 +92,10 @@ pub(super) async fn observe(
     };
     lock(&sh.stats).rollup_checks += 1;
     check_rollup(sh, &rollup, watch);
+    let silent = lock(&sh.liveness).check(&rollup, read_started);
+    for f in silent {
+        sh.fail(f);
+    }
     Some(rollup)
 }
 
