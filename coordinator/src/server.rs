@@ -1,6 +1,7 @@
 //! Serving the sync and operator APIs (with gRPC health and reflection) on
 //! one listener, over mutual TLS or, in development only, plain HTTP/2 with
-//! tokens; until shutdown, then sessions and requests get a grace period.
+//! tokens; until shutdown, then sessions are ended and requests in flight
+//! get a grace period (`gridsync_svc::grpc::serve_until`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -83,7 +84,8 @@ impl ServeOptions {
 }
 
 /// Serves until `shutdown` completes; then ends every sync session, lets
-/// requests in flight finish within the grace period, and returns.
+/// requests in flight finish within the grace period, drops the
+/// connections still open after a short flush, and returns.
 pub async fn serve(
     replicas: ReplicasHandle,
     listener: TcpListener,
@@ -146,7 +148,9 @@ where
     .max_decoding_message_size(1024 * 1024);
 
     let incoming = Acceptor::new(opts.tls, opts.accept).serve(incoming);
-    let router = grpc::server_builder(opts.keepalive_interval, opts.keepalive_timeout)
+    // A session is ended by the stop below, not waited for like a request.
+    let requests = grpc::Requests::new([format!("/{SYNC_SERVICE}/Session")]);
+    let router = grpc::server_builder(opts.keepalive_interval, opts.keepalive_timeout, &requests)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
@@ -167,6 +171,7 @@ where
             let _ = stop_tx.send(true);
             sync.join(grace).await;
         },
+        requests,
         grace,
     )
     .await

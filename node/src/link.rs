@@ -156,7 +156,15 @@ pub async fn run(
             return;
         }
         lock(&status).attempts += 1;
-        let result = session_once(&office, &cfg, &status, &clock, stop.clone(), &mut backoff).await;
+        // A stop ends the dial and the handshake too (they wait on a dead
+        // link for their own timeouts): what is dropped here holds nothing
+        // that must be finished, since commits run to their end on the
+        // blocking pool.
+        let mut halt = stop.clone();
+        let result = tokio::select! {
+            r = session_once(&office, &cfg, &status, &clock, stop.clone(), &mut backoff) => r,
+            _ = halt.wait_for(|s| *s) => return,
+        };
         {
             let mut st = lock(&status);
             if st.connected {

@@ -93,20 +93,26 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     }
     tracing::info!(%addr, "office API listening (gRPC, health, reflection)");
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
+    // The link stops as soon as shutdown begins, while the office API
+    // finishes its requests in flight: it ends at once, even on a dead link.
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
     serve(
         handle.clone(),
         link_status,
         clock,
         listener,
-        shutdown_signal(),
+        shutdown,
         grace,
     )
     .await?;
-    let _ = stop_tx.send(true);
-    if let Some(task) = link_task
-        && tokio::time::timeout(grace, task).await.is_err()
+    if let Some(mut task) = link_task
+        && tokio::time::timeout(grace, &mut task).await.is_err()
     {
         tracing::warn!("the link to the coordinator did not stop within the grace period");
+        task.abort();
     }
     handle
         .run(|o| Ok(o.checkpoint()?))

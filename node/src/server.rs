@@ -22,8 +22,9 @@ pub const OFFICE_SERVICE: &str = "gridsync.office.v1.Office";
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Serves until `shutdown` completes, then waits up to `grace` for
-/// in-flight requests. Writes in flight finish on the blocking pool either
-/// way, and are acknowledged only once committed.
+/// in-flight requests (connections still open after that are dropped, see
+/// `gridsync_svc::grpc::serve_until`). Writes in flight finish on the
+/// blocking pool either way, and are acknowledged only once committed.
 pub async fn serve(
     office: OfficeHandle,
     link: LinkHandle,
@@ -40,7 +41,8 @@ pub async fn serve(
     let api = OfficeServer::new(OfficeService::new(office, clock).with_link(link))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);
-    let router = grpc::server_builder(Duration::from_secs(30), Duration::from_secs(10))
+    let requests = grpc::Requests::new([]);
+    let router = grpc::server_builder(Duration::from_secs(30), Duration::from_secs(10), &requests)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
@@ -56,6 +58,7 @@ pub async fn serve(
                 .set_not_serving::<OfficeServer<OfficeService>>()
                 .await;
         },
+        requests,
         grace,
     )
     .await

@@ -100,8 +100,6 @@ const COMMUNITIES: [&str; 3] = ["c01", "c02", "c03"];
 /// Every call the test makes gives up after this (the write is then
 /// of unknown outcome).
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-/// A (re)started process writes its address within this.
-const START_WITHIN: Duration = Duration::from_secs(30);
 /// Only a hang or a bug reaches these deadlines; nothing is timed by them.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
 const DIGESTS_WITHIN: Duration = Duration::from_secs(60);
