@@ -298,7 +298,19 @@ pub(crate) fn write_certs(pki: &Pki, certs: &Path, communities: &[&str]) {
         )
         .expect("write a node's certificate");
     }
+    // An operator, for gridctl.
+    pki.leaf(&Principal::Operator(OPERATOR.into()))
+        .write(
+            &certs.join(format!("operator-{OPERATOR}.pem")),
+            &certs.join(format!("operator-{OPERATOR}.key")),
+            false,
+        )
+        .expect("write the operator's certificate");
 }
+
+/// The operator whose certificate [`write_certs`] writes (as
+/// `operator-<name>` in the folder, for gridctl's `--identity`).
+pub(crate) const OPERATOR: &str = "alice";
 
 fn path(p: PathBuf) -> String {
     p.to_string_lossy().into_owned()

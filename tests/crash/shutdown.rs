@@ -25,7 +25,7 @@ use gridsync_testkit::{coordinator_binary, node_binary};
 use tempfile::TempDir;
 
 use crate::services::{
-    Office, Operator, Service, coordinator_args, node_args, node_ready, office_client,
+    OPERATOR, Office, Operator, Service, coordinator_args, node_args, node_ready, office_client,
     operator_client, write_certs,
 };
 
@@ -47,7 +47,7 @@ struct Pair {
     office: Office,
     /// Last: the processes are killed (if still running) before their
     /// folders go.
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Pair {
@@ -93,7 +93,7 @@ impl Pair {
             proxy,
             op,
             office,
-            _dir: dir,
+            dir,
         };
         pair.wait_linked().await;
         pair
@@ -250,4 +250,100 @@ async fn sigterm_stops_both_sides_of_a_healthy_link_promptly() {
     let case = "its coordinator gone";
     let node = pair.terminate(Which::Node, case).await;
     pair.assert_prompt(Which::Node, case, node);
+}
+
+/// gridctl's JSON, at the coordinator (`street communities`) or the node
+/// (`status`).
+fn gridctl_json(pair: &Pair, args: &[&str]) -> serde_json::Value {
+    let coordinator = format!("localhost:{}", pair.coord.addr().port());
+    let node = pair.node.addr().to_string();
+    let identity = format!("operator-{OPERATOR}");
+    let out = std::process::Command::new(gridsync_testkit::gridctl_binary())
+        .args([
+            "--coordinator",
+            &coordinator,
+            "--certs",
+            &pair.dir.path().join("certs").to_string_lossy(),
+            "--identity",
+            &identity,
+            "--node",
+            &node,
+            "--json",
+        ])
+        .args(args)
+        .output()
+        .expect("run gridctl");
+    assert!(
+        out.status.success(),
+        "gridctl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("gridctl prints JSON")
+}
+
+/// A link cut silently (a blackhole: no byte moves, no RST) is reported
+/// down by both sides, through gridctl's JSON, within the liveness window
+/// (heartbeat 2 s × 3, the default), with keep-alive far longer (20 s +
+/// 10 s by default): the heartbeats found it. The coordinator's entry is
+/// then not fresh, and says when it last heard the node: before the cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_cut_is_reported_down_by_both_sides_through_gridctl() {
+    let pair = Pair::start().await;
+    let community = |v: &serde_json::Value| {
+        v["communities"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["community_id"] == COMMUNITY).cloned())
+            .expect("the coordinator lists c01")
+    };
+    let before = community(&gridctl_json(&pair, &["street", "communities"]));
+    assert_eq!(before["connected"], true, "{before}");
+    assert_eq!(before["fresh"], true, "{before}");
+    let window = before["liveness_window_ms"].as_i64().unwrap_or(0);
+    assert_eq!(window, 6_000, "{before}");
+
+    pair.proxy.blackhole();
+    let cut = Instant::now();
+    let cut_ms = gridsync_testkit::now_ms();
+    let (mut coord_down, mut node_down) = (None, None);
+    let (mut coord_entry, mut node_link) = (before, serde_json::Value::Null);
+    while coord_down.is_none() || node_down.is_none() {
+        if cut.elapsed() > LINK_WITHIN {
+            pair.fail(&format!(
+                "not both down within {LINK_WITHIN:?} of the silent cut: coordinator {coord_entry}, node {node_link}"
+            ));
+        }
+        if coord_down.is_none() {
+            coord_entry = community(&gridctl_json(&pair, &["street", "communities"]));
+            if coord_entry["connected"] != true {
+                coord_down = Some(cut.elapsed());
+            }
+        }
+        if node_down.is_none() {
+            node_link = gridctl_json(&pair, &["status"])["link"].clone();
+            if node_link["connected"] != true {
+                node_down = Some(cut.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Down, not fresh, and heard last before the cut (give or take one
+    // heartbeat in flight).
+    assert_eq!(coord_entry["fresh"], false, "{coord_entry}");
+    let heard = coord_entry["last_heard_ms"].as_i64().unwrap_or(0);
+    assert!(
+        heard > 0 && heard <= cut_ms + 2_000,
+        "last heard {heard}, cut at {cut_ms}: {coord_entry}"
+    );
+    let error = coord_entry["last_error"].as_str().unwrap_or("");
+    assert!(error.contains("liveness window"), "{coord_entry}");
+    let node_error = node_link["last_error"].as_str().unwrap_or("");
+    assert!(
+        node_error.contains("liveness window") || node_error.contains("dialling"),
+        "{node_link}"
+    );
+    println!(
+        "silent cut: the coordinator says down {} ms after it, the node {} ms (window {window} ms; gridctl polled every ~50 ms plus its own run)",
+        coord_down.unwrap_or_default().as_millis(),
+        node_down.unwrap_or_default().as_millis()
+    );
 }
