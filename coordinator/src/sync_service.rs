@@ -79,9 +79,19 @@ impl SyncHost for NodeHost {
     fn settled(&mut self, session: &mut SyncSession, id: &DocId, _now_ms: i64) {
         self.replicas.settled(&self.community, session, id)
     }
-    fn peer_reported(&mut self, changed: &sync::DocHeads, now_ms: i64) {
+    /// A node may state only documents it may sync (as in its Hello).
+    fn peer_reported(&mut self, changed: &sync::DocHeads, now_ms: i64) -> Result<(), SessionError> {
+        let principal = Principal::Node(self.community.clone());
+        for id in changed.keys() {
+            if principal.sync_access(id) == gridsync_core::access::SyncAccess::Denied {
+                return Err(SessionError::Denied(format!(
+                    "the heartbeat states document {id}, which {principal} may not sync"
+                )));
+            }
+        }
         self.replicas
-            .node_reported(&self.community, changed, now_ms)
+            .node_reported(&self.community, changed, now_ms);
+        Ok(())
     }
 }
 

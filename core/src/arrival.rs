@@ -220,6 +220,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cp_a") && e.contains("missing"), "{e}");
+        // An optional field that is absent (a foreign or newer writer left
+        // the key out) reads as none: the record is readable.
+        let (id, mut doc) = registry();
+        put_compound(&mut doc, "cp_b", "二号院");
+        let before = doc.get_heads();
+        let coll = docs::collection_obj(&doc, "compounds").unwrap();
+        let (_, rec) = doc.get(&coll, "cp_b").unwrap().unwrap();
+        doc.delete(&rec, "address").unwrap();
+        doc.commit();
+        check_arrived(&mut doc, &id, &before).expect("an absent optional field is none");
         // A newer build's collection: not this build's to judge.
         let (id, mut doc) = registry();
         let before = doc.get_heads();

@@ -92,6 +92,7 @@ pub struct CommunityInfo {
 pub struct Compound {
     pub id: String,
     pub name: String,
+    #[autosurgeon(missing = "Option::default")]
     pub address: Option<String>,
 }
 
@@ -109,6 +110,7 @@ pub struct Building {
 pub struct ContractGroup {
     pub id: String,
     pub party_member_id: String,
+    #[autosurgeon(missing = "Option::default")]
     pub name: Option<String>,
 }
 
@@ -124,7 +126,9 @@ pub struct Household {
     pub door: String,
     /// Name of the head of household (户主姓名).
     pub head_name: String,
+    #[autosurgeon(missing = "Option::default")]
     pub phone: Option<String>,
+    #[autosurgeon(missing = "Option::default")]
     pub contract_group_id: Option<String>,
 }
 
@@ -142,13 +146,19 @@ pub struct Resident {
     pub name: String,
     /// The 18-character resident ID number. Personal data: never logged,
     /// masked on screens unless a role needs it.
+    #[autosurgeon(missing = "Option::default")]
     pub id_number: Option<String>,
     /// Street-wide key derived from the ID number (see `PersonKey`).
+    #[autosurgeon(missing = "Option::default")]
     pub person_key: Option<String>,
+    #[autosurgeon(missing = "Option::default")]
     pub gender: Option<Gender>,
+    #[autosurgeon(missing = "Option::default")]
     pub birth_date: Option<Date>,
+    #[autosurgeon(missing = "Option::default")]
     pub phone: Option<String>,
     /// Relation to the head of household (与户主关系).
+    #[autosurgeon(missing = "Option::default")]
     pub relation: Option<String>,
     /// Lives alone (独居); with age this makes an "elderly living alone".
     pub lives_alone: bool,
@@ -170,10 +180,13 @@ pub struct PartyMember {
     pub id: String,
     pub name: String,
     pub kind: PartyMemberKind,
+    #[autosurgeon(missing = "Option::default")]
     pub phone: Option<String>,
     /// The resident record of this member, if they live in the community.
+    #[autosurgeon(missing = "Option::default")]
     pub resident_id: Option<String>,
     /// Where an in-service member works.
+    #[autosurgeon(missing = "Option::default")]
     pub workplace: Option<String>,
 }
 
@@ -194,12 +207,17 @@ pub struct Staff {
     pub id: String,
     pub name: String,
     pub role: StaffRole,
+    #[autosurgeon(missing = "Option::default")]
     pub phone: Option<String>,
     /// The grid (compound) this person answers for, if any.
+    #[autosurgeon(missing = "Option::default")]
     pub grid_compound_id: Option<String>,
     /// Department or home unit of sent-down staff and seconded cadres.
+    #[autosurgeon(missing = "Option::default")]
     pub department: Option<String>,
+    #[autosurgeon(missing = "Option::default")]
     pub term_start: Option<Date>,
+    #[autosurgeon(missing = "Option::default")]
     pub term_end: Option<Date>,
 }
 
@@ -208,6 +226,7 @@ pub struct Staff {
 pub struct VolunteerTeam {
     pub id: String,
     pub name: String,
+    #[autosurgeon(missing = "Option::default")]
     pub leader: Option<String>,
 }
 
@@ -215,9 +234,12 @@ pub struct VolunteerTeam {
 pub struct Volunteer {
     pub id: String,
     pub name: String,
+    #[autosurgeon(missing = "Option::default")]
     pub team_id: Option<String>,
+    #[autosurgeon(missing = "Option::default")]
     pub phone: Option<String>,
     /// Post or role, e.g. "mobile supervisor at the mall entrance".
+    #[autosurgeon(missing = "Option::default")]
     pub post: Option<String>,
 }
 
@@ -236,7 +258,9 @@ pub enum ScreeningStatus {
 pub struct ScreeningEntry {
     pub status: ScreeningStatus,
     /// Region returned from (for `Returned`).
+    #[autosurgeon(missing = "Option::default")]
     pub returned_from: Option<String>,
+    #[autosurgeon(missing = "Option::default")]
     pub returned_on: Option<Date>,
 }
 
@@ -251,6 +275,7 @@ pub struct ScreeningVisit {
     pub visitor: String,
     /// Resident id → what was found.
     pub residents: BTreeMap<String, ScreeningEntry>,
+    #[autosurgeon(missing = "Option::default")]
     pub notes: Option<String>,
 }
 
@@ -271,7 +296,9 @@ pub struct Isolation {
     pub start: Date,
     pub planned_end: Date,
     pub door_device: DoorDevice,
+    #[autosurgeon(missing = "Option::default")]
     pub released_on: Option<Date>,
+    #[autosurgeon(missing = "Option::default")]
     pub reason: Option<String>,
 }
 
@@ -286,7 +313,9 @@ pub struct CareRelationship {
     pub visitor: String,
     pub every_days: u32,
     pub since: Date,
+    #[autosurgeon(missing = "Option::default")]
     pub last_visit: Option<Date>,
+    #[autosurgeon(missing = "Option::default")]
     pub ended_on: Option<Date>,
 }
 
@@ -296,6 +325,7 @@ pub struct CareVisit {
     pub relationship_id: String,
     pub visited_at_ms: i64,
     pub visitor: String,
+    #[autosurgeon(missing = "Option::default")]
     pub notes: Option<String>,
 }
 
@@ -315,10 +345,15 @@ pub struct Ticket {
     pub channel: TicketChannel,
     pub category: String,
     pub summary: String,
+    #[autosurgeon(missing = "Option::default")]
     pub caller_phone: Option<String>,
+    #[autosurgeon(missing = "Option::default")]
     pub assigned_compound_id: Option<String>,
+    #[autosurgeon(missing = "Option::default")]
     pub assigned_staff_id: Option<String>,
+    #[autosurgeon(missing = "Option::default")]
     pub resolved_at_ms: Option<i64>,
+    #[autosurgeon(missing = "Option::default")]
     pub resolution: Option<String>,
 }
 
@@ -337,6 +372,7 @@ pub struct Inspection {
     pub inspected_at_ms: i64,
     pub inspector: String,
     pub knew_member: bool,
+    #[autosurgeon(missing = "Option::default")]
     pub notes: Option<String>,
 }
 
@@ -349,6 +385,7 @@ pub struct Returnee {
     pub returned_on: Date,
     pub from_region: String,
     /// The screening visit that found the return, if any.
+    #[autosurgeon(missing = "Option::default")]
     pub visit_id: Option<String>,
 }
 
@@ -370,6 +407,7 @@ pub struct Notice {
     pub channels: Vec<NoticeChannel>,
     pub published_at_ms: i64,
     /// The compound it is for; none means the whole community.
+    #[autosurgeon(missing = "Option::default")]
     pub compound_id: Option<String>,
 }
 
@@ -390,6 +428,7 @@ pub struct RiskRegion {
     pub region: String,
     pub level: RiskLevel,
     pub from: Date,
+    #[autosurgeon(missing = "Option::default")]
     pub to: Option<Date>,
 }
 

@@ -351,7 +351,7 @@ async fn session_once(
     let response = tokio::time::timeout(cfg.handshake_timeout, client.session(outbound))
         .await
         .map_err(|_| {
-            SessionError::Protocol(format!(
+            SessionError::HandshakeTimeout(format!(
                 "the coordinator did not answer the Hello within {:?}",
                 cfg.handshake_timeout
             ))
@@ -361,7 +361,7 @@ async fn session_once(
     let welcome = tokio::time::timeout(cfg.handshake_timeout, inbound.next())
         .await
         .map_err(|_| {
-            SessionError::Protocol(format!(
+            SessionError::HandshakeTimeout(format!(
                 "no Welcome from the coordinator within {:?}",
                 cfg.handshake_timeout
             ))

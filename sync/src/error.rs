@@ -62,6 +62,10 @@ pub enum SessionError {
     /// Dialling took longer than the dial timeout.
     #[error("dialling {uri} took longer than {timeout_ms} ms")]
     DialTimeout { uri: String, timeout_ms: u64 },
+    /// The peer did not answer the handshake in time (a slow or stuck
+    /// peer, not a refusal).
+    #[error("{0}")]
+    HandshakeTimeout(String),
 }
 
 impl SessionError {
@@ -92,6 +96,7 @@ impl SessionError {
             | SessionError::Blocking(_)
             | SessionError::Dial { .. }
             | SessionError::DialTimeout { .. }
+            | SessionError::HandshakeTimeout(_)
             | SessionError::Silent { .. }
             | SessionError::Goodbye(_)
             | SessionError::Closed => false,
@@ -142,6 +147,55 @@ impl From<SessionError> for ApiError {
             e @ SessionError::Silent { .. } => ApiError::unavailable("the link", e),
             SessionError::Goodbye(m) => ApiError::Cancelled(format!("the peer said goodbye: {m}")),
             e @ SessionError::DialTimeout { .. } => ApiError::unavailable("dialling", e),
+            SessionError::HandshakeTimeout(m) => ApiError::Timeout(m),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridsync_core::sync::Ended;
+
+    fn ended(e: SessionError) -> Ended {
+        SessionError::ended(&Err(e))
+    }
+
+    #[test]
+    fn how_a_session_ended_decides_the_redial() {
+        assert_eq!(SessionError::ended(&Ok(())), Ended::Clean);
+        assert_eq!(
+            ended(SessionError::Goodbye("shutting down".into())),
+            Ended::Clean
+        );
+        assert_eq!(ended(SessionError::Closed), Ended::Clean);
+        // A link that died or a peer that is slow: redial soon.
+        assert_eq!(
+            ended(SessionError::Silent {
+                last_heard_ms: 1,
+                window_ms: 6_000
+            }),
+            Ended::Unreachable
+        );
+        assert_eq!(
+            ended(SessionError::HandshakeTimeout("no Welcome".into())),
+            Ended::Unreachable
+        );
+        assert_eq!(
+            ended(SessionError::Remote(tonic::Status::unavailable(
+                "restarting"
+            ))),
+            Ended::Unreachable
+        );
+        // Refusals wait longer each time.
+        assert_eq!(
+            ended(SessionError::Remote(tonic::Status::permission_denied("no"))),
+            Ended::Failed
+        );
+        assert_eq!(ended(SessionError::Protocol("bad".into())), Ended::Failed);
+        assert_eq!(
+            ended(SessionError::Incompatible("zone".into())),
+            Ended::Failed
+        );
     }
 }

@@ -57,8 +57,9 @@ pub trait SyncHost: Send + 'static {
     /// Called when a document is in sync and nothing is pending for it.
     fn settled(&mut self, _session: &mut SyncSession, _id: &DocId, _now_ms: i64) {}
     /// The peer's heartbeat stated new heads for these documents (what it
-    /// holds now, acknowledged or not).
-    fn peer_reported(&mut self, _changed: &DocHeads, _now_ms: i64) {}
+    /// holds now, acknowledged or not). A document the peer may not sync
+    /// with this side is refused (the session ends).
+    fn peer_reported(&mut self, changed: &DocHeads, now_ms: i64) -> Result<(), SessionError>;
 }
 
 /// A frame of a session after the handshake, either way.
@@ -326,8 +327,7 @@ where
                         if !changed_docs.is_empty() {
                             let now = last_heard_ms;
                             on_host(&host, &mut session, move |h, _| {
-                                h.peer_reported(&changed_docs, now);
-                                Ok(())
+                                h.peer_reported(&changed_docs, now)
                             })
                             .await?;
                         }

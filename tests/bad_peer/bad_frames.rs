@@ -314,3 +314,110 @@ async fn garbage_instead_of_an_automerge_message_is_refused() {
     assert!(problems.is_empty(), "garbage:\n{}", problems.join("\n"));
     coord.stop().await;
 }
+
+/// A node's heartbeat frame.
+fn heartbeat_frame(digest: Vec<u8>, changed: Vec<pb::DocHeads>) -> pb::NodeFrame {
+    pb::NodeFrame {
+        frame: Some(pb::node_frame::Frame::Heartbeat(pb::Heartbeat {
+            sent_ms: 0,
+            heads_digest: digest,
+            changed,
+        })),
+    }
+}
+
+/// Heartbeats are checked like everything else a node sends: one whose
+/// digest does not match the heads the session was told ends it with
+/// FAILED_PRECONDITION; one that states another community's document ends
+/// it with PERMISSION_DENIED; a node that asked for heartbeats and then
+/// goes silent is ended by the coordinator once the window has passed.
+/// Nothing stored changes, the coordinator keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_heartbeats_and_silence_end_the_session_with_a_clear_status() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let coord = street(&pki, dir.path(), FrameLimits::default()).await;
+    let before = stored(&coord).await;
+    let heads = coord.community_heads("c01").await;
+    let with_heartbeat = || {
+        let mut h = hello("c01", &heads);
+        h.heartbeat_interval_ms = 2_000;
+        hello_frame(h)
+    };
+
+    // A digest that matches nothing stated.
+    let r = refusal(
+        &url(&coord),
+        &pki.node("c01"),
+        vec![with_heartbeat(), heartbeat_frame(vec![0; 32], vec![])],
+    )
+    .await;
+    expect_refusal(
+        r,
+        Code::FailedPrecondition,
+        &["digest"],
+        "a wrong heads digest",
+    );
+
+    // Another community's document, with the digest it would make.
+    let other = DocId::Registry(CommunityId::parse("c02").unwrap());
+    let mut stated = gridsync_sync::handshake::heads_from_pb(&hello("c01", &heads).docs).unwrap();
+    stated.insert(other.clone(), vec![]);
+    let digest = gridsync_core::sync::heads_digest(&stated).to_vec();
+    let r = refusal(
+        &url(&coord),
+        &pki.node("c01"),
+        vec![
+            with_heartbeat(),
+            heartbeat_frame(
+                digest,
+                vec![pb::DocHeads {
+                    doc_id: other.to_string(),
+                    heads: vec![],
+                }],
+            ),
+        ],
+    )
+    .await;
+    expect_refusal(
+        r,
+        Code::PermissionDenied,
+        &["registry/c02"],
+        "another community's document in a heartbeat",
+    );
+
+    // Silence after asking for heartbeats: the coordinator sends its own,
+    // then ends the call (UNAVAILABLE, naming the window) by itself.
+    let mut raw = open_raw(&url(&coord), &pki.node("c01"), vec![with_heartbeat()])
+        .await
+        .expect("the session opens");
+    let welcome = raw.welcome().await;
+    assert_eq!(
+        (welcome.heartbeat_interval_ms, welcome.heartbeat_misses),
+        (2_000, 3),
+        "{welcome:?}"
+    );
+    assert_eq!(welcome.time_zone, gridsync_testkit::TIME_ZONE.name());
+    let mut beats = 0;
+    let status = loop {
+        match tokio::time::timeout(WITHIN, raw.inbound_next()).await {
+            Err(_) => panic!("the silent session was not ended within {WITHIN:?}"),
+            Ok(Ok(Some(f))) => {
+                if matches!(f.frame, Some(pb::coordinator_frame::Frame::Heartbeat(_))) {
+                    beats += 1;
+                }
+            }
+            Ok(Ok(None)) => panic!("the silent session ended with OK, not a status"),
+            Ok(Err(s)) => break s,
+        }
+    };
+    assert!(
+        beats >= 1,
+        "the coordinator sent no heartbeat before ending"
+    );
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("liveness window"), "{status:?}");
+    assert_unchanged(&before, &stored(&coord).await, "bad heartbeats and silence");
+    assert_serving(&coord, &pki).await;
+    coord.stop().await;
+}

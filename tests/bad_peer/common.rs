@@ -225,6 +225,11 @@ impl Raw {
             .unwrap_or_else(|_| panic!("no frame and no end of the call within {PROMPT:?}"))
     }
 
+    /// The next frame without the short deadline of [`Raw::next`].
+    pub async fn inbound_next(&mut self) -> Result<Option<pb::CoordinatorFrame>, Status> {
+        self.inbound.message().await
+    }
+
     pub async fn welcome(&mut self) -> pb::Welcome {
         match self.next().await {
             Ok(Some(pb::CoordinatorFrame {

@@ -30,6 +30,18 @@ impl SyncHost for Office {
         Ok(self.sync_heads()?)
     }
 
+    /// The coordinator may state only documents this node syncs.
+    fn peer_reported(&mut self, changed: &DocHeads, _now_ms: i64) -> Result<(), SessionError> {
+        for id in changed.keys() {
+            if self.sync_access(id) == SyncAccess::Denied {
+                return Err(SessionError::Protocol(format!(
+                    "the coordinator's heartbeat states document {id}, which is not this community's"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn open(&mut self, session: &mut SyncSession, id: &DocId) -> Result<(), SessionError> {
         if self.sync_access(id) == SyncAccess::Denied {
             return Err(SyncError::Denied {
