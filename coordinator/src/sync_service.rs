@@ -377,10 +377,14 @@ impl pb::sync_server::Sync for SyncService {
                     goodbye: "the coordinator ended the session (shutting down, or a newer session of this community replaced it)".into(),
                 },
                 limits,
-                move |ev| {
-                    if let SessionEvent::Heard(ms) = ev {
-                        heard.0.link_heard(&heard.1, ms);
-                    }
+                move |ev| match ev {
+                    SessionEvent::Heard(ms) => heard.0.link_heard(&heard.1, ms),
+                    SessionEvent::Restarted(id) => tracing::warn!(
+                        community = %heard.1,
+                        doc = %id,
+                        "the exchange of a document stalled; its sync state was started over"
+                    ),
+                    _ => {}
                 },
             );
             let result = tokio::select! {

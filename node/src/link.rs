@@ -125,6 +125,8 @@ pub struct LinkStatus {
     pub session_frames_received: u64,
     /// The largest frame sent, in bytes of data.
     pub largest_frame_sent: u64,
+    /// Documents whose stalled exchange had its sync state started over.
+    pub stalls_restarted: u64,
 }
 
 pub type LinkHandle = Arc<Mutex<LinkStatus>>;
@@ -481,6 +483,10 @@ async fn session_once(
                 }
                 SessionEvent::Heard(ms) => st.last_heard_ms = Some(ms),
                 SessionEvent::Reported(_) => {}
+                SessionEvent::Restarted(id) => {
+                    tracing::warn!(doc = %id, "the exchange of a document stalled; its sync state was started over");
+                    st.stalls_restarted += 1;
+                }
                 SessionEvent::Doc { id, received } => {
                     let d = st.docs.entry(id.to_string()).or_default();
                     d.in_sync = received.in_sync;

@@ -86,6 +86,10 @@ pub enum SessionEvent {
     /// The peer's heartbeat arrived (Unix ms): what it holds is known as of
     /// then.
     Reported(i64),
+    /// The exchange of a document made no progress for two liveness windows
+    /// while the peer, alive, kept reporting other heads: its sync state
+    /// was started over.
+    Restarted(DocId),
 }
 
 /// A host shared between the API and the session (see
@@ -187,6 +191,10 @@ pub struct SessionIo<S> {
 /// side's heads that changed since it last told the peer, and the digest of
 /// all), and a peer heard from not at all for the window ends the session
 /// with [`SessionError::Silent`]: the link is down since its last frame.
+/// And a document whose heads have differed from those the peer reports
+/// for two windows, with no frame for it either way in that time, has its
+/// sync state started over and a message sent (a stalled exchange: both
+/// sides alive, both waiting); [`SessionEvent::Restarted`] says so.
 pub async fn run<H, S>(
     host: SharedHost<H>,
     clock: Clock,
@@ -219,6 +227,17 @@ where
     let mut peer_heads = plan.remote.clone();
     let mut last_heard = tokio::time::Instant::now();
     let mut last_heard_ms = clock.now_ms();
+    // When a frame for each document last went either way, and when the
+    // peer last reported its heads.
+    let mut doc_active: std::collections::HashMap<DocId, tokio::time::Instant> =
+        std::collections::HashMap::new();
+    let mut last_report = tokio::time::Instant::now();
+    // Since when each document's heads have differed from the peer's, as
+    // seen at each heartbeat.
+    let mut differ_since: std::collections::HashMap<DocId, tokio::time::Instant> =
+        std::collections::HashMap::new();
+    let stall_after = window.map(|w| w * 2);
+    let started = tokio::time::Instant::now();
     let SessionLimits {
         frames: limits,
         budget,
@@ -286,6 +305,47 @@ where
                     Err(mpsc::error::TrySendError::Full(_)) => {}
                     Err(mpsc::error::TrySendError::Closed(_)) => return Err(SessionError::Closed),
                 }
+                // A stalled exchange: the heads have differed from those the
+                // peer reports for two windows, the peer reported since, and
+                // no frame for the document went either way in that time
+                // (a document that just changed here is not stalled: the
+                // change's own tick sends it). Start its sync state over.
+                let now = tokio::time::Instant::now();
+                differ_since.retain(|id, _| heads.get(id).is_some_and(|h| peer_heads.get(id) != Some(h)));
+                for (id, h) in &heads {
+                    if peer_heads.get(id) != Some(h) {
+                        differ_since.entry(id.clone()).or_insert(now);
+                    }
+                }
+                let stalled: Vec<DocId> = match stall_after {
+                    Some(after) if out.is_empty() && !reassembly.pending() => differ_since
+                        .iter()
+                        .filter(|(id, since)| {
+                            let active = doc_active.get(*id).copied().unwrap_or(started);
+                            now.saturating_duration_since(**since) >= after
+                                && now.saturating_duration_since(active) >= after
+                                && last_report > **since
+                        })
+                        .map(|(id, _)| id.clone())
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for id in stalled {
+                    let rid = id.clone();
+                    on_host(&host, &mut session, move |h, s| {
+                        if !s.has_doc(&rid) {
+                            h.open(s, &rid)?;
+                        }
+                        s.restart_doc(&rid);
+                        Ok(())
+                    })
+                    .await?;
+                    doc_active.insert(id.clone(), now);
+                    differ_since.insert(id.clone(), now);
+                    events(SessionEvent::Restarted(id.clone()));
+                    let msg = generate(&host, &mut session, &id, clock.now_ms()).await?;
+                    out_bytes += queue(&mut out, &id, msg, frame_max, peer_max_message)?;
+                }
             }
             permit = outbound.reserve(), if !out.is_empty() => {
                 let permit = permit.map_err(|_| SessionError::Closed)?;
@@ -295,6 +355,7 @@ where
                     let doc = frame.doc_id.parse::<DocId>().ok();
                     permit.send(Frame::Sync(frame));
                     if let Some(doc) = doc {
+                        doc_active.insert(doc.clone(), tokio::time::Instant::now());
                         events(SessionEvent::Sent(doc, len));
                     }
                 }
@@ -331,6 +392,7 @@ where
                             })
                             .await?;
                         }
+                        last_report = tokio::time::Instant::now();
                         events(SessionEvent::Reported(last_heard_ms));
                         continue;
                     }
@@ -339,6 +401,7 @@ where
                 let doc: DocId = frame.doc_id.parse().map_err(|e| {
                     SessionError::Protocol(format!("a sync frame names no document: {e}"))
                 })?;
+                doc_active.insert(doc.clone(), tokio::time::Instant::now());
                 let part = Part {
                     doc,
                     data: frame.data,

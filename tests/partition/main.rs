@@ -61,7 +61,15 @@ fn a_street_under_partitions_loses_no_acknowledged_edit_and_converges() {
                     let i = next.fetch_add(1, Ordering::SeqCst) as usize;
                     let Some(&seed) = seeds.get(i) else { return };
                     match run_seed(seed, max_nodes) {
-                        Ok(r) => summary.lock().unwrap().add(&r),
+                        Ok(r) => {
+                            if r.stats.stalls_restarted > 0 {
+                                eprintln!(
+                                    "seed {seed}: {} stalled exchanges restarted by nodes",
+                                    r.stats.stalls_restarted
+                                );
+                            }
+                            summary.lock().unwrap().add(&r)
+                        }
                         Err(f) => {
                             eprintln!("{f}");
                             summary.lock().unwrap().failed.push(seed);

@@ -317,6 +317,16 @@ impl SyncSession {
             .unwrap_or_default()
     }
 
+    /// Starts the sync state of `id` over, as if the peer were new: the
+    /// next message states our heads and a summary of our changes afresh,
+    /// so that a state that believes the peer has (or was sent) what it
+    /// lacks cannot stall the exchange. Costs bytes, never correctness.
+    pub fn restart_doc(&mut self, id: &DocId) {
+        if let Some(st) = self.docs.get_mut(id) {
+            st.state = sync::State::new();
+        }
+    }
+
     /// Forgets a document (for example a past day that is in sync and is
     /// being unloaded); its persisted state is what the next exchange uses.
     pub fn close_doc(&mut self, id: &DocId) {
@@ -732,6 +742,23 @@ mod tests {
         b.reset();
         assert_eq!(b.next_delay_ms(1.0), 100);
         assert_eq!(b.next_delay_ms(f64::NAN), 150);
+    }
+
+    #[test]
+    fn a_restarted_sync_state_speaks_again_where_the_old_one_was_silent() {
+        use automerge::transaction::Transactable;
+        let id = doc_id();
+        let mut a = AutoCommit::new();
+        a.put(automerge::ROOT, "x", 1).unwrap();
+        a.commit();
+        let mut s = SyncSession::new();
+        s.open_doc(&id, None);
+        // The first message goes out; until it is answered there is
+        // nothing more to say (what a stalled exchange looks like).
+        assert!(s.generate(&id, &mut a).is_some());
+        assert!(s.generate(&id, &mut a).is_none());
+        s.restart_doc(&id);
+        assert!(s.generate(&id, &mut a).is_some());
     }
 
     #[test]

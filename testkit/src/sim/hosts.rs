@@ -116,10 +116,12 @@ pub(super) async fn node_host(sh: Arc<Shared>, c: &'static str) -> turmoil::Resu
     lock(&sh.offices).insert(c.to_string(), office.clone());
     sh.event(format!("{c} up (start {start})"));
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let status = LinkHandle::default();
+    lock(&sh.link_statuses).push(status.clone());
     tokio::spawn(link::run(
         office.shared(),
         link_config(&sh, c, start)?,
-        LinkHandle::default(),
+        status,
         Clock::system(),
         stop_rx,
     ));

@@ -112,6 +112,8 @@ pub struct Stats {
     /// Coordinator start → every node connected, ms (per start no fault
     /// followed).
     pub all_connected_ms: Vec<u64>,
+    /// Stalled exchanges whose sync state a node started over.
+    pub stalls_restarted: u64,
 }
 
 /// The result of one seed.
@@ -199,6 +201,8 @@ struct Shared {
     views: Mutex<BTreeMap<String, (Vec<Option<Vec<ChangeHash>>>, CommunityView, DayView)>>,
     /// The liveness checker's model of each node's link.
     liveness: Mutex<liveness::Liveness>,
+    /// Every node link's status (one per start), for the counts.
+    link_statuses: Mutex<Vec<gridsync_node::link::LinkHandle>>,
 }
 
 impl Shared {
@@ -342,6 +346,7 @@ fn run_seed_once(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
         done: Mutex::new(None),
         released: Mutex::new(BTreeMap::new()),
         views: Mutex::new(BTreeMap::new()),
+        link_statuses: Mutex::new(Vec::new()),
         liveness: Mutex::new({
             let mut l = liveness::Liveness::default();
             l.nodes(&plan.nodes);
@@ -459,6 +464,10 @@ fn run_seed_once(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
         let l = lock(&sh.liveness);
         stats.cut_to_stale_ms = l.cut_to_stale_ms.clone();
         stats.all_connected_ms = l.all_connected_ms.clone();
+        stats.stalls_restarted = lock(&sh.link_statuses)
+            .iter()
+            .map(|s| lock(s).stalls_restarted)
+            .sum();
     }
     Ok(RunReport {
         seed,
@@ -498,6 +507,7 @@ pub struct Summary {
     pub simulated: Duration,
     pub cut_to_stale_ms: Vec<u64>,
     pub all_connected_ms: Vec<u64>,
+    pub stalls_restarted: u64,
 }
 
 impl Summary {
@@ -528,6 +538,7 @@ impl Summary {
             .extend(r.stats.cut_to_stale_ms.iter().copied());
         self.all_connected_ms
             .extend(r.stats.all_connected_ms.iter().copied());
+        self.stalls_restarted += r.stats.stalls_restarted;
     }
 
     fn pct(v: &[u64], p: f64) -> u64 {
@@ -546,7 +557,7 @@ impl Summary {
             .map(|(k, v)| format!("{}={v}", k.name()))
             .collect();
         format!(
-            "partition summary: seeds={} failed={} faults[{}] restarts={} attacks={} (refused {}, undelivered {}) edits acked={} refused={} unknown={} lost={} phantom={} stale={} never-read={} convergence after heal p50={}ms p99={}ms max={}ms digests matched (every stamp fresh) p50={}ms p99={}ms silent cut to stale ({} cuts, stale required within {}ms) p50={}ms p99={}ms max={}ms coordinator start to every node connected ({} starts) p50={}ms max={}ms rollup checks={} (node rollups {}, freshness comparisons {}) set-full reads={} simulated={:.0}s",
+            "partition summary: seeds={} failed={} faults[{}] restarts={} attacks={} (refused {}, undelivered {}) edits acked={} refused={} unknown={} lost={} phantom={} stale={} never-read={} convergence after heal p50={}ms p99={}ms max={}ms digests matched (every stamp fresh) p50={}ms p99={}ms silent cut to stale ({} cuts, stale required within {}ms) p50={}ms p99={}ms max={}ms coordinator start to every node connected ({} starts) p50={}ms max={}ms stalled exchanges restarted by nodes={} rollup checks={} (node rollups {}, freshness comparisons {}) set-full reads={} simulated={:.0}s",
             self.seeds,
             self.failed.len(),
             faults.join(" "),
@@ -574,6 +585,7 @@ impl Summary {
             self.all_connected_ms.len(),
             Self::pct(&self.all_connected_ms, 0.5),
             Self::pct(&self.all_connected_ms, 1.0),
+            self.stalls_restarted,
             self.rollup_checks,
             self.node_rollup_checks,
             self.freshness_comparisons,
