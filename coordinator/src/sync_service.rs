@@ -340,6 +340,7 @@ impl pb::sync_server::Sync for SyncService {
             }
         });
         let heard = (self.replicas.clone(), community.clone());
+        let traffic = self.replicas.traffic().community(community.as_str());
         let task = async move {
             // Turns the server's stop or this community's replacement into
             // the session's stop (the session then says goodbye), and waits.
@@ -354,7 +355,8 @@ impl pb::sync_server::Sync for SyncService {
                 std::future::pending::<()>().await
             };
             // Messages are booked in `receive`, reported heads in
-            // `peer_reported`; here only the time a frame was heard.
+            // `peer_reported`; here only the time a frame was heard and
+            // the frames counted for the metrics.
             let run = session::run(
                 host as SharedHost<NodeHost>,
                 clock.clone(),
@@ -367,10 +369,11 @@ impl pb::sync_server::Sync for SyncService {
                     goodbye: "the coordinator ended the session (shutting down, or a newer session of this community replaced it)".into(),
                 },
                 limits,
-                move |ev| {
-                    if let SessionEvent::Heard(ms) = ev {
-                        heard.0.link_heard(&heard.1, ms);
-                    }
+                move |ev| match ev {
+                    SessionEvent::Heard(ms) => heard.0.link_heard(&heard.1, ms),
+                    SessionEvent::Sent(_, n) => traffic.sent(n),
+                    SessionEvent::Got(_, n) => traffic.received(n),
+                    _ => {}
                 },
             );
             let result = tokio::select! {
