@@ -38,6 +38,11 @@ pub struct Settings {
     /// --addr-file). Default: 127.0.0.1:7500.
     #[arg(long, env = "GRIDSYNC_LISTEN")]
     pub listen: Option<String>,
+    /// Address of the Prometheus metrics endpoint (plain HTTP, `GET
+    /// /metrics`), e.g. 127.0.0.1:9500; port 0 picks a free port. Off when
+    /// unset. Community ids are labels: keep it off public networks.
+    #[arg(long, env = "GRIDSYNC_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// IANA time zone of the street's days. Default: Asia/Shanghai.
     #[arg(long, env = "GRIDSYNC_TIME_ZONE")]
     pub time_zone: Option<String>,
@@ -189,6 +194,8 @@ pub struct CoordinatorConfig {
     pub replicas: ReplicasConfig,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// The metrics endpoint's address; `None`: no endpoint.
+    pub metrics_listen: Option<SocketAddr>,
     pub security: Security,
     pub limits: FrameLimits,
     /// What a node's messages may cost, per message and per window.
@@ -236,6 +243,9 @@ impl CoordinatorConfig {
         let listen: SocketAddr = listen_s.parse().map_err(|e| {
             anyhow::anyhow!("listen: {listen_s:?} is not an address like 127.0.0.1:7500 ({e})")
         })?;
+        let metrics_listen =
+            gridsync_svc::metrics::listen_setting(s.metrics_listen.as_deref(), listen)
+                .map_err(anyhow::Error::msg)?;
         let tz_s = s.time_zone.unwrap_or_else(|| "Asia/Shanghai".into());
         let tz: chrono_tz::Tz = tz_s.parse().map_err(|_| {
             anyhow::anyhow!("time_zone: {tz_s:?} is not an IANA time zone like Asia/Shanghai")
@@ -367,6 +377,7 @@ impl CoordinatorConfig {
             },
             data_dir,
             listen,
+            metrics_listen,
             security,
             limits: FrameLimits {
                 max_frame_bytes,
@@ -630,6 +641,17 @@ mod tests {
                 "street_name",
             ),
             (vec![], "street_id is required"),
+            (
+                vec![
+                    "--street-id",
+                    "s",
+                    "--insecure-dev-tokens",
+                    "t",
+                    "--metrics-listen",
+                    "9500",
+                ],
+                "metrics_listen",
+            ),
             (
                 vec![
                     "--street-id",

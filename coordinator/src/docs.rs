@@ -17,25 +17,51 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use gridsync_core::{DocId, docs};
 use gridsync_store::{Audit, DocWrite, Store, StoreError, SyncWrite};
+use gridsync_svc::metrics::Timings;
+use gridsync_svc::metrics::prometheus_client::metrics::histogram::Histogram;
 
 /// The one store of the coordinator. Locked only for one read or one
 /// transaction, and never while taking another lock: a panic under it
 /// leaves nothing half-done (SQLite rolls the transaction back), so a
 /// poisoned lock is simply taken.
+/// Every commit goes through [`SharedStore::commit`], which times it.
 #[derive(Clone)]
-pub struct SharedStore(Arc<Mutex<Store>>);
+pub struct SharedStore {
+    store: Arc<Mutex<Store>>,
+    commit_seconds: Histogram,
+}
 
 impl SharedStore {
-    pub fn new(store: Store) -> Self {
-        SharedStore(Arc::new(Mutex::new(store)))
+    /// `commit_seconds` records how long each commit takes.
+    pub fn new(store: Store, commit_seconds: Histogram) -> Self {
+        SharedStore {
+            store: Arc::new(Mutex::new(store)),
+            commit_seconds,
+        }
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Store> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// [`Store::commit`], timed (the transaction, not the wait for the
+    /// lock).
+    pub fn commit(
+        &self,
+        writes: &[DocWrite],
+        sync: &[SyncWrite<'_>],
+        audit: Option<&Audit<'_>>,
+    ) -> Result<(), StoreError> {
+        let mut store = self.lock();
+        let started = Instant::now();
+        let done = store.commit(writes, sync, audit);
+        Timings::observe(&self.commit_seconds, started);
+        done
     }
 }
 
@@ -216,7 +242,7 @@ impl DocSet {
             action,
         };
         let audit = (!writes.is_empty()).then_some(&audit);
-        let written = self.store.lock().commit(&writes, sync, audit);
+        let written = self.store.commit(&writes, sync, audit);
         if let Err(e) = written {
             tracing::error!(doc = %id, error = %e, "commit failed; the document is reloaded from the store");
             self.drop_doc(id);

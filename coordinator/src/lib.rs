@@ -29,6 +29,10 @@
 //!     at most `report::BUSY_WAIT`;
 //!   - [`served`]: `ServedLog`, the record of the last rollup served per
 //!     community and date, in files beside the store.
+//! - [`metrics`]: the Prometheus metrics (per community: link, fresh,
+//!   last heard, last in sync, documents behind and ahead, held, digest
+//!   check; commit and report times; sync traffic), read at scrape time
+//!   from the same definitions as the rollup stamps.
 //! - [`config`]: the one settings struct (file < environment < flags).
 //!
 //! ## What it refuses to do
@@ -47,6 +51,7 @@ pub mod config;
 pub mod docs;
 pub mod error;
 pub mod links;
+pub mod metrics;
 pub mod operator;
 pub mod replicas;
 pub mod report;

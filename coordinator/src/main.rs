@@ -14,6 +14,7 @@ use gridsync_coordinator::replicas::StreetReplicas;
 use gridsync_coordinator::server::{ServeOptions, serve};
 use gridsync_svc::Clock;
 use gridsync_svc::grpc::shutdown_signal;
+use gridsync_svc::metrics::MetricsServer;
 use gridsync_sync::identity::{Authenticator, DevTokens};
 use gridsync_sync::tls::server_tls;
 
@@ -82,8 +83,33 @@ async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     tracing::info!(%addr, tls = tls.is_some(), "sync and Street APIs listening (gRPC, health, reflection)");
+    // One shutdown signal for the gRPC server and the metrics endpoint.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let clock = Clock::system();
+    let metrics = match cfg.metrics_listen {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on metrics_listen {at}"))?;
+            let mut stop = stop_rx.clone();
+            let server = MetricsServer::serve(
+                listener,
+                gridsync_coordinator::metrics::registry(replicas.clone(), clock.clone()),
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            )?;
+            tracing::info!(addr = %server.local_addr(), "metrics endpoint listening (Prometheus, GET /metrics)");
+            Some(server)
+        }
+        None => None,
+    };
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
     let mut opts = ServeOptions::new(auth, tls);
-    opts.clock = Clock::system();
+    opts.clock = clock;
     opts.limits = cfg.limits;
     opts.budget = cfg.budget;
     opts.accept = cfg.accept;
@@ -93,7 +119,10 @@ async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
     opts.heartbeat = cfg.heartbeat;
     opts.memory = cfg.replicas.memory.clone();
     opts.grace = Duration::from_secs(cfg.shutdown_grace_secs);
-    serve(replicas.clone(), listener, shutdown_signal(), opts).await?;
+    serve(replicas.clone(), listener, shutdown, opts).await?;
+    if let Some(m) = metrics {
+        m.join(Duration::from_secs(2)).await;
+    }
     let r = replicas.clone();
     gridsync_svc::on_pool(move || r.checkpoint())
         .await

@@ -33,6 +33,7 @@ use gridsync_proto::rollup::v1 as rpb;
 use gridsync_store::{Store, SyncWrite};
 use gridsync_svc::blocking::{lock, lock_within};
 use gridsync_svc::memory::{Ceiling, Reservation};
+use gridsync_svc::metrics::{SyncTraffic, Timings};
 use gridsync_sync::SessionError;
 
 use crate::docs::{DocSet, PublishedHeads, SharedStore};
@@ -87,6 +88,10 @@ pub struct StreetReplicas {
     pub(crate) summary: Mutex<Option<(i64, rpb::Rollup)>>,
     /// Ticks after every committed change.
     changes: tokio::sync::watch::Sender<u64>,
+    /// How long commits and street reports take, and the sync traffic per
+    /// community (registered by `crate::metrics`).
+    timings: Timings,
+    traffic: SyncTraffic,
 }
 
 impl StreetReplicas {
@@ -126,7 +131,8 @@ impl StreetReplicas {
             .parent()
             .map(|p| p.join("rollup-served"))
             .unwrap_or_else(|| PathBuf::from("rollup-served"));
-        let store = SharedStore::new(store);
+        let timings = Timings::default();
+        let store = SharedStore::new(store, timings.commit_seconds.clone());
         let street_docs = DocSet::new(
             store.clone(),
             actor.clone(),
@@ -147,6 +153,8 @@ impl StreetReplicas {
             digests: Mutex::default(),
             summary: Mutex::default(),
             changes: tokio::sync::watch::Sender::new(0),
+            timings,
+            traffic: SyncTraffic::default(),
             cfg,
         };
         {
@@ -191,6 +199,16 @@ impl StreetReplicas {
             .iter()
             .map(|(c, s)| (c.clone(), s.clone()))
             .collect()
+    }
+
+    /// How long commits and street reports take.
+    pub fn timings(&self) -> &Timings {
+        &self.timings
+    }
+
+    /// Sync frames and bytes per community, counted by the sessions.
+    pub fn traffic(&self) -> &SyncTraffic {
+        &self.traffic
     }
 
     /// A receiver that ticks after every committed change.

@@ -19,6 +19,7 @@ use gridsync_core::*;
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::rollup_convert::report_to_pb;
 use gridsync_svc::blocking::lock_within;
+use gridsync_svc::metrics::Timings;
 
 use crate::error::ReplicasError;
 use crate::links::CommunityStatus;
@@ -44,6 +45,18 @@ impl StreetReplicas {
     /// coordinator knows, its figures, stamp and sign-off, and the street's
     /// tree over them.
     pub fn street_report(
+        &self,
+        as_of: Day,
+        tz: Tz,
+        now_ms: i64,
+    ) -> Result<DailyReport, ReplicasError> {
+        let started = Instant::now();
+        let report = self.compute_street_report(as_of, tz, now_ms);
+        Timings::observe(&self.timings().rollup_seconds, started);
+        report
+    }
+
+    fn compute_street_report(
         &self,
         as_of: Day,
         tz: Tz,
@@ -335,4 +348,45 @@ fn held_rollup(
         digest: last.digest,
         persons: current.map(|r| r.persons.clone()).unwrap_or_default(),
     })))
+}
+
+/// What the street's report last served says of one community, read
+/// without computing a report (for the metrics).
+#[derive(Clone, Debug)]
+pub struct LastServed {
+    pub community: CommunityId,
+    /// The figures served were the earlier ones, held.
+    pub held: bool,
+    /// The node's digest against the figures served, as of now.
+    pub digest_check: rollup::DigestCheck,
+}
+
+impl StreetReplicas {
+    /// For each of `statuses`, the latest date's rollup the street's report
+    /// served (in the street's zone, else any), whether it was held, and how
+    /// the node's digest compares with it now. A community no report served
+    /// since the coordinator started is left out. Takes no community's
+    /// lock.
+    pub fn last_served(&self, statuses: &[CommunityStatus]) -> Vec<LastServed> {
+        let digests = leaf(&self.digests).clone();
+        let zone = self.cfg.tz.name();
+        let mut out = Vec::new();
+        for st in statuses {
+            let shard = self.shard(&st.id);
+            let latest = leaf(&shard.latest);
+            let last = latest
+                .iter()
+                .max_by_key(|((day, tz), _)| (tz == zone, *day))
+                .map(|(_, (r, held, _))| (r.clone(), *held));
+            drop(latest);
+            if let Some((r, held)) = last {
+                out.push(LastServed {
+                    community: st.id.clone(),
+                    held,
+                    digest_check: rollup::check_digest(&r, digests.get(&st.id)),
+                });
+            }
+        }
+        out
+    }
 }

@@ -350,6 +350,7 @@ impl pb::sync_server::Sync for SyncService {
             }
         });
         let heard = (self.replicas.clone(), community.clone());
+        let traffic = self.replicas.traffic().community(community.as_str());
         let task = async move {
             // Turns the server's stop or this community's replacement into
             // the session's stop (the session then says goodbye), and waits.
@@ -364,7 +365,8 @@ impl pb::sync_server::Sync for SyncService {
                 std::future::pending::<()>().await
             };
             // Messages are booked in `receive`, reported heads in
-            // `peer_reported`; here only the time a frame was heard.
+            // `peer_reported`; here only the time a frame was heard and
+            // the frames counted for the metrics.
             let run = session::run(
                 host as SharedHost<NodeHost>,
                 clock.clone(),
@@ -384,6 +386,8 @@ impl pb::sync_server::Sync for SyncService {
                         doc = %id,
                         "the exchange of a document stalled; its sync state was started over"
                     ),
+                    SessionEvent::Sent(_, n) => traffic.sent(n),
+                    SessionEvent::Got(_, n) => traffic.received(n),
                     _ => {}
                 },
             );

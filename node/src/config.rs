@@ -38,6 +38,11 @@ pub struct Settings {
     /// --addr-file). Default: 127.0.0.1:7400.
     #[arg(long, env = "GRIDSYNC_LISTEN")]
     pub listen: Option<String>,
+    /// Address of the Prometheus metrics endpoint (plain HTTP, `GET
+    /// /metrics`), e.g. 127.0.0.1:9400; port 0 picks a free port. Off when
+    /// unset.
+    #[arg(long, env = "GRIDSYNC_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// IANA time zone whose days split the activity documents. Default:
     /// Asia/Shanghai.
     #[arg(long, env = "GRIDSYNC_TIME_ZONE")]
@@ -203,6 +208,8 @@ pub struct NodeConfig {
     pub office: OfficeConfig,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// The metrics endpoint's address; `None`: no endpoint.
+    pub metrics_listen: Option<SocketAddr>,
     pub shutdown_grace_secs: u64,
     pub json_logs: bool,
     pub addr_file: Option<PathBuf>,
@@ -231,6 +238,9 @@ impl NodeConfig {
         let listen: SocketAddr = listen_s.parse().map_err(|e| {
             anyhow::anyhow!("listen: {listen_s:?} is not an address like 127.0.0.1:7400 ({e})")
         })?;
+        let metrics_listen =
+            gridsync_svc::metrics::listen_setting(s.metrics_listen.as_deref(), listen)
+                .map_err(anyhow::Error::msg)?;
         let tz_s = s.time_zone.unwrap_or_else(|| "Asia/Shanghai".into());
         let tz: chrono_tz::Tz = tz_s.parse().map_err(|_| {
             anyhow::anyhow!("time_zone: {tz_s:?} is not an IANA time zone like Asia/Shanghai")
@@ -319,6 +329,7 @@ impl NodeConfig {
             },
             data_dir,
             listen,
+            metrics_listen,
             shutdown_grace_secs: s.shutdown_grace_secs.unwrap_or(10),
             json_logs,
             addr_file: flags.addr_file,
@@ -439,6 +450,21 @@ mod tests {
                 "time_zone",
             ),
             (vec!["--community-id", "a", "--listen", "nowhere"], "listen"),
+            (
+                vec!["--community-id", "a", "--metrics-listen", "nowhere:x"],
+                "metrics_listen",
+            ),
+            (
+                vec![
+                    "--community-id",
+                    "a",
+                    "--listen",
+                    "127.0.0.1:7400",
+                    "--metrics-listen",
+                    "127.0.0.1:7400",
+                ],
+                "metrics_listen",
+            ),
             (
                 vec!["--community-id", "a", "--person-key-secret", "abc"],
                 "person_key_secret",

@@ -11,6 +11,9 @@
 //!   commit, then answer; reload on a failed commit.
 //! - [`link`]: the node's link to the coordinator: dial, hand-shake, sync
 //!   (the loop is `gridsync_sync::session`), redial; and the digest reports.
+//! - [`metrics`]: the Prometheus metrics (link up, last heard,
+//!   unacknowledged changes, sessions, sync traffic; commit and rollup
+//!   times), read at scrape time.
 //! - [`config`]: the one settings struct (file < environment < flags).
 //!
 //! The store is `gridsync_store`, the session loop and TLS `gridsync_sync`,
@@ -25,6 +28,7 @@
 
 pub mod config;
 pub mod link;
+pub mod metrics;
 pub mod office;
 pub mod server;
 pub mod service;

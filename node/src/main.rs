@@ -16,6 +16,7 @@ use gridsync_node::server::serve;
 use gridsync_node::service::OfficeHandle;
 use gridsync_svc::Clock;
 use gridsync_svc::grpc::shutdown_signal;
+use gridsync_svc::metrics::MetricsServer;
 
 fn main() -> ExitCode {
     gridsync_svc::process::main_with(
@@ -61,9 +62,31 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         open_ms = started.elapsed().as_millis() as u64,
         "community loaded"
     );
+    let timings = office.timings().clone();
     let handle = OfficeHandle::new(office);
     let link_status = LinkHandle::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let metrics = match cfg.metrics_listen {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on metrics_listen {at}"))?;
+            let mut stop = stop_rx.clone();
+            let registry = gridsync_node::metrics::registry(
+                cfg.office.community.clone(),
+                handle.shared(),
+                &timings,
+                link_status.clone(),
+                clock.clone(),
+            );
+            let server = MetricsServer::serve(listener, registry, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })?;
+            tracing::info!(addr = %server.local_addr(), "metrics endpoint listening (Prometheus, GET /metrics)");
+            Some(server)
+        }
+        None => None,
+    };
     let link_task = match &cfg.coordinator {
         Some(link) => {
             let link_cfg = link.link_config()?;
@@ -108,6 +131,9 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         grace,
     )
     .await?;
+    if let Some(m) = metrics {
+        m.join(Duration::from_secs(2)).await;
+    }
     if let Some(mut task) = link_task
         && tokio::time::timeout(grace, &mut task).await.is_err()
     {

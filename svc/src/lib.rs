@@ -17,6 +17,9 @@
 //! - [`memory`]: [`memory::Ceiling`], a memory ceiling kept by refusing
 //!   work (reservations) rather than growing past it.
 //! - [`error`]: [`ApiError`] and the one mapping to gRPC status codes.
+//! - [`metrics`]: Prometheus metrics: the instruments both services keep
+//!   (commit and rollup times, sync traffic), helpers for scrape-time
+//!   collectors, and the `/metrics` HTTP endpoint.
 //!
 //! ## What it refuses to do
 //!
@@ -30,6 +33,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod memory;
+pub mod metrics;
 pub mod process;
 
 pub use blocking::{BlockingError, Recover, Shared, blocking, on_pool};

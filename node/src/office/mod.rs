@@ -13,6 +13,7 @@ mod host;
 mod street_copy;
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use chrono_tz::Tz;
@@ -23,6 +24,7 @@ use gridsync_core::roster::{self, ImportReport, RawRow};
 use gridsync_core::sync::{DocHeads, SyncSession};
 use gridsync_core::*;
 use gridsync_store::{Audit, DocStats, DocWrite, Store, StoreError, SyncWrite};
+use gridsync_svc::metrics::Timings;
 
 use street_copy::StreetCopy;
 
@@ -84,6 +86,22 @@ pub struct Office {
     /// The last rollups computed, by date and zone (their heads say whether
     /// they are current).
     rollup_cache: Vec<rollup::CommunityRollup>,
+    /// How long commits and rollups take (for the metrics).
+    timings: Timings,
+}
+
+/// The one way the office commits: [`Store::commit`], timed.
+fn timed_commit(
+    store: &mut Store,
+    timings: &Timings,
+    writes: &[DocWrite],
+    sync: &[SyncWrite<'_>],
+    audit: Option<&Audit<'_>>,
+) -> Result<(), StoreError> {
+    let started = Instant::now();
+    let done = store.commit(writes, sync, audit);
+    Timings::observe(&timings.commit_seconds, started);
+    done
 }
 
 /// The peer name under which the node keeps its sync state with the
@@ -114,6 +132,7 @@ impl Office {
             changes: tokio::sync::watch::Sender::new(0),
             any_change: tokio::sync::watch::Sender::new(0),
             rollup_cache: Vec::new(),
+            timings: Timings::default(),
         };
         let info = CommunityInfo {
             id: office.cfg.community.as_str().to_string(),
@@ -249,7 +268,7 @@ impl Office {
             actor: &self.actor,
             action,
         };
-        if let Err(e) = self.store.commit(&chunks, &[], Some(&audit)) {
+        if let Err(e) = timed_commit(&mut self.store, &self.timings, &chunks, &[], Some(&audit)) {
             tracing::error!(error = %e, "commit failed; reloading the community from the store");
             self.needs_reload = true;
             if let Err(e2) = self.reload() {
@@ -671,7 +690,7 @@ impl Office {
             action: "sync",
         };
         let audit = (!writes.is_empty()).then_some(&audit);
-        if let Err(e) = self.store.commit(&writes, &sync, audit) {
+        if let Err(e) = timed_commit(&mut self.store, &self.timings, &writes, &sync, audit) {
             tracing::error!(error = %e, "commit of synced changes failed; reloading from the store");
             self.needs_reload = true;
             if let Err(e2) = self.reload() {
@@ -701,6 +720,23 @@ impl Office {
     /// The rollup of this community for `as_of` in `tz` (the subtree the
     /// coordinator computes from its replica; same heads, same digest).
     pub fn rollup(
+        &mut self,
+        as_of: Day,
+        tz: Tz,
+        now_ms: i64,
+    ) -> Result<rollup::CommunityRollup, OfficeError> {
+        let started = Instant::now();
+        let r = self.compute_rollup(as_of, tz, now_ms);
+        Timings::observe(&self.timings.rollup_seconds, started);
+        r
+    }
+
+    /// How long commits and rollups take.
+    pub fn timings(&self) -> &Timings {
+        &self.timings
+    }
+
+    fn compute_rollup(
         &mut self,
         as_of: Day,
         tz: Tz,
