@@ -171,6 +171,16 @@ pub fn local_time(ms: i64) -> String {
     }
 }
 
+/// What a node last reported ahead of the coordinator:
+/// `node 3 documents ahead at 10:02:17`.
+pub fn ahead_note(docs: u32, reported_ms: i64) -> String {
+    format!(
+        "node {docs} document{} ahead at {}",
+        if docs == 1 { "" } else { "s" },
+        clock_time(reported_ms)
+    )
+}
+
 /// The local time of day of a Unix ms, `HH:MM:SS`; `never` for 0.
 pub fn clock_time(ms: i64) -> String {
     if ms <= 0 {

@@ -394,11 +394,9 @@ pub fn staleness(s: &rpb::Stamp) -> String {
         why.push("not heard within the liveness window".to_string());
     }
     if s.node_docs_ahead > 0 {
-        why.push(format!(
-            "node {} document{} ahead at {}",
+        why.push(crate::output::ahead_note(
             s.node_docs_ahead,
-            if s.node_docs_ahead == 1 { "" } else { "s" },
-            crate::output::clock_time(s.node_reported_ms)
+            s.node_reported_ms,
         ));
     }
     format!("stale ({})", why.join("; "))

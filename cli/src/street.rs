@@ -373,11 +373,9 @@ async fn communities(c: &mut StreetApi, json: bool) -> anyhow::Result<()> {
     for l in &r.communities {
         let mut note = Vec::new();
         if l.node_docs_ahead > 0 {
-            note.push(format!(
-                "node {} document{} ahead at {}",
+            note.push(crate::output::ahead_note(
                 l.node_docs_ahead,
-                if l.node_docs_ahead == 1 { "" } else { "s" },
-                crate::output::clock_time(l.node_reported_ms)
+                l.node_reported_ms,
             ));
         }
         if !l.last_error.is_empty() {

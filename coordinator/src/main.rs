@@ -87,21 +87,14 @@ async fn run(cfg: CoordinatorConfig) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let clock = Clock::system();
     let metrics = match cfg.metrics_listen {
-        Some(at) => {
-            let listener = tokio::net::TcpListener::bind(at)
-                .await
-                .with_context(|| format!("cannot listen on metrics_listen {at}"))?;
-            let mut stop = stop_rx.clone();
-            let server = MetricsServer::serve(
-                listener,
+        Some(at) => Some(
+            MetricsServer::start(
+                at,
                 gridsync_coordinator::metrics::registry(replicas.clone(), clock.clone()),
-                async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                },
-            )?;
-            tracing::info!(addr = %server.local_addr(), "metrics endpoint listening (Prometheus, GET /metrics)");
-            Some(server)
-        }
+                stop_rx.clone(),
+            )
+            .await?,
+        ),
         None => None,
     };
     let shutdown = async move {

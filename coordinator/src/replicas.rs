@@ -466,7 +466,7 @@ impl StreetReplicas {
             return false;
         }
         let shard = self.shard(c);
-        if let Some(ours) = shard.heads.all().get(id)
+        if let Some(ours) = shard.heads.get(id)
             && heads.iter().all(|h| ours.contains(h))
         {
             return true;

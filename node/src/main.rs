@@ -68,10 +68,6 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let metrics = match cfg.metrics_listen {
         Some(at) => {
-            let listener = tokio::net::TcpListener::bind(at)
-                .await
-                .with_context(|| format!("cannot listen on metrics_listen {at}"))?;
-            let mut stop = stop_rx.clone();
             let registry = gridsync_node::metrics::registry(
                 cfg.office.community.clone(),
                 handle.shared(),
@@ -79,11 +75,7 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                 link_status.clone(),
                 clock.clone(),
             );
-            let server = MetricsServer::serve(listener, registry, async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })?;
-            tracing::info!(addr = %server.local_addr(), "metrics endpoint listening (Prometheus, GET /metrics)");
-            Some(server)
+            Some(MetricsServer::start(at, registry, stop_rx.clone()).await?)
         }
         None => None,
     };

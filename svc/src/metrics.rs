@@ -255,6 +255,26 @@ impl MetricsServer {
         Ok(MetricsServer { addr, task })
     }
 
+    /// Binds `metrics_listen` (`at`), serves `registry` there until `stop`
+    /// turns true, and logs the address bound: what both services do.
+    pub async fn start(
+        at: SocketAddr,
+        registry: Registry,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> std::io::Result<MetricsServer> {
+        let listener = TcpListener::bind(at).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on metrics_listen {at}: {e}"),
+            )
+        })?;
+        let server = Self::serve(listener, registry, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })?;
+        tracing::info!(addr = %server.local_addr(), "metrics endpoint listening (Prometheus, GET /metrics)");
+        Ok(server)
+    }
+
     /// The address bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr

@@ -135,9 +135,9 @@ impl Service {
         Err(last)
     }
 
-    /// SIGKILL (`Child::kill` on unix), reaped. Returns the pid, or an error
-    /// if the process had already died by itself.
-    pub(crate) fn kill9(&mut self) -> Result<u32, String> {
+    /// The running process, taken out of `self` with its pid; an error if
+    /// it is not running or had died by itself.
+    fn take_running(&mut self) -> Result<(std::process::Child, u32), String> {
         let Some(mut child) = self.child.take() else {
             return Err(format!("{} is not running", self.name));
         };
@@ -148,6 +148,13 @@ impl Service {
                 self.name
             ));
         }
+        Ok((child, pid))
+    }
+
+    /// SIGKILL (`Child::kill` on unix), reaped. Returns the pid, or an error
+    /// if the process had already died by itself.
+    pub(crate) fn kill9(&mut self) -> Result<u32, String> {
+        let (mut child, pid) = self.take_running()?;
         let _ = child.kill();
         let _ = child.wait();
         Ok(pid)
@@ -161,16 +168,7 @@ impl Service {
         &mut self,
         within: Duration,
     ) -> Result<(ExitStatus, Duration), String> {
-        let Some(mut child) = self.child.take() else {
-            return Err(format!("{} is not running", self.name));
-        };
-        let pid = child.id();
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "{} (pid {pid}) had exited by itself with {status}",
-                self.name
-            ));
-        }
+        let (mut child, pid) = self.take_running()?;
         let sent = Instant::now();
         let kill = Command::new("kill")
             .args(["-TERM", &pid.to_string()])
