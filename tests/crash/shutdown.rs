@@ -295,9 +295,21 @@ async fn a_silent_cut_is_reported_down_by_both_sides_through_gridctl() {
             .and_then(|a| a.iter().find(|c| c["community_id"] == COMMUNITY).cloned())
             .expect("the coordinator lists c01")
     };
-    let before = community(&gridctl_json(&pair, &["street", "communities"]));
-    assert_eq!(before["connected"], true, "{before}");
-    assert_eq!(before["fresh"], true, "{before}");
+    // Connected is not yet fresh: the node's first documents may still be
+    // on their way. Wait for fresh, as an operator would see it.
+    let linked = Instant::now();
+    let before = loop {
+        let entry = community(&gridctl_json(&pair, &["street", "communities"]));
+        if entry["connected"] == true && entry["fresh"] == true {
+            break entry;
+        }
+        if linked.elapsed() > LINK_WITHIN {
+            pair.fail(&format!(
+                "c01 not connected and fresh within {LINK_WITHIN:?}: {entry}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let window = before["liveness_window_ms"].as_i64().unwrap_or(0);
     assert_eq!(window, 6_000, "{before}");
 
