@@ -31,7 +31,7 @@ pub mod additive;
 mod disk;
 mod hostile;
 mod hosts;
-mod liveness;
+pub mod liveness;
 pub mod net;
 mod observe;
 pub mod oracle;
@@ -349,7 +349,7 @@ fn run_seed_once(seed: u64, max_nodes: usize) -> Result<RunReport, Failure> {
         link_statuses: Mutex::new(Vec::new()),
         liveness: Mutex::new({
             let mut l = liveness::Liveness::default();
-            l.nodes(&plan.nodes);
+            l.nodes(&plan.nodes, Duration::ZERO);
             l
         }),
     });

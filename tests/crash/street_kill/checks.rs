@@ -99,8 +99,14 @@ pub(super) async fn read_rollup(
     when: &str,
 ) -> Result<rpb::Rollup, tonic::Status> {
     let _order = sh.reading.lock().await;
+    let started = sh.now();
     let r = op.get_rollup(rollup_request(0)).await?.into_inner();
     check_rollup(sh, &r, when);
+    let silent = lock(&sh.liveness).check(&r, started);
+    let mut o = lock(&sh.observed);
+    for v in silent {
+        o.violations.push(format!("{when}: {v}"));
+    }
     Ok(r)
 }
 

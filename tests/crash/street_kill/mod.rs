@@ -80,10 +80,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use gridsync_core::sync::HeartbeatSettings;
 use gridsync_core::{CommunityId, Kind};
 use gridsync_proto::office::v1 as pb;
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::street::v1 as spb;
+use gridsync_testkit::sim::liveness::Liveness;
 use gridsync_testkit::sim::oracle::Oracle;
 use gridsync_testkit::sim::plan::KillPlan;
 use pb::office_client::OfficeClient;
@@ -104,6 +106,11 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
 const DIGESTS_WITHIN: Duration = Duration::from_secs(60);
 const WRITERS_STOP_WITHIN: Duration = Duration::from_secs(30);
+/// Beyond the liveness window (the binaries' default heartbeat): how much
+/// later than the window a silent node's stamp may still say fresh before
+/// the run fails. Real processes on a busy machine: a read, a session's
+/// end and a rollup each take their time.
+const STALE_SLACK: Duration = Duration::from_secs(10);
 /// How often the observer reads the street's rollup.
 const OBSERVE_EVERY: Duration = Duration::from_millis(250);
 /// The operator's writer in [`Shared::sending`].
@@ -215,6 +222,9 @@ struct Shared {
     /// Held across a rollup's read and its check, so that rollups are
     /// checked in the order the coordinator made them.
     reading: tokio::sync::Mutex<()>,
+    /// The liveness checker's model of each node's link (the partition
+    /// suite's, fed with the proxies' faults and the kills).
+    liveness: Mutex<Liveness>,
 }
 
 impl Shared {
@@ -234,6 +244,16 @@ impl Shared {
                 .map(|_| watch::channel(0).0)
                 .collect(),
             reading: tokio::sync::Mutex::new(()),
+            liveness: Mutex::new({
+                let window = HeartbeatSettings::default().window_ms() as u64;
+                let mut l = Liveness::new(Duration::from_millis(window) + STALE_SLACK);
+                let names: Vec<String> = COMMUNITIES.iter().map(|c| c.to_string()).collect();
+                l.nodes(&names, Duration::ZERO);
+                // The first start is the street's own (the nodes start
+                // after it): only restarts are timed.
+                l.forget_start();
+                l
+            }),
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use gridsync_testkit::proxy::FaultProxy;
-use gridsync_testkit::sim::plan::{KillPlan, KillTarget, ProxyFault};
+use gridsync_testkit::sim::plan::{COORD, KillPlan, KillTarget, ProxyFault};
 use gridsync_testkit::street::{Pki, register};
 use gridsync_testkit::{coordinator_binary, node_binary};
 
@@ -118,6 +118,7 @@ impl Street {
                 p.set_delay(Duration::ZERO);
             }
         }
+        lock(&self.sh.liveness).proxy_fault(COMMUNITIES[node], fault, self.sh.now());
     }
 
     /// Every proxy back to forwarding, without delay.
@@ -126,6 +127,8 @@ impl Street {
             p.heal();
             p.set_delay(Duration::ZERO);
         }
+        let names: Vec<String> = COMMUNITIES.iter().map(|c| c.to_string()).collect();
+        lock(&self.sh.liveness).heal(&names, self.sh.now());
     }
 
     /// `kill -9` of the target, down for `down`, restarted on its data
@@ -152,6 +155,13 @@ impl Street {
             Ok(pid) => pid,
             Err(e) => self.fail(&e),
         };
+        match target {
+            KillTarget::Coordinator => lock(&self.sh.liveness).forget_start(),
+            // The kernel closes a killed process's sockets: a loud end.
+            KillTarget::Node(i) => {
+                lock(&self.sh.liveness).killed(COMMUNITIES[i], false, self.sh.now())
+            }
+        }
         let name = match target {
             KillTarget::Coordinator => "coordinator",
             KillTarget::Node(i) => &self.nodes[i].name,
@@ -162,6 +172,7 @@ impl Street {
         ));
         tokio::time::sleep(down).await;
         let t = Instant::now();
+        let spawned = self.sh.now();
         let restarted = match target {
             KillTarget::Coordinator => self.coord.start().await,
             KillTarget::Node(i) => match self.nodes[i].start().await {
@@ -179,9 +190,13 @@ impl Street {
         match target {
             KillTarget::Coordinator => {
                 *lock(&self.sh.coordinator_starts) += 1;
+                lock(&self.sh.liveness).restarted(COORD, spawned);
                 self.sh.coordinator_up.store(true, Ordering::SeqCst);
             }
-            KillTarget::Node(i) => self.sh.node_up[i].store(true, Ordering::SeqCst),
+            KillTarget::Node(i) => {
+                lock(&self.sh.liveness).restarted(COMMUNITIES[i], self.sh.now());
+                self.sh.node_up[i].store(true, Ordering::SeqCst)
+            }
         }
         self.sh.event(format!(
             "round {round}: {name} restarted on {addr} in {} ms",

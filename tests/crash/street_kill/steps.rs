@@ -312,6 +312,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank - 1]
 }
 
+/// A percentile of sorted milliseconds, "-" when there are none.
+fn pct_ms(sorted: &[u64], p: f64) -> String {
+    if sorted.is_empty() {
+        return "-".into();
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].to_string()
+}
+
 /// The summary line (other tooling reads it), then the assertions.
 pub(super) async fn summarise_and_assert(
     mut street: Street,
@@ -332,12 +341,23 @@ pub(super) async fn summarise_and_assert(
         .map(|(k, n)| format!("{k}={n}"))
         .collect::<Vec<_>>()
         .join(" ");
+    let (cut_to_stale, bound, all_connected) = {
+        let l = lock(&street.sh.liveness);
+        let mut cuts = l.cut_to_stale_ms.clone();
+        cuts.sort_unstable();
+        let mut starts = l.all_connected_ms.clone();
+        starts.sort_unstable();
+        (cuts, l.bound(), starts)
+    };
     let summary = format!(
         "kill_street: seed={seed} kills node={} coordinator={} \
          proxy faults by kind {faults}, writes acked={} indeterminate={} (landed {}), \
          lost={} stale={} never-read={}, convergence after heal p50={:.2}s p99={:.2}s ({}), \
          rollup checks={} (polls {}, parents summed {}, held {}, unavailable {}), \
-         digests MATCH {:.1}s after, rounds={rounds}, took {:.1}s",
+         digests MATCH {:.1}s after, \
+         silent cut to stale ({} cuts, bound {} ms) p50={} p99={} max={} ms, \
+         coordinator start to every node connected ({} starts) p50={} max={} ms, \
+         rounds={rounds}, took {:.1}s",
         run.node_kills,
         run.coordinator_kills,
         fin.acked,
@@ -355,6 +375,14 @@ pub(super) async fn summarise_and_assert(
         observed.held,
         observed.unavailable,
         digest_wait.as_secs_f64(),
+        cut_to_stale.len(),
+        bound.as_millis(),
+        pct_ms(&cut_to_stale, 0.5),
+        pct_ms(&cut_to_stale, 0.99),
+        pct_ms(&cut_to_stale, 1.0),
+        all_connected.len(),
+        pct_ms(&all_connected, 0.5),
+        pct_ms(&all_connected, 1.0),
         started.elapsed().as_secs_f64()
     );
     eprintln!("{summary}");
