@@ -49,7 +49,14 @@
 //! the simulation's check), and that (d) per community, households,
 //! residents, today's screening visits and open tickets never decrease (the
 //! workload only adds), across coordinator restarts. At the end (e) every community's digest check must become
-//! MATCH (nodes report every 2–20 s), fresh and not held.
+//! MATCH (nodes report every 2–20 s), fresh and not held. And (g)
+//! liveness, at every read of the rollup: a node the coordinator cannot
+//! hear (its proxy blackholed, one-way toward the coordinator, cut, or the
+//! node killed) must have a stale stamp within the binaries' liveness
+//! window (2 s × 3) plus [`STALE_SLACK`]; the summary gives the time from
+//! a silent cut to the first stale stamp, and from a coordinator restart
+//! to every node connected (the partition suite's checker,
+//! [`Liveness`]).
 //!
 //! The summary's counts are the oracle's (Jepsen's set-full): `lost`
 //! (acknowledged, missing at a check: must be 0), `stale` (acknowledged,
