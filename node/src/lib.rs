@@ -7,6 +7,8 @@
 //!   graceful shutdown with a deadline.
 //! - [`service`]: the office API; proto ⇄ core conversions at the door
 //!   (`TryFrom`, errors naming the field), work sent to the blocking pool.
+//! - [`writes`]: group commit of the API's edits: concurrent edits share
+//!   one transaction and one fsync, each answered once durable.
 //! - [`office`]: `Office`, the community replica bound to its store: edit,
 //!   commit, then answer; reload on a failed commit.
 //! - [`link`]: the node's link to the coordinator: dial, hand-shake, sync
@@ -32,3 +34,4 @@ pub mod metrics;
 pub mod office;
 pub mod server;
 pub mod service;
+pub mod writes;

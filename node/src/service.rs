@@ -15,21 +15,45 @@ use tonic::{Request, Response, Status};
 
 use crate::link::{LinkHandle, LinkStatus};
 use crate::office::{Office, OfficeError};
+use crate::writes::WriteQueue;
 
 /// The shared office: locked only on the blocking pool, never across an
 /// `.await` (see `gridsync_svc::blocking`, which also says how it is
 /// rebuilt after a request panicked while holding it).
 #[derive(Clone)]
-pub struct OfficeHandle(Shared<Office>);
+pub struct OfficeHandle {
+    office: Shared<Office>,
+    /// The office API's edits waiting for their group commit.
+    writes: WriteQueue,
+}
 
 impl OfficeHandle {
     pub fn new(office: Office) -> Self {
-        Self(std::sync::Arc::new(std::sync::Mutex::new(office)))
+        Self {
+            office: std::sync::Arc::new(std::sync::Mutex::new(office)),
+            writes: WriteQueue::default(),
+        }
     }
 
     /// The shared office, for the link to the coordinator.
     pub fn shared(&self) -> Shared<Office> {
-        self.0.clone()
+        self.office.clone()
+    }
+
+    /// Runs `stage` in the next group commit (see [`crate::writes`]): it
+    /// stages an edit (`Office::stage_*`), and its result is answered once
+    /// the group is durable.
+    pub async fn write<T, F>(&self, now_ms: i64, stage: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Office) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.writes.write(&self.office, now_ms, stage).await
+    }
+
+    /// Writes waiting for their group commit.
+    pub fn queued_writes(&self) -> usize {
+        self.writes.queued()
     }
 
     /// Runs `f` on the blocking pool with the office locked; its error is
@@ -39,7 +63,7 @@ impl OfficeHandle {
         T: Send + 'static,
         F: FnOnce(&mut Office) -> Result<T, ApiError> + Send + 'static,
     {
-        gridsync_svc::blocking(&self.0, f)
+        gridsync_svc::blocking(&self.office, f)
             .await
             .map_err(ApiError::from)?
             .map_err(Status::from)
@@ -318,7 +342,7 @@ impl OfficeApi for OfficeService {
         let rec = record_in(req.into_inner().record)?;
         let now = self.clock.now_ms();
         self.office
-            .run(move |o| Ok(reply(o.create(rec, now)?)))
+            .write(now, move |o| Ok(reply(o.stage_create(rec, now)?)))
             .await
     }
 
@@ -331,7 +355,7 @@ impl OfficeApi for OfficeService {
         parse_id(&field, rec.id())?;
         let now = self.clock.now_ms();
         self.office
-            .run(move |o| Ok(reply(o.update(rec, now)?)))
+            .write(now, move |o| Ok(reply(o.stage_update(rec, now)?)))
             .await
     }
 
@@ -344,7 +368,7 @@ impl OfficeApi for OfficeService {
         let id = parse_id("id", &req.id)?;
         let now = self.clock.now_ms();
         self.office
-            .run(move |o| Ok(reply(o.remove(kind, &id, now)?)))
+            .write(now, move |o| Ok(reply(o.stage_remove(kind, &id, now)?)))
             .await
     }
 

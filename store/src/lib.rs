@@ -520,12 +520,29 @@ impl Store {
         sync: &[SyncWrite<'_>],
         audit: Option<&Audit<'_>>,
     ) -> Result<(), StoreError> {
+        self.commit_group(
+            chunks,
+            sync,
+            audit.map(std::slice::from_ref).unwrap_or_default(),
+        )
+    }
+
+    /// [`Store::commit`] of a group of writes (a group commit: several
+    /// acknowledged edits share one transaction and one fsync), with an
+    /// audit row for each; every row names the documents the whole group
+    /// wrote.
+    pub fn commit_group(
+        &mut self,
+        chunks: &[DocWrite],
+        sync: &[SyncWrite<'_>],
+        audits: &[Audit<'_>],
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sqlite(&path, e))?;
-        let at_ms = audit.map_or(0, |a| a.at_ms);
+        let at_ms = audits.iter().map(|a| a.at_ms).max().unwrap_or(0);
         for DocWrite { id, bytes, heads } in chunks {
             let key = id.to_string();
             tx.execute(
@@ -554,12 +571,12 @@ impl Store {
             )
             .map_err(|e| sqlite(&path, e))?;
         }
-        if let Some(audit) = audit {
-            let docs = chunks
-                .iter()
-                .map(|w| w.id.to_string())
-                .collect::<Vec<_>>()
-                .join(" ");
+        let docs = chunks
+            .iter()
+            .map(|w| w.id.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        for audit in audits {
             tx.execute(
                 "INSERT INTO audit (at_ms, actor, action, docs) VALUES (?1, ?2, ?3, ?4)",
                 params![audit.at_ms, audit.actor, audit.action, docs],

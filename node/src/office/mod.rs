@@ -88,6 +88,9 @@ pub struct Office {
     rollup_cache: Vec<rollup::CommunityRollup>,
     /// How long commits and rollups take (for the metrics).
     timings: Timings,
+    /// The audit rows of edits applied here and not yet committed (a group
+    /// commit's, see [`Office::stage`]): each edit's action and time.
+    staged: Vec<(String, i64)>,
 }
 
 /// The one way the office commits: [`Store::commit`], timed.
@@ -96,10 +99,10 @@ fn timed_commit(
     timings: &Timings,
     writes: &[DocWrite],
     sync: &[SyncWrite<'_>],
-    audit: Option<&Audit<'_>>,
+    audits: &[Audit<'_>],
 ) -> Result<(), StoreError> {
     let started = Instant::now();
-    let done = store.commit(writes, sync, audit);
+    let done = store.commit_group(writes, sync, audits);
     Timings::observe(&timings.commit_seconds, started);
     done
 }
@@ -133,6 +136,7 @@ impl Office {
             any_change: tokio::sync::watch::Sender::new(0),
             rollup_cache: Vec::new(),
             timings: Timings::default(),
+            staged: Vec::new(),
         };
         let info = CommunityInfo {
             id: office.cfg.community.as_str().to_string(),
@@ -193,6 +197,7 @@ impl Office {
     pub fn reload(&mut self) -> Result<(), OfficeError> {
         // Stays set unless the reload gets all the way through.
         self.needs_reload = true;
+        self.staged.clear();
         let days = self.replica.loaded_days();
         let actor: [u8; 16] = rand::random();
         self.actor = hex::encode(actor);
@@ -248,9 +253,19 @@ impl Office {
         }
     }
 
-    /// Commits every unsaved change in one transaction, then compacts
+    /// Commits every unsaved change in one transaction, with the audit row
+    /// of `action` and of every edit staged before it, then compacts
     /// documents whose chunks have piled up.
     fn persist(&mut self, action: &str, now_ms: i64) -> Result<(), OfficeError> {
+        self.staged.push((action.to_string(), now_ms));
+        self.commit_staged(now_ms)
+    }
+
+    /// Commits every unsaved change in one transaction, with an audit row
+    /// for each staged edit; on failure the community is reloaded from the
+    /// store, so that memory holds nothing the store does not.
+    fn commit_staged(&mut self, now_ms: i64) -> Result<(), OfficeError> {
+        let staged = std::mem::take(&mut self.staged);
         let unsaved = self.replica.unsaved();
         if unsaved.is_empty() {
             return Ok(());
@@ -263,12 +278,15 @@ impl Office {
                 heads: h.clone(),
             })
             .collect();
-        let audit = Audit {
-            at_ms: now_ms,
-            actor: &self.actor,
-            action,
-        };
-        if let Err(e) = timed_commit(&mut self.store, &self.timings, &chunks, &[], Some(&audit)) {
+        let audits: Vec<Audit> = staged
+            .iter()
+            .map(|(action, at_ms)| Audit {
+                at_ms: *at_ms,
+                actor: &self.actor,
+                action,
+            })
+            .collect();
+        if let Err(e) = timed_commit(&mut self.store, &self.timings, &chunks, &[], &audits) {
             tracing::error!(error = %e, "commit failed; reloading the community from the store");
             self.needs_reload = true;
             if let Err(e2) = self.reload() {
@@ -321,6 +339,30 @@ impl Office {
         now_ms: i64,
         action: &str,
     ) -> Result<Vec<Record>, OfficeError> {
+        let out = self.stage(edits, now_ms, action)?;
+        self.commit_group(now_ms)?;
+        Ok(out)
+    }
+
+    /// Commits every edit staged since the last commit in one transaction
+    /// (one fsync), then lets go of days no longer needed. Until this
+    /// returns `Ok`, no staged edit may be acknowledged; if it fails, every
+    /// one of them is gone from memory too.
+    pub fn commit_group(&mut self, now_ms: i64) -> Result<(), OfficeError> {
+        self.commit_staged(now_ms)?;
+        self.evict_days(now_ms);
+        Ok(())
+    }
+
+    /// Applies an edit group in memory, all or nothing, without committing
+    /// it: the caller must [`Office::commit_group`] before it lets go of the
+    /// office, and acknowledge the edit only once that succeeded.
+    pub fn stage(
+        &mut self,
+        edits: &[Edit],
+        now_ms: i64,
+        action: &str,
+    ) -> Result<Vec<Record>, OfficeError> {
         self.ensure_consistent()?;
         // Every edit's day first, so that a bad one refuses the group before
         // any day is started.
@@ -358,31 +400,56 @@ impl Office {
                 return Err(e.into());
             }
         };
-        self.persist(action, now_ms)?;
-        self.evict_days(now_ms);
+        self.staged.push((action.to_string(), now_ms));
         Ok(out)
     }
 
-    /// Creates a record, making its id if it has none.
-    pub fn create(&mut self, mut rec: Record, now_ms: i64) -> Result<Record, OfficeError> {
+    /// Creates a record, making its id if it has none. Returns when durable.
+    pub fn create(&mut self, rec: Record, now_ms: i64) -> Result<Record, OfficeError> {
+        let out = self.stage_create(rec, now_ms)?;
+        self.commit_group(now_ms)?;
+        Ok(out)
+    }
+
+    pub fn update(&mut self, rec: Record, now_ms: i64) -> Result<Record, OfficeError> {
+        let out = self.stage_update(rec, now_ms)?;
+        self.commit_group(now_ms)?;
+        Ok(out)
+    }
+
+    pub fn remove(&mut self, kind: Kind, id: &str, now_ms: i64) -> Result<Record, OfficeError> {
+        let out = self.stage_remove(kind, id, now_ms)?;
+        self.commit_group(now_ms)?;
+        Ok(out)
+    }
+
+    /// [`Office::create`], staged (see [`Office::stage`]).
+    pub fn stage_create(&mut self, mut rec: Record, now_ms: i64) -> Result<Record, OfficeError> {
         if rec.id().is_empty() {
             let probe = Edit::Create(rec.clone());
             let day = CommunityReplica::day_needed(&probe, self.cfg.tz)?;
             rec.set_id(random_id(rec.kind(), day));
         }
         let action = format!("create {} {}", rec.kind(), rec.id());
-        Ok(self.apply(&[Edit::Create(rec)], now_ms, &action)?.remove(0))
+        Ok(self.stage(&[Edit::Create(rec)], now_ms, &action)?.remove(0))
     }
 
-    pub fn update(&mut self, rec: Record, now_ms: i64) -> Result<Record, OfficeError> {
+    /// [`Office::update`], staged (see [`Office::stage`]).
+    pub fn stage_update(&mut self, rec: Record, now_ms: i64) -> Result<Record, OfficeError> {
         let action = format!("update {} {}", rec.kind(), rec.id());
-        Ok(self.apply(&[Edit::Update(rec)], now_ms, &action)?.remove(0))
+        Ok(self.stage(&[Edit::Update(rec)], now_ms, &action)?.remove(0))
     }
 
-    pub fn remove(&mut self, kind: Kind, id: &str, now_ms: i64) -> Result<Record, OfficeError> {
+    /// [`Office::remove`], staged (see [`Office::stage`]).
+    pub fn stage_remove(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Record, OfficeError> {
         let action = format!("remove {kind} {id}");
         Ok(self
-            .apply(
+            .stage(
                 &[Edit::Remove {
                     kind,
                     id: id.to_string(),
@@ -689,8 +756,12 @@ impl Office {
             actor: COORDINATOR_PEER,
             action: "sync",
         };
-        let audit = (!writes.is_empty()).then_some(&audit);
-        if let Err(e) = timed_commit(&mut self.store, &self.timings, &writes, &sync, audit) {
+        let audits = if writes.is_empty() {
+            &[][..]
+        } else {
+            std::slice::from_ref(&audit)
+        };
+        if let Err(e) = timed_commit(&mut self.store, &self.timings, &writes, &sync, audits) {
             tracing::error!(error = %e, "commit of synced changes failed; reloading from the store");
             self.needs_reload = true;
             if let Err(e2) = self.reload() {

@@ -1,0 +1,508 @@
+//! Benchmark: the speed of the built binaries beside their floor, measured
+//! in the same run (issue 14's table). Prints a table; asserts nothing
+//! about time (timings are not tests).
+//!
+//!     cargo build --release -p gridsync-coordinator -p gridsync-node
+//!     cargo bench -p gridsync-tests --bench floor [-- ROW…]
+//!     GRIDSYNC_BIN_DIR=/other/target/release cargo bench -p gridsync-tests --bench floor
+//!
+//! ROW filters the rows by name (`writes`, `offline`, `unary`). Each row
+//! is measured `GRIDSYNC_BENCH_REPEAT` times (default 3) on a fresh street
+//! and reported as median (min–max); its floor is measured in the same
+//! run, and the ratio is what the binaries reach of it.
+//!
+//! - `writes`: acknowledged edits per second at one node through its
+//!   office API (a screening visit each, today's activity document), with
+//!   1, 4 and 16 concurrent clients on one connection each, and their
+//!   latency p50/p99. The node is linked to a coordinator (its sync runs
+//!   meanwhile). Floor: single-row SQLite commits in a WAL database with
+//!   `synchronous=FULL` (the store's settings), one transaction each.
+//! - `offline`: 3,000 screening visits, each acknowledged, at a node whose
+//!   coordinator is unreachable, from one client and from 16. Floor: the
+//!   same visits applied to the community in process (Automerge and the
+//!   node's checks, each change taken for saving as the node does) with
+//!   no disk and no gRPC.
+//! - `unary`: a small gRPC answer (the node's `GetStatus`) on a warm
+//!   connection, p50/p99 of 200 calls. Goal: under 5 ms (Nagle's delay
+//!   adds ~40 ms to an answer when TCP_NODELAY is off).
+
+#[path = "attacks/procs.rs"]
+#[allow(dead_code)]
+mod procs;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use automerge::ActorId;
+use gridsync_core::access::Principal;
+use gridsync_core::{CommunityId, CommunityReplica, Edit, EditContext, Record};
+use gridsync_proto::office::v1 as pb;
+use gridsync_testkit::records::{activity_instant_ms, screening_visit_pb};
+use gridsync_testkit::street::{Pki, operator_client, register};
+use gridsync_testkit::{PERSON_KEY_SECRET_HEX, TIME_ZONE};
+use pb::office_client::OfficeClient;
+use pb::record::Record as R;
+use tonic::transport::Channel;
+
+type Office = OfficeClient<Channel>;
+
+const COMMUNITY: &str = "c01";
+/// Households the visits are spread over, two residents each.
+const HOUSEHOLDS: usize = 40;
+/// Visits per configuration of the `writes` row, per client count.
+const WRITES: [(usize, usize); 3] = [(1, 600), (4, 1_200), (16, 2_400)];
+const OFFLINE_VISITS: usize = 3_000;
+const UNARY_CALLS: usize = 200;
+
+fn repeat() -> usize {
+    std::env::var("GRIDSYNC_BENCH_REPEAT")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(3)
+        .max(1)
+}
+
+/// Median and range of a few runs' figures.
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// One row of the table.
+struct Row {
+    what: String,
+    now: String,
+    floor: String,
+    ratio: String,
+    goal: &'static str,
+}
+
+fn print(rows: &[Row]) {
+    println!(
+        "\n| what | now: median (min–max) | floor, same run | now / floor | goal |\n|---|---|---|---|---|"
+    );
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            r.what, r.now, r.floor, r.ratio, r.goal
+        );
+    }
+}
+
+/// A street of one community: the coordinator and the c01 node (or the
+/// node alone, its coordinator unreachable), c01's compound, building and
+/// households, each with two residents.
+struct Street {
+    _dir: tempfile::TempDir,
+    _coord: Option<procs::Proc>,
+    node: procs::Proc,
+    households: Vec<(String, Vec<String>)>,
+}
+
+async fn street(bins: &Path, linked: bool) -> Street {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let pki = Pki::new();
+    let certs = procs::Certs::write(&pki, &dir.path().join("certs"), &[COMMUNITY]);
+    let (coord, coord_addr) = if linked {
+        let coord = procs::coordinator(bins, &dir.path().join("coordinator"), &certs);
+        let mut op = operator_client(
+            coord.addr,
+            &pki.client(&Principal::Operator("bench".into())),
+        )
+        .await;
+        register(&mut op, &[COMMUNITY]).await;
+        let addr = coord.addr;
+        (Some(coord), addr)
+    } else {
+        // Nothing listens there: the node works offline.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let addr = l.local_addr().expect("its address");
+        drop(l);
+        (None, addr)
+    };
+    let node = procs::node(
+        bins,
+        &dir.path().join("node"),
+        &certs,
+        COMMUNITY,
+        coord_addr,
+    );
+    let mut office = gridsync_testkit::connect(node.addr).await;
+    let households = setup(&mut office).await;
+    Street {
+        _dir: dir,
+        _coord: coord,
+        node,
+        households,
+    }
+}
+
+async fn create(office: &mut Office, r: R) -> pb::Record {
+    office
+        .create_record(pb::CreateRecordRequest {
+            record: Some(pb::Record { record: Some(r) }),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("the node refused a write: {:?} {}", s.code(), s.message()))
+        .into_inner()
+        .record
+        .expect("the record back")
+}
+
+fn id_of(r: &pb::Record) -> String {
+    match &r.record {
+        Some(R::Compound(c)) => c.id.clone(),
+        Some(R::Building(b)) => b.id.clone(),
+        Some(R::Household(h)) => h.id.clone(),
+        Some(R::Resident(r)) => r.id.clone(),
+        other => panic!("not a record this bench writes: {other:?}"),
+    }
+}
+
+/// The compound, building, households and residents the visits go to.
+fn setup_records() -> (R, Vec<(R, Vec<R>)>) {
+    let compound = R::Compound(pb::Compound {
+        id: "cp_bench".into(),
+        name: "测试小区".into(),
+        address: None,
+    });
+    let households = (0..HOUSEHOLDS)
+        .map(|i| {
+            let h = R::Household(pb::Household {
+                id: format!("hh_{i}"),
+                compound_id: "cp_bench".into(),
+                building_id: "bd_bench".into(),
+                unit: "1".into(),
+                door: format!("{}", 100 + i),
+                head_name: format!("户主{i}"),
+                phone: None,
+                contract_group_id: None,
+            });
+            let residents = (0..2)
+                .map(|j| {
+                    R::Resident(pb::Resident {
+                        id: format!("rs_{i}_{j}"),
+                        household_id: format!("hh_{i}"),
+                        name: format!("居民{i}-{j}"),
+                        ..Default::default()
+                    })
+                })
+                .collect();
+            (h, residents)
+        })
+        .collect();
+    (compound, households)
+}
+
+fn building() -> R {
+    R::Building(pb::Building {
+        id: "bd_bench".into(),
+        compound_id: "cp_bench".into(),
+        name: "1号楼".into(),
+    })
+}
+
+async fn setup(office: &mut Office) -> Vec<(String, Vec<String>)> {
+    let (compound, households) = setup_records();
+    create(office, compound).await;
+    create(office, building()).await;
+    let mut out = Vec::new();
+    for (h, residents) in households {
+        let hid = id_of(&create(office, h).await);
+        let mut rids = Vec::new();
+        for r in residents {
+            rids.push(id_of(&create(office, r).await));
+        }
+        out.push((hid, rids));
+    }
+    out
+}
+
+fn visit(serial: usize, households: &[(String, Vec<String>)]) -> pb::Record {
+    let (h, residents) = &households[serial % households.len()];
+    let at = activity_instant_ms();
+    let id = format!(
+        "sv_{}_b{serial}",
+        gridsync_core::ids::day_compact(gridsync_testkit::day_of(at))
+    );
+    screening_visit_pb(&id, h.clone(), residents.clone(), at, || true)
+}
+
+/// `total` visits from `clients` concurrent clients (one connection
+/// each): the wall time and every call's latency.
+async fn write_visits(
+    node: &procs::Proc,
+    households: &[(String, Vec<String>)],
+    clients: usize,
+    total: usize,
+    first: usize,
+) -> (Duration, Vec<Duration>) {
+    let mut offices = Vec::new();
+    for _ in 0..clients {
+        offices.push(gridsync_testkit::connect(node.addr).await);
+    }
+    let per = total / clients;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (c, mut office) in offices.into_iter().enumerate() {
+        let households = households.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(per);
+            for k in 0..per {
+                let rec = visit(first + c * per + k, &households);
+                let t = Instant::now();
+                office
+                    .create_record(pb::CreateRecordRequest { record: Some(rec) })
+                    .await
+                    .unwrap_or_else(|s| {
+                        panic!("the node refused a visit: {:?} {}", s.code(), s.message())
+                    });
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("a client panicked"));
+    }
+    let wall = started.elapsed();
+    lat.sort();
+    (wall, lat)
+}
+
+/// Single-row commits per second in a WAL database with
+/// `synchronous=FULL`, one transaction each, for about a second.
+fn sqlite_floor(dir: &Path) -> f64 {
+    let conn = rusqlite::Connection::open(dir.join("floor.sqlite3")).expect("open");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE t (id INTEGER PRIMARY KEY, bytes BLOB NOT NULL);",
+    )
+    .expect("set up");
+    let row = vec![7u8; 600];
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_secs(1) {
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        conn.execute("INSERT INTO t (bytes) VALUES (?1)", [&row])
+            .expect("insert");
+        conn.execute_batch("COMMIT").expect("commit");
+        n += 1;
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn writes_rows(bins: &Path, rows: &mut Vec<Row>) {
+    let floor_dir = tempfile::tempdir().expect("a temporary folder");
+    let mut floors = Vec::new();
+    let mut by_clients: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> =
+        WRITES.iter().map(|_| Default::default()).collect();
+    for run in 0..repeat() {
+        floors.push(sqlite_floor(floor_dir.path()));
+        let s = street(bins, true).await;
+        let mut first = 0;
+        for (i, (clients, total)) in WRITES.iter().enumerate() {
+            let (wall, lat) = write_visits(&s.node, &s.households, *clients, *total, first).await;
+            first += total;
+            let rate = *total as f64 / wall.as_secs_f64();
+            eprintln!(
+                "writes run {run}: {clients} clients, {total} visits in {:.2} s: {rate:.0}/s, p50 {:.1} ms, p99 {:.1} ms",
+                wall.as_secs_f64(),
+                ms(pct(&lat, 0.5)),
+                ms(pct(&lat, 0.99))
+            );
+            by_clients[i].0.push(rate);
+            by_clients[i].1.push(ms(pct(&lat, 0.5)));
+            by_clients[i].2.push(ms(pct(&lat, 0.99)));
+        }
+    }
+    let (floor, fmin, fmax) = spread(floors);
+    for (i, (clients, _)) in WRITES.iter().enumerate() {
+        let (rate, rmin, rmax) = spread(by_clients[i].0.clone());
+        let (p50, _, _) = spread(by_clients[i].1.clone());
+        let (p99, p99min, p99max) = spread(by_clients[i].2.clone());
+        rows.push(Row {
+            what: format!("acknowledged edits/s at one node, {clients} client(s)"),
+            now: format!(
+                "{rate:.0}/s ({rmin:.0}–{rmax:.0}); p50 {p50:.1} ms, p99 {p99:.1} ms ({p99min:.1}–{p99max:.1})"
+            ),
+            floor: format!("SQLite WAL FULL commits {floor:.0}/s ({fmin:.0}–{fmax:.0})"),
+            ratio: format!("{:.0}%", 100.0 * rate / floor),
+            goal: match clients {
+                1 => "≥ 600/s",
+                16 => "≥ 2,000/s, p99 ≤ 20 ms",
+                _ => "–",
+            },
+        });
+    }
+}
+
+/// The new changes' bytes, as the node takes them for its commit, then
+/// marked saved.
+fn take_for_saving(replica: &mut CommunityReplica) {
+    for (id, _bytes, heads) in replica.unsaved() {
+        replica.mark_saved(&id, heads);
+    }
+}
+
+/// The offline visits applied in process: the floor of the `offline` row.
+fn offline_floor() -> Duration {
+    let community = CommunityId::parse(COMMUNITY).expect("an id");
+    let secret =
+        gridsync_core::PersonKeySecret::new(hex::decode(PERSON_KEY_SECRET_HEX).expect("hex"))
+            .expect("a secret");
+    let mut replica = CommunityReplica::new(community, ActorId::from(&[1u8; 16][..]), Some(secret));
+    let ctx = EditContext {
+        now_ms: gridsync_testkit::now_ms(),
+        tz: TIME_ZONE,
+    };
+    let core = |r: R| Record::try_from(pb::Record { record: Some(r) }).expect("a record");
+    let (compound, households) = setup_records();
+    let mut setup = vec![Edit::Create(core(compound)), Edit::Create(core(building()))];
+    let mut ids = Vec::new();
+    for (h, residents) in households {
+        let rids = residents
+            .iter()
+            .map(|r| {
+                id_of(&pb::Record {
+                    record: Some(r.clone()),
+                })
+            })
+            .collect();
+        ids.push((
+            id_of(&pb::Record {
+                record: Some(h.clone()),
+            }),
+            rids,
+        ));
+        setup.push(Edit::Create(core(h)));
+        setup.extend(residents.into_iter().map(|r| Edit::Create(core(r))));
+    }
+    replica
+        .apply(&setup, &ctx, "setup")
+        .expect("the setup applies");
+    replica.start_day(gridsync_testkit::day_of(activity_instant_ms()));
+    take_for_saving(&mut replica);
+    let started = Instant::now();
+    for k in 0..OFFLINE_VISITS {
+        let v = visit(k, &ids);
+        let rec = Record::try_from(v).expect("a visit");
+        replica
+            .apply(&[Edit::Create(rec)], &ctx, "create visit")
+            .expect("a visit applies");
+        take_for_saving(&mut replica);
+    }
+    started.elapsed()
+}
+
+async fn offline_rows(bins: &Path, rows: &mut Vec<Row>) {
+    let mut floors = Vec::new();
+    let mut one = Vec::new();
+    let mut sixteen = Vec::new();
+    for run in 0..repeat() {
+        floors.push(offline_floor().as_secs_f64());
+        let s = street(bins, false).await;
+        let (w1, _) = write_visits(&s.node, &s.households, 1, OFFLINE_VISITS, 0).await;
+        let s = street(bins, false).await;
+        let (w16, _) = write_visits(&s.node, &s.households, 16, OFFLINE_VISITS, 0).await;
+        eprintln!(
+            "offline run {run}: 1 client {:.2} s, 16 clients {:.2} s, floor {:.2} s",
+            w1.as_secs_f64(),
+            w16.as_secs_f64(),
+            floors[run]
+        );
+        one.push(w1.as_secs_f64());
+        sixteen.push(w16.as_secs_f64());
+    }
+    let (floor, fmin, fmax) = spread(floors);
+    for (clients, v) in [(1, one), (16, sixteen)] {
+        let (t, tmin, tmax) = spread(v);
+        rows.push(Row {
+            what: format!("3,000 offline screening visits, each acknowledged, {clients} client(s)"),
+            now: format!("{t:.2} s ({tmin:.2}–{tmax:.2})"),
+            floor: format!("in process, no disk: {floor:.2} s ({fmin:.2}–{fmax:.2})"),
+            ratio: format!("{:.1}×", t / floor),
+            goal: "≤ 1.5 s",
+        });
+    }
+}
+
+async fn unary_rows(bins: &Path, rows: &mut Vec<Row>) {
+    let mut p50s = Vec::new();
+    let mut p99s = Vec::new();
+    for run in 0..repeat() {
+        let s = street(bins, true).await;
+        let mut office = gridsync_testkit::connect(s.node.addr).await;
+        let mut lat = Vec::with_capacity(UNARY_CALLS);
+        for _ in 0..UNARY_CALLS {
+            let t = Instant::now();
+            office
+                .get_status(pb::GetStatusRequest {})
+                .await
+                .expect("GetStatus");
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        eprintln!(
+            "unary run {run}: GetStatus p50 {:.2} ms p99 {:.2} ms",
+            ms(pct(&lat, 0.5)),
+            ms(pct(&lat, 0.99))
+        );
+        p50s.push(ms(pct(&lat, 0.5)));
+        p99s.push(ms(pct(&lat, 0.99)));
+    }
+    let (p50, p50min, p50max) = spread(p50s);
+    let (p99, _, _) = spread(p99s);
+    rows.push(Row {
+        what: "a small gRPC answer (node GetStatus, warm connection)".into(),
+        now: format!("p50 {p50:.2} ms ({p50min:.2}–{p50max:.2}), p99 {p99:.2} ms"),
+        floor: "–".into(),
+        ratio: "–".into(),
+        goal: "< 5 ms",
+    });
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    let bins = procs::bin_dir();
+    println!(
+        "gridsync floor benchmark: binaries from {}, {} run(s) per row, {} cores",
+        bins.display(),
+        repeat(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut rows = Vec::new();
+    if wanted("writes") {
+        writes_rows(&bins, &mut rows).await;
+    }
+    if wanted("offline") {
+        offline_rows(&bins, &mut rows).await;
+    }
+    if wanted("unary") {
+        unary_rows(&bins, &mut rows).await;
+    }
+    print(&rows);
+    println!(
+        "\nNot yet in this runner (issue 14): edit → visible in the coordinator's rollup; coordinator idle CPU at 20/100/300 nodes; \
+         300 nodes to all connected; node cold start; first street rollup; roster import; catch-up of a day; node memory over a day."
+    );
+}
