@@ -6,7 +6,7 @@
 //!     cargo bench -p gridsync-tests --bench floor [-- ROW…]
 //!     GRIDSYNC_BIN_DIR=/other/target/release cargo bench -p gridsync-tests --bench floor
 //!
-//! ROW filters the rows by name (`writes`, `offline`, `unary`). Each row
+//! ROW filters the rows by name (`writes`, `offline`, `unary`, `rollup`). Each row
 //! is measured `GRIDSYNC_BENCH_REPEAT` times (default 3) on a fresh street
 //! and reported as median (min–max); its floor is measured in the same
 //! run, and the ratio is what the binaries reach of it.
@@ -25,6 +25,9 @@
 //! - `unary`: a small gRPC answer (the node's `GetStatus`) on a warm
 //!   connection, p50/p99 of 200 calls. Goal: under 5 ms (Nagle's delay
 //!   adds ~40 ms to an answer when TCP_NODELAY is off).
+//! - `rollup`: an edit acknowledged at the node → the coordinator's
+//!   rollup (`GetRollup`, read back to back) counting it, p50/p99 of 40;
+//!   and a rollup read with nothing new, p50/p99 of 100.
 
 #[path = "attacks/procs.rs"]
 #[allow(dead_code)]
@@ -37,6 +40,8 @@ use automerge::ActorId;
 use gridsync_core::access::Principal;
 use gridsync_core::{CommunityId, CommunityReplica, Edit, EditContext, Record};
 use gridsync_proto::office::v1 as pb;
+use gridsync_proto::rollup::v1 as rpb;
+use gridsync_proto::street::v1::street_client::StreetClient;
 use gridsync_testkit::records::{activity_instant_ms, screening_visit_pb};
 use gridsync_testkit::street::{Pki, operator_client, register};
 use gridsync_testkit::{PERSON_KEY_SECRET_HEX, TIME_ZONE};
@@ -45,6 +50,7 @@ use pb::record::Record as R;
 use tonic::transport::Channel;
 
 type Office = OfficeClient<Channel>;
+type Operator = StreetClient<Channel>;
 
 const COMMUNITY: &str = "c01";
 /// Households the visits are spread over, two residents each.
@@ -53,6 +59,10 @@ const HOUSEHOLDS: usize = 40;
 const WRITES: [(usize, usize); 3] = [(1, 600), (4, 1_200), (16, 2_400)];
 const OFFLINE_VISITS: usize = 3_000;
 const UNARY_CALLS: usize = 200;
+/// Edits timed from their acknowledgement to the coordinator's rollup.
+const VISIBLE_EDITS: usize = 40;
+/// Rollup reads with nothing new.
+const QUIET_READS: usize = 100;
 
 fn repeat() -> usize {
     std::env::var("GRIDSYNC_BENCH_REPEAT")
@@ -107,6 +117,8 @@ fn print(rows: &[Row]) {
 struct Street {
     _dir: tempfile::TempDir,
     _coord: Option<procs::Proc>,
+    /// The operator's client at the coordinator (a linked street).
+    op: Option<Operator>,
     node: procs::Proc,
     households: Vec<(String, Vec<String>)>,
 }
@@ -115,7 +127,7 @@ async fn street(bins: &Path, linked: bool) -> Street {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let pki = Pki::new();
     let certs = procs::Certs::write(&pki, &dir.path().join("certs"), &[COMMUNITY]);
-    let (coord, coord_addr) = if linked {
+    let (coord, op, coord_addr) = if linked {
         let coord = procs::coordinator(bins, &dir.path().join("coordinator"), &certs);
         let mut op = operator_client(
             coord.addr,
@@ -124,13 +136,13 @@ async fn street(bins: &Path, linked: bool) -> Street {
         .await;
         register(&mut op, &[COMMUNITY]).await;
         let addr = coord.addr;
-        (Some(coord), addr)
+        (Some(coord), Some(op), addr)
     } else {
         // Nothing listens there: the node works offline.
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         let addr = l.local_addr().expect("its address");
         drop(l);
-        (None, addr)
+        (None, None, addr)
     };
     let node = procs::node(
         bins,
@@ -144,6 +156,7 @@ async fn street(bins: &Path, linked: bool) -> Street {
     Street {
         _dir: dir,
         _coord: coord,
+        op,
         node,
         households,
     }
@@ -475,6 +488,100 @@ async fn unary_rows(bins: &Path, rows: &mut Vec<Row>) {
     });
 }
 
+/// The street's rollup of today, every level.
+async fn read_rollup(op: &mut Operator) -> rpb::Rollup {
+    op.get_rollup(rpb::RollupRequest {
+        as_of: String::new(),
+        tz: String::new(),
+        path: Vec::new(),
+        depth: 0,
+    })
+    .await
+    .expect("GetRollup")
+    .into_inner()
+}
+
+/// Today's screening visits the rollup counts for the community.
+fn visits_in(r: &rpb::Rollup) -> u64 {
+    r.tree
+        .as_ref()
+        .and_then(|t| t.children.iter().find(|c| c.id == COMMUNITY))
+        .and_then(|c| c.figures.as_ref())
+        .map_or(0, |f| f.screening_visits)
+}
+
+async fn rollup_rows(bins: &Path, rows: &mut Vec<Row>) {
+    let (mut vis_p50, mut vis_p99, mut quiet_p50, mut quiet_p99) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for run in 0..repeat() {
+        let s = street(bins, true).await;
+        let mut op = s.op.clone().expect("a linked street");
+        let mut office = gridsync_testkit::connect(s.node.addr).await;
+        let mut seen = visits_in(&read_rollup(&mut op).await);
+        let mut visible = Vec::with_capacity(VISIBLE_EDITS);
+        for k in 0..VISIBLE_EDITS {
+            office
+                .create_record(pb::CreateRecordRequest {
+                    record: Some(visit(k, &s.households)),
+                })
+                .await
+                .expect("a visit");
+            let acked = Instant::now();
+            loop {
+                let n = visits_in(&read_rollup(&mut op).await);
+                if n > seen {
+                    seen = n;
+                    break;
+                }
+                assert!(
+                    acked.elapsed() < Duration::from_secs(60),
+                    "an acknowledged visit was not in the rollup within 60 s"
+                );
+            }
+            visible.push(acked.elapsed());
+        }
+        let mut quiet = Vec::with_capacity(QUIET_READS);
+        for _ in 0..QUIET_READS {
+            let t = Instant::now();
+            read_rollup(&mut op).await;
+            quiet.push(t.elapsed());
+        }
+        visible.sort();
+        quiet.sort();
+        eprintln!(
+            "rollup run {run}: edit → visible p50 {:.1} ms p99 {:.1} ms; a read with nothing new p50 {:.2} ms p99 {:.2} ms",
+            ms(pct(&visible, 0.5)),
+            ms(pct(&visible, 0.99)),
+            ms(pct(&quiet, 0.5)),
+            ms(pct(&quiet, 0.99))
+        );
+        vis_p50.push(ms(pct(&visible, 0.5)));
+        vis_p99.push(ms(pct(&visible, 0.99)));
+        quiet_p50.push(ms(pct(&quiet, 0.5)));
+        quiet_p99.push(ms(pct(&quiet, 0.99)));
+    }
+    let (v50, v50min, v50max) = spread(vis_p50);
+    let (v99, v99min, v99max) = spread(vis_p99);
+    rows.push(Row {
+        what: "edit acknowledged at a node → visible in the coordinator's rollup (one node)".into(),
+        now: format!(
+            "p50 {v50:.1} ms ({v50min:.1}–{v50max:.1}), p99 {v99:.1} ms ({v99min:.1}–{v99max:.1})"
+        ),
+        floor: "–".into(),
+        ratio: "–".into(),
+        goal: "p99 ≤ 20 ms",
+    });
+    let (q50, q50min, q50max) = spread(quiet_p50);
+    let (q99, _, _) = spread(quiet_p99);
+    rows.push(Row {
+        what: "a rollup read with nothing new".into(),
+        now: format!("p50 {q50:.2} ms ({q50min:.2}–{q50max:.2}), p99 {q99:.2} ms"),
+        floor: "–".into(),
+        ratio: "–".into(),
+        goal: "≤ 2 ms",
+    });
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let filters: Vec<String> = std::env::args()
@@ -500,9 +607,12 @@ async fn main() {
     if wanted("unary") {
         unary_rows(&bins, &mut rows).await;
     }
+    if wanted("rollup") {
+        rollup_rows(&bins, &mut rows).await;
+    }
     print(&rows);
     println!(
-        "\nNot yet in this runner (issue 14): edit → visible in the coordinator's rollup; coordinator idle CPU at 20/100/300 nodes; \
+        "\nNot yet in this runner (issue 14): the demo street's 7 nodes; coordinator idle CPU at 20/100/300 nodes; \
          300 nodes to all connected; node cold start; first street rollup; roster import; catch-up of a day; node memory over a day."
     );
 }
