@@ -545,30 +545,30 @@ impl Store {
         let at_ms = audits.iter().map(|a| a.at_ms).max().unwrap_or(0);
         for DocWrite { id, bytes, heads } in chunks {
             let key = id.to_string();
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO documents (doc_id, snapshot, updated_at_ms, heads) VALUES (?1, NULL, ?2, ?3)
                  ON CONFLICT(doc_id) DO UPDATE SET updated_at_ms = excluded.updated_at_ms, heads = excluded.heads",
-                params![key, at_ms, encode_heads(heads)],
             )
+            .and_then(|mut st| st.execute(params![key, at_ms, encode_heads(heads)]))
             .map_err(|e| sqlite(&path, e))?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO doc_chunks (doc_id, seq, bytes)
                  VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM doc_chunks WHERE doc_id = ?1), ?2)",
-                params![key, bytes],
             )
+            .and_then(|mut st| st.execute(params![key, bytes]))
             .map_err(|e| sqlite(&path, e))?;
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE documents SET chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?2 WHERE doc_id = ?1",
-                params![key, bytes.len() as i64],
             )
+            .and_then(|mut st| st.execute(params![key, bytes.len() as i64]))
             .map_err(|e| sqlite(&path, e))?;
         }
         for w in sync {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO sync_state (peer, doc_id, state, last_sync_ms) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(peer, doc_id) DO UPDATE SET state = excluded.state, last_sync_ms = excluded.last_sync_ms",
-                params![w.peer, w.id.to_string(), w.state.state, w.state.last_sync_ms],
             )
+            .and_then(|mut st| st.execute(params![w.peer, w.id.to_string(), w.state.state, w.state.last_sync_ms]))
             .map_err(|e| sqlite(&path, e))?;
         }
         let docs = chunks
@@ -577,10 +577,10 @@ impl Store {
             .collect::<Vec<_>>()
             .join(" ");
         for audit in audits {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO audit (at_ms, actor, action, docs) VALUES (?1, ?2, ?3, ?4)",
-                params![audit.at_ms, audit.actor, audit.action, docs],
             )
+            .and_then(|mut st| st.execute(params![audit.at_ms, audit.actor, audit.action, docs]))
             .map_err(|e| sqlite(&path, e))?;
         }
         tx.commit().map_err(|e| sqlite(&path, e))
@@ -609,17 +609,18 @@ impl Store {
 
     pub fn doc_stats(&self, id: &DocId) -> Result<DocStats, StoreError> {
         self.conn
-            .query_row(
+            .prepare_cached(
                 "SELECT COALESCE(LENGTH(snapshot), 0), chunk_count, chunk_bytes FROM documents WHERE doc_id = ?1",
-                [id.to_string()],
-                |r| {
+            )
+            .and_then(|mut st| {
+                st.query_row([id.to_string()], |r| {
                     Ok(DocStats {
                         snapshot_bytes: r.get::<_, i64>(0)? as u64,
                         chunk_count: r.get::<_, i64>(1)? as u64,
                         chunk_bytes: r.get::<_, i64>(2)? as u64,
                     })
-                },
-            )
+                })
+            })
             .optional()
             .map(|o| o.unwrap_or_default())
             .map_err(|e| self.err(e))

@@ -417,6 +417,13 @@ fn offline_floor() -> Duration {
             .apply(&[Edit::Create(rec)], &ctx, "create visit")
             .expect("a visit applies");
         take_for_saving(&mut replica);
+        if std::env::var_os("GRIDSYNC_BENCH_TRACE").is_some() && (k + 1) % 500 == 0 {
+            eprintln!(
+                "offline floor: {} visits in {:.2} s",
+                k + 1,
+                started.elapsed().as_secs_f64()
+            );
+        }
     }
     started.elapsed()
 }
