@@ -9,6 +9,8 @@
 //! household by building, unit and door, resident by ID number or by name in
 //! the household), so that importing the same file twice adds nothing.
 
+use std::collections::{BTreeSet, HashMap};
+
 use serde::Serialize;
 
 use crate::ids::PersonKeySecret;
@@ -534,18 +536,123 @@ pub fn check_row(
     })
 }
 
+/// The records a roster row is matched against, indexed once per import
+/// and kept up to date with every row applied. An index gives candidates
+/// (every record that could match, perhaps more); [`plan_row`] checks each
+/// against the view in id order and takes the first that matches, so it
+/// finds what a scan of the view in id order would, without the scan.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    compounds: HashMap<String, BTreeSet<String>>,
+    buildings: HashMap<(String, String), BTreeSet<String>>,
+    members: HashMap<String, BTreeSet<String>>,
+    groups: HashMap<String, BTreeSet<String>>,
+    households: HashMap<(String, String, String), BTreeSet<String>>,
+    residents_by_key: HashMap<String, BTreeSet<String>>,
+    residents_by_name: HashMap<(String, String), BTreeSet<String>>,
+}
+
+fn candidates<'a, K: std::hash::Hash + Eq>(
+    index: &'a HashMap<K, BTreeSet<String>>,
+    key: &K,
+) -> impl Iterator<Item = &'a String> {
+    index.get(key).into_iter().flatten()
+}
+
+impl Lookup {
+    /// Every record of the view that a row can match.
+    pub fn new(v: &CommunityView) -> Lookup {
+        let mut l = Lookup::default();
+        for c in v.compounds.values() {
+            l.add_compound(c);
+        }
+        for b in v.buildings.values() {
+            l.add_building(b);
+        }
+        for p in v.party_members.values() {
+            l.add_member(p);
+        }
+        for g in v.contract_groups.values() {
+            l.add_group(g);
+        }
+        for h in v.households.values() {
+            l.add_household(h);
+        }
+        for r in v.residents.values() {
+            l.add_resident(r);
+        }
+        l
+    }
+
+    /// The record `kind`/`id` as the view now holds it (after a row was
+    /// applied). Keys a record no longer has stay: they are candidates
+    /// that the check in [`plan_row`] turns down.
+    pub fn update(&mut self, v: &CommunityView, kind: Kind, id: &str) {
+        match kind {
+            Kind::Compound => v.compounds.get(id).map(|c| self.add_compound(c)),
+            Kind::Building => v.buildings.get(id).map(|b| self.add_building(b)),
+            Kind::PartyMember => v.party_members.get(id).map(|p| self.add_member(p)),
+            Kind::ContractGroup => v.contract_groups.get(id).map(|g| self.add_group(g)),
+            Kind::Household => v.households.get(id).map(|h| self.add_household(h)),
+            Kind::Resident => v.residents.get(id).map(|r| self.add_resident(r)),
+            _ => None,
+        };
+    }
+
+    fn add_compound(&mut self, c: &Compound) {
+        let ids = self.compounds.entry(c.name.clone()).or_default();
+        ids.insert(c.id.clone());
+    }
+
+    fn add_building(&mut self, b: &Building) {
+        let key = (b.compound_id.clone(), b.name.clone());
+        self.buildings.entry(key).or_default().insert(b.id.clone());
+    }
+
+    fn add_member(&mut self, p: &PartyMember) {
+        let ids = self.members.entry(p.name.clone()).or_default();
+        ids.insert(p.id.clone());
+    }
+
+    fn add_group(&mut self, g: &ContractGroup) {
+        let ids = self.groups.entry(g.party_member_id.clone()).or_default();
+        ids.insert(g.id.clone());
+    }
+
+    fn add_household(&mut self, h: &Household) {
+        let key = (h.building_id.clone(), h.unit.clone(), h.door.clone());
+        self.households.entry(key).or_default().insert(h.id.clone());
+    }
+
+    fn add_resident(&mut self, r: &Resident) {
+        if let Some(k) = &r.person_key {
+            let ids = self.residents_by_key.entry(k.clone()).or_default();
+            ids.insert(r.id.clone());
+        }
+        let key = (r.household_id.clone(), r.name.clone());
+        self.residents_by_name
+            .entry(key)
+            .or_default()
+            .insert(r.id.clone());
+    }
+}
+
 /// The edits that bring the community in line with one roster row, given
 /// the community as it stands. Nothing is planned for what already matches,
 /// so importing a row twice plans nothing the second time. `new_id` makes
 /// ids for records the row creates.
 pub fn plan_row(
     v: &CommunityView,
+    lookup: &Lookup,
     row: &RosterRow,
     secret: Option<&PersonKeySecret>,
     new_id: &mut dyn FnMut(Kind) -> String,
 ) -> Vec<Edit> {
     let mut edits = Vec::new();
-    let compound_id = match v.compounds.values().find(|c| c.name == row.compound) {
+    let compound = candidates(&lookup.compounds, &row.compound)
+        .filter_map(|id| v.compounds.get(id))
+        .find(|c| c.name == row.compound);
+    let compound_id = match compound {
         Some(c) => c.id.clone(),
         None => {
             let id = new_id(Kind::Compound);
@@ -557,11 +664,13 @@ pub fn plan_row(
             id
         }
     };
-    let building_id = match v
-        .buildings
-        .values()
-        .find(|b| b.compound_id == compound_id && b.name == row.building)
-    {
+    let building = candidates(
+        &lookup.buildings,
+        &(compound_id.clone(), row.building.clone()),
+    )
+    .filter_map(|id| v.buildings.get(id))
+    .find(|b| b.compound_id == compound_id && b.name == row.building);
+    let building_id = match building {
         Some(b) => b.id.clone(),
         None => {
             let id = new_id(Kind::Building);
@@ -574,7 +683,9 @@ pub fn plan_row(
         }
     };
     let contract_group_id = row.contract_member.as_ref().map(|m| {
-        let member = v.party_members.values().find(|p| &p.name == m);
+        let member = candidates(&lookup.members, m)
+            .filter_map(|id| v.party_members.get(id))
+            .find(|p| &p.name == m);
         let member_id = match member {
             Some(p) => p.id.clone(),
             None => {
@@ -590,11 +701,10 @@ pub fn plan_row(
                 id
             }
         };
-        match v
-            .contract_groups
-            .values()
-            .find(|g| g.party_member_id == member_id)
-        {
+        let group = candidates(&lookup.groups, &member_id)
+            .filter_map(|id| v.contract_groups.get(id))
+            .find(|g| g.party_member_id == member_id);
+        match group {
             Some(g) => g.id.clone(),
             None => {
                 let id = new_id(Kind::ContractGroup);
@@ -607,10 +717,12 @@ pub fn plan_row(
             }
         }
     });
-    let existing_household = v
-        .households
-        .values()
-        .find(|h| h.building_id == building_id && h.unit == row.unit && h.door == row.door);
+    let existing_household = candidates(
+        &lookup.households,
+        &(building_id.clone(), row.unit.clone(), row.door.clone()),
+    )
+    .filter_map(|id| v.households.get(id))
+    .find(|h| h.building_id == building_id && h.unit == row.unit && h.door == row.door);
     let household_id = match existing_household {
         Some(h) => {
             let mut want = h.clone();
@@ -645,19 +757,26 @@ pub fn plan_row(
         (Some(n), Some(s)) => Some(crate::ids::PersonKey::derive(s, n).as_str().to_string()),
         _ => None,
     };
-    let existing_resident = v
-        .residents
-        .values()
-        .find(|r| key.is_some() && r.person_key == key)
-        .or_else(|| {
-            v.residents.values().find(|r| {
-                r.household_id == household_id
-                    && r.name == row.name
-                    && (row.id_number.is_none()
-                        || r.id_number.is_none()
-                        || r.id_number == row.id_number)
-            })
-        });
+    let by_key = key
+        .as_ref()
+        .into_iter()
+        .flat_map(|k| candidates(&lookup.residents_by_key, k))
+        .filter_map(|id| v.residents.get(id))
+        .find(|r| key.is_some() && r.person_key == key);
+    let existing_resident = by_key.or_else(|| {
+        candidates(
+            &lookup.residents_by_name,
+            &(household_id.clone(), row.name.clone()),
+        )
+        .filter_map(|id| v.residents.get(id))
+        .find(|r| {
+            r.household_id == household_id
+                && r.name == row.name
+                && (row.id_number.is_none()
+                    || r.id_number.is_none()
+                    || r.id_number == row.id_number)
+        })
+    });
     let want = Resident {
         id: existing_resident.map(|r| r.id.clone()).unwrap_or_default(),
         household_id: household_id.clone(),
@@ -722,6 +841,7 @@ pub fn import_rows(
     new_id: &mut dyn FnMut(Kind) -> String,
 ) -> ImportReport {
     let mut report = ImportReport::default();
+    let mut lookup = Lookup::new(replica.view());
     let mut id_lines: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for (line, fields) in rows {
         let get = |key: &str| {
@@ -750,13 +870,18 @@ pub fn import_rows(
             }
             id_lines.insert(n.clone(), row.line);
         }
-        let edits = plan_row(replica.view(), &row, secret, new_id);
+        let edits = plan_row(replica.view(), &lookup, &row, secret, new_id);
         if edits.is_empty() {
             report.rows_unchanged += 1;
             continue;
         }
         match replica.apply(&edits, ctx, "import") {
             Ok(_) => {
+                for e in &edits {
+                    if let Edit::Create(r) | Edit::Update(r) = e {
+                        lookup.update(replica.view(), r.kind(), r.id());
+                    }
+                }
                 let created = edits
                     .iter()
                     .filter(|e| matches!(e, Edit::Create(_)))
@@ -784,6 +909,48 @@ pub fn import_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lookup finds what a scan of the view in id order finds: the
+    /// first of two compounds of the same name by id, even one indexed
+    /// later, and not one whose name changed since it was indexed.
+    #[test]
+    fn the_lookup_matches_as_a_scan_in_id_order_would() {
+        let csv = "楼院,楼栋,门牌号,户主姓名,姓名\nX,1,101,王五,王五\n";
+        let row = parse(csv.as_bytes()).unwrap().rows.remove(0);
+        let compound = |id: &str, name: &str| Compound {
+            id: id.into(),
+            name: name.into(),
+            address: None,
+        };
+        let mut v = CommunityView::default();
+        v.compounds.insert("cp_b".into(), compound("cp_b", "X"));
+        let mut lookup = Lookup::new(&v);
+        v.compounds.insert("cp_a".into(), compound("cp_a", "X"));
+        lookup.update(&v, Kind::Compound, "cp_a");
+        let mut n = 0;
+        let mut new_id = |k: Kind| {
+            n += 1;
+            format!("{}_{n}", k.id_prefix())
+        };
+        let building_of = |edits: &[Edit]| {
+            edits.iter().find_map(|e| match e {
+                Edit::Create(Record::Building(b)) => Some(b.compound_id.clone()),
+                _ => None,
+            })
+        };
+        let edits = plan_row(&v, &lookup, &row, None, &mut new_id);
+        let scan = v
+            .compounds
+            .values()
+            .find(|c| c.name == "X")
+            .map(|c| c.id.clone());
+        assert_eq!(building_of(&edits), scan);
+        assert_eq!(scan.as_deref(), Some("cp_a"));
+        // Renamed since it was indexed: a candidate the check turns down.
+        v.compounds.insert("cp_a".into(), compound("cp_a", "Y"));
+        let edits = plan_row(&v, &lookup, &row, None, &mut new_id);
+        assert_eq!(building_of(&edits).as_deref(), Some("cp_b"));
+    }
 
     #[test]
     fn chinese_and_english_headers_give_the_same_rows() {
