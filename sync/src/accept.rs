@@ -362,3 +362,24 @@ pub fn tcp(
         Ok(s)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt;
+
+    use super::*;
+
+    /// Every socket the services accept has TCP_NODELAY: a small answer is
+    /// not held back (Nagle's algorithm waiting on the peer's delayed ACK
+    /// adds ~40 ms to it). The services serve their own listener, where
+    /// tonic's own `tcp_nodelay` setting does not apply.
+    #[tokio::test]
+    async fn accepted_sockets_have_tcp_nodelay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut incoming = Box::pin(tcp(listener));
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let accepted = incoming.next().await.unwrap().unwrap();
+        assert!(accepted.nodelay().unwrap());
+    }
+}
