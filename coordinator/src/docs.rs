@@ -206,7 +206,11 @@ impl DocSet {
     pub fn unload_if_saved(&mut self, id: &DocId) {
         if let Some(l) = self.docs.get_mut(id) {
             let unsaved_genesis_only = l.saved.is_empty() && l.doc.get_changes(&[]).len() <= 1;
-            if l.doc.get_heads() == l.saved || unsaved_genesis_only {
+            // Changes waiting for their dependencies live only here (the
+            // store keeps applied changes): a document holding some stays,
+            // or a session's sync would lose them (partition seed 3293).
+            let queued = !l.doc.get_missing_deps(&[]).is_empty();
+            if !queued && (l.doc.get_heads() == l.saved || unsaved_genesis_only) {
                 self.docs.remove(id);
             }
         }
@@ -302,5 +306,47 @@ impl DocSet {
             self.unload_if_saved(id);
         }
         Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use gridsync_core::CommunityId;
+
+    use super::*;
+
+    /// A document holding changes that wait for their dependencies is not
+    /// unloaded: they live only in memory (the store keeps applied
+    /// changes), and a session's sync counts on them (partition seed 3293).
+    #[test]
+    fn a_document_with_queued_changes_stays_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.sqlite3"), None).unwrap();
+        let timings = Timings::default();
+        let store = SharedStore::new(store, timings.commit_seconds.clone());
+        let mut set = DocSet::new(store, ActorId::from(&[2u8; 16][..]), 256, BTreeMap::new());
+        let id = DocId::Cases(CommunityId::parse("c01").unwrap());
+        let mut node = set
+            .doc(&id)
+            .unwrap()
+            .doc
+            .fork()
+            .with_actor(ActorId::from(&[1u8; 16][..]));
+        set.commit(&id, &[], "test", "genesis", 0).unwrap();
+        node.put(automerge::ROOT, "x", 1).unwrap();
+        let x = node.commit().unwrap();
+        node.put(automerge::ROOT, "y", 2).unwrap();
+        let y = node.commit().unwrap();
+        let y = node.get_change_by_hash(&y).unwrap().clone();
+        set.doc(&id).unwrap().doc.apply_changes([y]).unwrap();
+        set.unload_if_saved(&id);
+        assert!(set.is_loaded(&id), "Y waits for X in memory only");
+        // Once nothing waits, a saved document goes as before.
+        let x = node.get_change_by_hash(&x).unwrap().clone();
+        set.doc(&id).unwrap().doc.apply_changes([x]).unwrap();
+        set.commit(&id, &[], "test", "sync", 0).unwrap();
+        set.unload_if_saved(&id);
+        assert!(!set.is_loaded(&id));
     }
 }

@@ -271,6 +271,7 @@ impl SyncSession {
                 doc: doc_name(),
                 reason: e.to_string(),
             })?;
+        forget_needed(&mut st.state);
         st.received += 1;
         let heads = doc.get_heads();
         let in_sync = st.state.their_heads.as_ref() == Some(&heads);
@@ -649,6 +650,23 @@ fn unit_or_half(unit: f64) -> f64 {
         unit.clamp(0.0, 1.0)
     } else {
         0.5
+    }
+}
+
+/// Forgets having sent what the peer says it needs. A change the peer
+/// asks for (`need`) is evidently not kept there, whatever our
+/// `sent_hashes` says: the peer lost Automerge's queue of changes waiting
+/// for their dependencies (a document dropped from memory and loaded again
+/// from its store, which keeps applied changes only). Automerge leaves a
+/// change in `sent_hashes` out of every later message, even one that asks
+/// for it, so without this both sides answer each other with empty
+/// messages for as long as the session lasts, their heads different
+/// (partition seed 3293; `core/tests/queue_loss_livelock.rs`).
+pub fn forget_needed(state: &mut automerge::sync::State) {
+    if let Some(need) = &state.their_need {
+        for h in need {
+            state.sent_hashes.remove(h);
+        }
     }
 }
 
