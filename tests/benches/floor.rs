@@ -302,7 +302,7 @@ fn sqlite_floor(dir: &Path) -> f64 {
     let conn = rusqlite::Connection::open(dir.join("floor.sqlite3")).expect("open");
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-         CREATE TABLE t (id INTEGER PRIMARY KEY, bytes BLOB NOT NULL);",
+         CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, bytes BLOB NOT NULL);",
     )
     .expect("set up");
     let row = vec![7u8; 600];
