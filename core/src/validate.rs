@@ -548,7 +548,21 @@ pub fn references(
                     .is_some_and(|m| m.eq_ignore_ascii_case(n)),
                 (None, None) => false,
             };
-            if let Some(other) = v.residents.values().find(|o| o.id != r.id && same(o)) {
+            // Through the view's index of persons, unless the view was
+            // changed by hand (then a scan, which finds the same).
+            let found = if v.persons.covers(&v.residents) {
+                let ids: Vec<&String> = match (&r.person_key, &r.id_number) {
+                    (Some(pk), _) => v.persons.with_key(pk).collect(),
+                    (None, Some(n)) => v.persons.with_number(n).collect(),
+                    (None, None) => Vec::new(),
+                };
+                ids.into_iter()
+                    .filter_map(|id| v.residents.get(id))
+                    .find(|o| o.id != r.id && same(o))
+            } else {
+                v.residents.values().find(|o| o.id != r.id && same(o))
+            };
+            if let Some(other) = found {
                 e.push(
                     f("id_number"),
                     format!(

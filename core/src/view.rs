@@ -99,6 +99,81 @@ pub struct CommunityView {
     pub notices: BTreeMap<String, Notice>,
     /// Records that could not be read.
     pub unreadable: Vec<Gap>,
+    /// `residents` by who they are (derived; see [`PersonIndex`]).
+    pub persons: PersonIndex,
+}
+
+/// Residents by who they are: by person key, and by ID number (upper
+/// case), for the check that one person is registered once in a community
+/// (`validate::references`) without a scan of every resident. Derived from
+/// `CommunityView::residents` and kept with it by the only two ways the view
+/// changes ([`CommunityView::reread_class`], `refresh_record`); a view whose
+/// residents were changed by hand is noticed ([`PersonIndex::covers`]) and
+/// checked by a scan instead.
+#[derive(Clone, Debug, Default)]
+pub struct PersonIndex {
+    by_key: BTreeMap<String, BTreeSet<String>>,
+    by_number: BTreeMap<String, BTreeSet<String>>,
+    indexed: usize,
+}
+
+impl PersonIndex {
+    fn of(residents: &BTreeMap<String, Resident>) -> PersonIndex {
+        let mut index = PersonIndex::default();
+        for r in residents.values() {
+            index.add(r);
+        }
+        index
+    }
+
+    fn add(&mut self, r: &Resident) {
+        if let Some(k) = &r.person_key {
+            let ids = self.by_key.entry(k.clone()).or_default();
+            ids.insert(r.id.clone());
+        }
+        if let Some(n) = &r.id_number {
+            let ids = self.by_number.entry(n.to_ascii_uppercase()).or_default();
+            ids.insert(r.id.clone());
+        }
+        self.indexed += 1;
+    }
+
+    fn remove(&mut self, r: &Resident) {
+        let drop_id = |map: &mut BTreeMap<String, BTreeSet<String>>, key: String| {
+            if let Some(ids) = map.get_mut(&key) {
+                ids.remove(&r.id);
+                if ids.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        };
+        if let Some(k) = &r.person_key {
+            drop_id(&mut self.by_key, k.clone());
+        }
+        if let Some(n) = &r.id_number {
+            drop_id(&mut self.by_number, n.to_ascii_uppercase());
+        }
+        self.indexed = self.indexed.saturating_sub(1);
+    }
+
+    /// Whether this index was kept with `residents` (a view changed by
+    /// hand is not: its check scans).
+    pub fn covers(&self, residents: &BTreeMap<String, Resident>) -> bool {
+        self.indexed == residents.len()
+    }
+
+    /// Ids of the residents with person key `key`.
+    pub fn with_key(&self, key: &str) -> impl Iterator<Item = &String> {
+        self.by_key.get(key).into_iter().flatten()
+    }
+
+    /// Ids of the residents whose ID number is `number`, in any case.
+    pub fn with_number(&self, number: &str) -> impl Iterator<Item = &String> {
+        self.by_number
+            .get(&number.to_ascii_uppercase())
+            .into_iter()
+            .flatten()
+    }
 }
 
 view_struct!(CommunityView {
@@ -148,6 +223,7 @@ impl CommunityView {
                 self.contract_groups = rd!(ContractGroup);
                 self.households = rd!(Household);
                 self.residents = rd!(Resident);
+                self.persons = PersonIndex::of(&self.residents);
                 self.party_members = rd!(PartyMember);
                 self.staff = rd!(Staff);
                 self.volunteer_teams = rd!(VolunteerTeam);
@@ -221,7 +297,16 @@ impl CommunityView {
     /// Re-reads one record of the registry or cases, as [`Self::read`]
     /// would read it.
     pub(crate) fn refresh_record(&mut self, doc: &AutoCommit, kind: Kind, id: &str) {
+        let resident = kind == Kind::Resident;
+        if resident && let Some(old) = self.residents.get(id) {
+            let old = old.clone();
+            self.persons.remove(&old);
+        }
         self.refresh(doc, kind, id);
+        if resident && let Some(new) = self.residents.get(id) {
+            let new = new.clone();
+            self.persons.add(&new);
+        }
         if kind == Kind::CareRelationship
             && let Some(rel) = self.care_relationships.get_mut(id)
         {

@@ -493,3 +493,44 @@ fn person_key_is_derived_not_taken() {
         "{e}"
     );
 }
+
+/// The duplicate check follows the residents as they change (it reads the
+/// view's index of persons): a number freed by an update or a removal can
+/// be registered again, and a number taken by an update cannot.
+#[test]
+fn a_number_freed_by_an_update_or_a_removal_can_be_registered_again() {
+    let mut r = CommunityReplica::new(community(), actor(1), None);
+    r.apply(&fixture_edits(), &ctx(), "t").unwrap();
+    let Record::Resident(first) = good(Kind::Resident) else {
+        unreachable!()
+    };
+    let create = |r: &mut CommunityReplica, res: &Resident| {
+        r.apply(&[Edit::Create(Record::Resident(res.clone()))], &ctx(), "t")
+    };
+    create(&mut r, &first).unwrap();
+    let mut dup = first.clone();
+    dup.id = "rs_dup".into();
+    assert!(create(&mut r, &dup).is_err(), "the number is taken");
+    let mut moved = first.clone();
+    moved.id_number = Some(id_number("41010219450302002"));
+    r.apply(
+        &[Edit::Update(Record::Resident(moved.clone()))],
+        &ctx(),
+        "t",
+    )
+    .unwrap();
+    create(&mut r, &dup).expect("the old number is free after the update");
+    let mut dup2 = moved.clone();
+    dup2.id = "rs_dup2".into();
+    assert!(create(&mut r, &dup2).is_err(), "the new number is taken");
+    r.apply(
+        &[Edit::Remove {
+            kind: Kind::Resident,
+            id: first.id.clone(),
+        }],
+        &ctx(),
+        "t",
+    )
+    .unwrap();
+    create(&mut r, &dup2).expect("a removed resident's number is free");
+}
