@@ -29,7 +29,6 @@ use gridsync_core::rollup::{CommunityRollup, NodeDigest};
 use gridsync_core::street::{StreetKind, StreetRecord, StreetView};
 use gridsync_core::sync::{DocHeads, MessageCost, Received, SyncError, SyncSession};
 use gridsync_core::*;
-use gridsync_proto::rollup::v1 as rpb;
 use gridsync_store::{Store, SyncWrite};
 use gridsync_svc::blocking::{lock, lock_within};
 use gridsync_svc::memory::{Ceiling, Reservation};
@@ -39,6 +38,7 @@ use gridsync_sync::SessionError;
 use crate::docs::{DocSet, PublishedHeads, SharedStore};
 pub use crate::error::ReplicasError;
 use crate::links::{CommunityStatus, Links, peer_name};
+use crate::report::NodeSummary;
 use crate::rollups::StreetInput;
 use crate::shard::{CommunityShard, CommunityState, StreetShard, leaf};
 
@@ -84,8 +84,11 @@ pub struct StreetReplicas {
     communities: Mutex<BTreeMap<CommunityId, Arc<CommunityShard>>>,
     links: Mutex<Links>,
     pub(crate) digests: Mutex<HashMap<CommunityId, NodeDigest>>,
-    /// The street's top figures last computed for nodes, and when.
-    pub(crate) summary: Mutex<Option<(i64, rpb::Rollup)>>,
+    /// The street's top figures last computed for nodes.
+    pub(crate) summary: Mutex<Option<Arc<NodeSummary>>>,
+    /// Held by the one report computing the summary (first in the lock
+    /// order): the others are served the last one meanwhile.
+    pub(crate) summary_compute: Mutex<()>,
     /// Ticks after every committed change.
     changes: tokio::sync::watch::Sender<u64>,
     /// How long commits and street reports take, and the sync traffic per
@@ -152,6 +155,7 @@ impl StreetReplicas {
             links: Mutex::default(),
             digests: Mutex::default(),
             summary: Mutex::default(),
+            summary_compute: Mutex::default(),
             changes: tokio::sync::watch::Sender::new(0),
             timings,
             traffic: SyncTraffic::default(),

@@ -9,7 +9,9 @@
 //!   by operators) behind its own lock, with its view cached.
 //!
 //! **Lock order** (never the other way, so no two threads wait on each
-//! other): a community's state, then the street shard, then the store;
+//! other): the nodes' summary computation (taken first, alone, by the one
+//! report that computes it), a community's state, then the street shard,
+//! then the store;
 //! every other lock (published heads, last rollups, served records, links,
 //! digests) is a leaf, held only to copy or set a value. No call holds two
 //! communities' states.

@@ -95,27 +95,6 @@ impl SyncHost for NodeHost {
     }
 }
 
-/// The street's top figures as a node may see them: every community's
-/// figures and whether it is fresh, but of the others neither the heads,
-/// digests and sign-offs (a node never learns about another community's
-/// documents) nor any person conflict (personal links across communities
-/// are for the street's operators).
-fn for_node(mut summary: rpb::Rollup, own: &str) -> rpb::Rollup {
-    for st in &mut summary.stamps {
-        if st.community_id != own {
-            *st = rpb::Stamp {
-                community_id: std::mem::take(&mut st.community_id),
-                last_sync_ms: st.last_sync_ms,
-                stale: st.stale,
-                held: st.held,
-                ..Default::default()
-            };
-        }
-    }
-    summary.conflicts.clear();
-    summary
-}
-
 #[derive(Clone)]
 pub struct SyncService {
     replicas: ReplicasHandle,
@@ -223,12 +202,12 @@ impl pb::sync_server::Sync for SyncService {
             if let Some(d) = digest {
                 r.node_digest(&community, d);
             }
-            r.street_summary(now)
+            r.node_summary(now)
         })
         .await
         .map_err(ApiError::from)?
         .map_err(ApiError::from)?;
-        Ok(Response::new(for_node(summary, &own)))
+        Ok(Response::new(summary.for_node(&own)))
     }
 
     async fn session(
