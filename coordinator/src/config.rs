@@ -123,7 +123,8 @@ pub struct Settings {
     #[arg(long, env = "GRIDSYNC_MAX_HELLO_DOCS")]
     pub max_hello_docs: Option<usize>,
     /// Connections open at once; more are closed as they arrive.
-    /// Default: 512 (keep LimitNOFILE well above it).
+    /// Default: 2048, a street of 1,000 nodes and its operators twice over
+    /// (keep LimitNOFILE well above it).
     #[arg(long, env = "GRIDSYNC_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
     /// Connections open at once from one address. Default: 64.
@@ -215,6 +216,11 @@ pub struct CoordinatorConfig {
 /// street's coordinator (see docs/operations.md), under the unit's
 /// MemoryMax.
 pub const DEFAULT_MEMORY_CEILING_MIB: u64 = 3072;
+
+/// Connections the coordinator keeps open at once when none is set: a
+/// street of 1,000 nodes (`cargo bench --bench fanin`) and its operators
+/// twice over. The node's office API keeps the acceptor's own default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
 
 /// The largest frame limit allowed (the gRPC message limit stays above it).
 pub const MAX_FRAME_LIMIT: usize = 16 * 1024 * 1024;
@@ -316,7 +322,7 @@ impl CoordinatorConfig {
             max_connections: within(
                 "max_connections",
                 s.max_connections,
-                accept_defaults.max_connections,
+                DEFAULT_MAX_CONNECTIONS,
                 1..=100_000,
             )?,
             max_per_address: within(

@@ -405,8 +405,12 @@ fn systemd_bytes(v: &str) -> Option<u64> {
 
 #[test]
 fn the_systemd_units_keep_their_limits_and_sandbox() {
-    let cap = gridsync_sync::accept::AcceptLimits::default().max_connections as u64;
-    for unit in ["gridsync-node.service", "gridsync-coordinator.service"] {
+    let node_cap = gridsync_sync::accept::AcceptLimits::default().max_connections as u64;
+    let coordinator_cap = gridsync_coordinator::config::DEFAULT_MAX_CONNECTIONS as u64;
+    for (unit, cap) in [
+        ("gridsync-node.service", node_cap),
+        ("gridsync-coordinator.service", coordinator_cap),
+    ] {
         let path = root().join("deploy/systemd").join(unit);
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
