@@ -619,7 +619,8 @@ async fn main() {
     }
     print(&rows);
     println!(
-        "\nNot yet in this runner (issue 14): the demo street's 7 nodes; coordinator idle CPU at 20/100/300 nodes; \
-         300 nodes to all connected; node cold start; first street rollup; roster import; catch-up of a day; node memory over a day."
+        "\nNot yet in this runner (issue 14): the demo street's 7 nodes; node cold start; first street rollup; \
+         roster import; catch-up of a day; node memory over a day. Idle CPU and connect time at 100/300/1,000 nodes: \
+         `cargo bench -p gridsync-tests --bench fanin`."
     );
 }

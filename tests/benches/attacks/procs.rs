@@ -116,13 +116,17 @@ impl Drop for Proc {
 }
 
 fn command(bin: &Path, dir: &Path) -> (Command, PathBuf, PathBuf) {
+    command_nofile(bin, dir, NOFILE)
+}
+
+fn command_nofile(bin: &Path, dir: &Path, nofile: u32) -> (Command, PathBuf, PathBuf) {
     std::fs::create_dir_all(dir).expect("the process's folder");
     let log = dir.join("log.txt");
     let addr_file = dir.join("addr");
     // The open-files limit of a unit that sets none; `exec` keeps the pid.
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg(format!("ulimit -n {NOFILE} && exec \"$0\" \"$@\""))
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
         .arg(bin);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("GRIDSYNC_") {
@@ -169,8 +173,21 @@ fn wait_addr(mut p: Proc, addr_file: &Path, what: &str) -> Proc {
 
 /// Starts the coordinator on `127.0.0.1:0` with its store in `dir`.
 pub fn coordinator(bins: &Path, dir: &Path, certs: &Certs) -> Proc {
+    coordinator_with(bins, dir, certs, NOFILE, &[])
+}
+
+/// [`coordinator`] with an open-files limit and settings by environment
+/// (`GRIDSYNC_…`).
+pub fn coordinator_with(
+    bins: &Path,
+    dir: &Path,
+    certs: &Certs,
+    nofile: u32,
+    env: &[(&str, &str)],
+) -> Proc {
     let bin = binary(bins, "gridsync-coordinator");
-    let (mut cmd, log, addr_file) = command(&bin, dir);
+    let (mut cmd, log, addr_file) = command_nofile(&bin, dir, nofile);
+    cmd.envs(env.iter().copied());
     cmd.args(["--street-id", "bench-street", "--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir.join("data"))
