@@ -289,13 +289,15 @@ async fn street(bins: &Path, n: usize) -> Figures {
         });
     }
     let deadline = t0 + Duration::from_secs(120);
+    let mut next_progress = t0 + Duration::from_secs(10);
     let (connect, connect_ready, redials) = loop {
         let (ready, attempts) = all_in_sync(&nodes);
-        if t0.elapsed().as_secs() % 10 == 0 && t0.elapsed().subsec_millis() < 50 {
+        if Instant::now() >= next_progress {
             eprintln!(
                 "{n} nodes: {ready} in sync at {:.1} s",
                 t0.elapsed().as_secs_f64()
             );
+            next_progress += Duration::from_secs(10);
         }
         if ready == n {
             break (Some(t0.elapsed()), ready, attempts);
