@@ -27,6 +27,9 @@
 //!   - [`report`]: the street's stamped report across the communities,
 //!     never served older than already served, waiting on a busy community
 //!     at most `report::BUSY_WAIT`;
+//!   - [`summary`]: `NodeSummary`, the street's top figures as nodes get
+//!     them with their reports, cut once per computation to what a node may
+//!     see;
 //!   - [`served`]: `ServedLog`, the record of the last rollup served per
 //!     community and date, in files beside the store.
 //! - [`metrics`]: the Prometheus metrics (per community: link, fresh,
@@ -59,4 +62,5 @@ pub mod rollups;
 pub mod served;
 pub mod server;
 pub mod shard;
+pub mod summary;
 pub mod sync_service;

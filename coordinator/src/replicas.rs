@@ -38,9 +38,9 @@ use gridsync_sync::SessionError;
 use crate::docs::{DocSet, PublishedHeads, SharedStore};
 pub use crate::error::ReplicasError;
 use crate::links::{CommunityStatus, Links, peer_name};
-use crate::report::NodeSummary;
 use crate::rollups::StreetInput;
 use crate::shard::{CommunityShard, CommunityState, StreetShard, leaf};
+use crate::summary::NodeSummary;
 
 /// How long an operator's ticket waits for a community busy applying a
 /// message before it is refused as busy (to try again).

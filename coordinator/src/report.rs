@@ -8,7 +8,6 @@
 //! its heads have not moved since, else marked `held`), or, if it never
 //! served one, zeros marked `unavailable`. The stamp says which.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,6 @@ use gridsync_core::report::{DailyReport, ReportStamp};
 use gridsync_core::rollup::{self, CommunityRollup, RollupHeads, Stamp, StampLink, days_read};
 use gridsync_core::signoff::SignOffState;
 use gridsync_core::*;
-use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::rollup_convert::report_to_pb;
 use gridsync_svc::blocking::lock_within;
 use gridsync_svc::metrics::Timings;
@@ -25,9 +23,10 @@ use gridsync_svc::metrics::Timings;
 use crate::error::ReplicasError;
 use crate::links::CommunityStatus;
 use crate::replicas::StreetReplicas;
-use crate::rollups::{CommunityRollups, SUMMARY_MAX_AGE_MS, StreetInput, zero_rollup};
+use crate::rollups::{CommunityRollups, StreetInput, zero_rollup};
 use crate::served::Served;
 use crate::shard::{CommunityShard, CommunityState, leaf};
+use crate::summary::NodeSummary;
 
 /// How long a report waits, in all, for communities busy applying a
 /// message before it serves them from what they last had.
@@ -276,7 +275,7 @@ impl StreetReplicas {
 
     /// The street's top figures for the street's today, as nodes get them
     /// with their reports. A report's work does not grow with the street:
-    /// the summary is computed at most every [`SUMMARY_MAX_AGE_MS`], by
+    /// the summary is computed at most every [`crate::rollups::SUMMARY_MAX_AGE_MS`], by
     /// one report at a time, and the reports that arrive meanwhile are
     /// served the last one (at most one computation older). Without this,
     /// a street of 1,000 nodes computed the whole street report for nearly
@@ -314,61 +313,6 @@ impl StreetReplicas {
         let summary = Arc::new(NodeSummary::new(now_ms, summary));
         *leaf(&self.summary) = Some(summary.clone());
         Ok(summary)
-    }
-}
-
-/// The street's top figures as a node may see them, made once per
-/// computation for every node: every community's figures and whether it is
-/// fresh, but of the others neither the heads, digests and sign-offs (a
-/// node never learns about another community's documents) nor any person
-/// conflict (personal links across communities are for the street's
-/// operators).
-pub struct NodeSummary {
-    at_ms: i64,
-    /// Every stamp cut to its freshness; no conflicts.
-    masked: rpb::Rollup,
-    /// Each community's whole stamp and its place, for its own node.
-    own: HashMap<String, (usize, rpb::Stamp)>,
-}
-
-impl NodeSummary {
-    fn new(at_ms: i64, mut summary: rpb::Rollup) -> NodeSummary {
-        let mut own = HashMap::with_capacity(summary.stamps.len());
-        for (i, st) in summary.stamps.iter_mut().enumerate() {
-            let cut = rpb::Stamp {
-                community_id: st.community_id.clone(),
-                last_sync_ms: st.last_sync_ms,
-                stale: st.stale,
-                held: st.held,
-                ..Default::default()
-            };
-            let whole = std::mem::replace(st, cut);
-            own.insert(whole.community_id.clone(), (i, whole));
-        }
-        summary.conflicts.clear();
-        NodeSummary {
-            at_ms,
-            masked: summary,
-            own,
-        }
-    }
-
-    /// Young enough to serve at `now_ms` (either way: a clock set back
-    /// does not keep an old summary current).
-    fn current(&self, now_ms: i64) -> bool {
-        now_ms.abs_diff(self.at_ms) < SUMMARY_MAX_AGE_MS as u64
-    }
-
-    /// What community `c`'s node is sent: the others' stamps cut, its own
-    /// whole.
-    pub fn for_node(&self, c: &str) -> rpb::Rollup {
-        let mut r = self.masked.clone();
-        if let Some((i, whole)) = self.own.get(c)
-            && let Some(slot) = r.stamps.get_mut(*i)
-        {
-            *slot = whole.clone();
-        }
-        r
     }
 }
 
@@ -472,6 +416,7 @@ mod tests {
 
     use super::*;
     use crate::replicas::ReplicasConfig;
+    use crate::rollups::SUMMARY_MAX_AGE_MS;
 
     fn replicas(dir: &std::path::Path) -> StreetReplicas {
         StreetReplicas::open(ReplicasConfig {
@@ -513,40 +458,5 @@ mod tests {
         // A clock set back does not keep a summary current either.
         let back = r.node_summary(t0 - SUMMARY_MAX_AGE_MS).unwrap();
         assert!(!Arc::ptr_eq(&next, &back));
-    }
-
-    #[test]
-    fn a_node_gets_its_own_stamp_whole_and_the_others_cut_to_their_freshness() {
-        let stamp = |c: &str| rpb::Stamp {
-            community_id: c.into(),
-            digest: format!("digest of {c}"),
-            last_sync_ms: 7,
-            stale: true,
-            held: true,
-            node_digest: "x".into(),
-            connected: true,
-            ..Default::default()
-        };
-        let summary = rpb::Rollup {
-            stamps: vec![stamp("c01"), stamp("c02")],
-            conflicts: vec![rpb::PersonConflict::default()],
-            ..Default::default()
-        };
-        let s = NodeSummary::new(0, summary);
-        let to_c02 = s.for_node("c02");
-        assert_eq!(to_c02.stamps[1], stamp("c02"));
-        assert_eq!(
-            to_c02.stamps[0],
-            rpb::Stamp {
-                community_id: "c01".into(),
-                last_sync_ms: 7,
-                stale: true,
-                held: true,
-                ..Default::default()
-            }
-        );
-        assert!(to_c02.conflicts.is_empty());
-        let to_other = s.for_node("c09");
-        assert!(to_other.stamps.iter().all(|st| st.digest.is_empty()));
     }
 }
