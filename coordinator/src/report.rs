@@ -274,13 +274,14 @@ impl StreetReplicas {
     }
 
     /// The street's top figures for the street's today, as nodes get them
-    /// with their reports. A report's work does not grow with the street:
-    /// the summary is computed at most every [`crate::rollups::SUMMARY_MAX_AGE_MS`], by
-    /// one report at a time, and the reports that arrive meanwhile are
-    /// served the last one (at most one computation older). Without this,
-    /// a street of 1,000 nodes computed the whole street report for nearly
-    /// every report at once (87% of the coordinator's CPU in the fan-in
-    /// bench) and its sessions timed out.
+    /// with their reports. The street report behind it is computed at most
+    /// every [`crate::rollups::SUMMARY_MAX_AGE_MS`], by one report at a
+    /// time, and the reports that arrive meanwhile are served the last one
+    /// (at most one computation older). Without this, a street of 1,000
+    /// nodes computed the whole street report for nearly every report at
+    /// once (87% of the coordinator's CPU in the fan-in bench) and its
+    /// sessions timed out. Each answer is still a copy of every
+    /// community's figures ([`NodeSummary::for_node`]).
     pub fn node_summary(&self, now_ms: i64) -> Result<Arc<NodeSummary>, ReplicasError> {
         let last = leaf(&self.summary).clone();
         if let Some(s) = &last

@@ -33,6 +33,8 @@
 #[allow(dead_code)]
 mod procs;
 
+use procs::{ms, pct};
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -71,18 +73,6 @@ fn idle_window() -> Duration {
     Duration::from_secs(secs.max(1))
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 /// Clock ticks per second of `/proc/<pid>/stat`'s CPU times.
 fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
@@ -103,14 +93,6 @@ fn cpu_ticks(pid: &str) -> u64 {
     // After ")": state is field 3 of stat(5), so utime (14) is f[11].
     let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     get(11) + get(12)
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 fn community_id(i: usize) -> String {
@@ -332,7 +314,7 @@ async fn street(bins: &Path, n: usize) -> Figures {
     let (c1, s1, wall) = (cpu_ticks(&cpid), cpu_ticks("self"), w0.elapsed());
     let share = |d: u64| d as f64 / ticks / wall.as_secs_f64() * 100.0;
     let (idle_cpu_pct, nodes_cpu_pct) = (share(c1 - c0), share(s1 - s0));
-    let rss_idle = rss_mib(coord.pid());
+    let rss_idle = procs::rss_mib(coord.pid());
     eprintln!(
         "{n} nodes: idle over {:.0} s: coordinator {idle_cpu_pct:.2}% of a core, nodes' process {nodes_cpu_pct:.2}%, coordinator RSS {rss_idle:.0} MiB",
         wall.as_secs_f64()

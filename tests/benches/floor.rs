@@ -33,6 +33,8 @@
 #[allow(dead_code)]
 mod procs;
 
+use procs::{ms, pct};
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -76,18 +78,6 @@ fn repeat() -> usize {
 fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
     (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 /// One row of the table.

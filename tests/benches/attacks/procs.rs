@@ -279,6 +279,30 @@ impl Memory {
     }
 }
 
+// The next three serve the floor and fan-in benches, not the attacks one.
+
+/// The resident set of `pid` now, MiB (0 once it is gone).
+#[allow(dead_code)]
+pub fn rss_mib(pid: u32) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status_kib(&text, "VmRSS:").map_or(0.0, |kib| kib as f64 / 1024.0)
+}
+
+/// The `p` quantile of `sorted` (nearest rank); zero when empty.
+#[allow(dead_code)]
+pub fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+#[allow(dead_code)]
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 /// A thread reading `/proc/<pid>/status` every 50 ms.
 pub struct MemoryWatch {
     stop: Arc<AtomicBool>,
