@@ -188,6 +188,36 @@ pub fn put_in<T: Reconcile>(
     reconcile_prop(doc, &obj, id, value).map_err(|e| CoreError::doc(collection, e))
 }
 
+/// Writes a new record at `collection[id]` in one batch (the direct
+/// encoder, [`crate::encode`]): the same document as [`put_in`] gives, without
+/// looking up each field first. If the key is already there (a concurrent
+/// writer's record, or one the view cannot read), it falls back to
+/// [`put_in`], which changes only what differs. Says whether it wrote
+/// directly (`true`) or fell back.
+pub fn create_in<T: Reconcile>(
+    doc: &mut AutoCommit,
+    collection: &str,
+    id: &str,
+    value: &T,
+) -> Result<bool, CoreError> {
+    let obj = collection_obj_or_create(doc, collection)?;
+    if doc
+        .get(&obj, id)
+        .map_err(|e| CoreError::doc(collection, e))?
+        .is_some()
+    {
+        return put_in(doc, collection, id, value).map(|()| false);
+    }
+    let encoded = crate::encode::to_value(value).map_err(|e| CoreError::doc(collection, e))?;
+    if !matches!(encoded, automerge::hydrate::Value::Map(_)) {
+        // A record is a map; anything else takes the field-by-field path.
+        return put_in(doc, collection, id, value).map(|()| false);
+    }
+    doc.batch_create_object(&obj, id, &encoded, false)
+        .map_err(|e| CoreError::doc(collection, e))?;
+    Ok(true)
+}
+
 /// Removes `collection[id]`; removing what is not there is not an error.
 pub fn delete_in(doc: &mut AutoCommit, collection: &str, id: &str) -> Result<(), CoreError> {
     if let Some(obj) = collection_obj(doc, collection)

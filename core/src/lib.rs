@@ -39,6 +39,7 @@
 pub mod access;
 pub mod arrival;
 pub mod docs;
+pub mod encode;
 pub mod error;
 pub mod gap;
 pub mod ids;

@@ -360,6 +360,7 @@ impl CommunityReplica {
     fn put(
         &mut self,
         rec: &Record,
+        creating: bool,
         day: Option<Day>,
         touched: &mut BTreeSet<(Option<Day>, Kind, String)>,
     ) -> Result<(), CoreError> {
@@ -368,9 +369,28 @@ impl CommunityReplica {
         let doc = self.doc_for(kind.doc_class(), day).ok_or_else(|| {
             CoreError::Precondition(format!("the activity document of {day:?} is not loaded"))
         })?;
-        docs::put_in(doc, rec.kind().collection(), &id, rec)?;
+        let direct = if creating {
+            docs::create_in(doc, kind.collection(), &id, rec)?
+        } else {
+            docs::put_in(doc, kind.collection(), &id, rec)?;
+            false
+        };
         touched.insert((day, kind, id.clone()));
-        self.refresh(kind, day, &id);
+        match day {
+            // A day's view has nothing derived: the record written is the
+            // record a re-read would give.
+            Some(d) if direct => {
+                if let Some((_, view)) = self.days.get_mut(&d) {
+                    view.put_written(rec);
+                }
+            }
+            None if direct => match kind.doc_class() {
+                DocClass::Registry => self.view.put_created(&self.registry, rec),
+                DocClass::Cases => self.view.put_created(&self.cases, rec),
+                DocClass::Activity => {}
+            },
+            _ => self.refresh(kind, day, &id),
+        }
         Ok(())
     }
 
@@ -412,7 +432,7 @@ impl CommunityReplica {
                     });
                 }
                 validate::references(&rec, &self.view, day).map_err(CoreError::Invalid)?;
-                self.put(&rec, day, touched)?;
+                self.put(&rec, creating, day, touched)?;
                 self.side_effects(&rec, day, touched)?;
                 Ok(self.get(kind, rec.id()).unwrap_or(rec))
             }
@@ -482,7 +502,7 @@ impl CommunityReplica {
                         from_region: from,
                         visit_id: Some(v.id.clone()),
                     };
-                    self.put(&Record::Returnee(returnee), None, touched)?;
+                    self.put(&Record::Returnee(returnee), false, None, touched)?;
                 }
             }
             Record::CareVisit(v) => {
@@ -497,7 +517,7 @@ impl CommunityReplica {
                 {
                     let mut rel = rel;
                     rel.last_visit = Some(Date(d));
-                    self.put(&Record::CareRelationship(rel), None, touched)?;
+                    self.put(&Record::CareRelationship(rel), false, None, touched)?;
                 }
             }
             _ => {}

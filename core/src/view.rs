@@ -57,6 +57,20 @@ macro_rules! view_struct {
                     _ => 0,
                 }
             }
+            /// Puts a record just written by the direct encoder into the
+            /// view as it is: what a re-read would give (the encoder and
+            /// the reader round-trip, `tests/merge.rs`), without the read.
+            pub(crate) fn put_written(&mut self, rec: &Record) {
+                match rec {
+                    $(Record::$ty(r) => {
+                        let kind = Kind::$ty;
+                        self.unreadable.retain(|g| !(g.kind == kind.name() && g.id == r.id));
+                        self.$field.insert(r.id.clone(), r.clone());
+                    })*
+                    #[allow(unreachable_patterns)]
+                    _ => {}
+                }
+            }
             /// Re-reads one record from `doc` into the view.
             pub(crate) fn refresh(&mut self, doc: &AutoCommit, kind: Kind, id: &str) {
                 match kind {
@@ -292,6 +306,23 @@ impl CommunityView {
     pub(crate) fn refresh_community(&mut self, registry: &AutoCommit) {
         self.unreadable.retain(|g| g.kind != COMMUNITY);
         self.community = read_community(registry, &mut self.unreadable);
+    }
+
+    /// Puts a record just created by the direct encoder into the view, as
+    /// [`Self::refresh_record`] would read it, keeping what is derived.
+    pub(crate) fn put_created(&mut self, doc: &AutoCommit, rec: &Record) {
+        match rec {
+            // Its last visit is settled from the document's conflicts.
+            Record::CareRelationship(r) => self.refresh_record(doc, Kind::CareRelationship, &r.id),
+            Record::Resident(r) => {
+                if let Some(old) = self.residents.get(&r.id).cloned() {
+                    self.persons.remove(&old);
+                }
+                self.put_written(rec);
+                self.persons.add(r);
+            }
+            _ => self.put_written(rec),
+        }
     }
 
     /// Re-reads one record of the registry or cases, as [`Self::read`]
