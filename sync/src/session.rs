@@ -283,12 +283,6 @@ where
                     return Ok(());
                 }
             }
-            () = tokio::time::sleep_until(last_heard + window.unwrap_or(Duration::ZERO)), if window.is_some() => {
-                return Err(SessionError::Silent {
-                    last_heard_ms,
-                    window_ms: heartbeat.map_or(0, |h| h.window_ms()),
-                });
-            }
             _ = ticker.tick(), if heartbeat.is_some() => {
                 let heads = on_host(&host, &mut session, |h, _| h.heads()).await?;
                 let changed_docs = changed_heads(&told, &heads);
@@ -360,11 +354,6 @@ where
                     }
                 }
             }
-            () = tokio::time::sleep_until(part_due), if reassembly.pending() => {
-                return Err(SessionError::Limit(format!(
-                    "the next part of a message cut into parts did not arrive within {part_timeout:?}; the parts received are dropped"
-                )));
-            }
             frame = inbound.next(), if out_bytes < out_cap => {
                 let frame = match frame {
                     None => return Err(SessionError::Closed),
@@ -433,6 +422,20 @@ where
                 events(SessionEvent::Doc { id: id.clone(), received });
                 let msg = generate(&host, &mut session, &id, clock.now_ms()).await?;
                 out_bytes += queue(&mut out, &id, msg, frame_max, peer_max_message)?;
+            }
+            // The deadlines come last: a frame that is already waiting
+            // wins over a deadline that passed while this task was not
+            // scheduled (a busy machine is not a silent peer).
+            () = tokio::time::sleep_until(last_heard + window.unwrap_or(Duration::ZERO)), if window.is_some() => {
+                return Err(SessionError::Silent {
+                    last_heard_ms,
+                    window_ms: heartbeat.map_or(0, |h| h.window_ms()),
+                });
+            }
+            () = tokio::time::sleep_until(part_due), if reassembly.pending() => {
+                return Err(SessionError::Limit(format!(
+                    "the next part of a message cut into parts did not arrive within {part_timeout:?}; the parts received are dropped"
+                )));
             }
             res = changed.changed() => {
                 if res.is_err() {
