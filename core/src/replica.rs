@@ -376,22 +376,27 @@ impl CommunityReplica {
             false
         };
         touched.insert((day, kind, id.clone()));
-        match day {
-            // A day's view has nothing derived: the record written is the
-            // record a re-read would give.
-            Some(d) if direct => {
+        if direct {
+            self.show_created(rec, day);
+        } else {
+            self.refresh(kind, day, &id);
+        }
+        Ok(())
+    }
+
+    /// Puts a record the direct encoder just wrote into its view, as
+    /// [`Self::refresh`] would re-read it (a day's view has nothing derived).
+    fn show_created(&mut self, rec: &Record, day: Option<Day>) {
+        match (rec.kind().doc_class(), day) {
+            (DocClass::Registry, _) => self.view.put_created(&self.registry, rec),
+            (DocClass::Cases, _) => self.view.put_created(&self.cases, rec),
+            (DocClass::Activity, Some(d)) => {
                 if let Some((_, view)) = self.days.get_mut(&d) {
                     view.put_written(rec);
                 }
             }
-            None if direct => match kind.doc_class() {
-                DocClass::Registry => self.view.put_created(&self.registry, rec),
-                DocClass::Cases => self.view.put_created(&self.cases, rec),
-                DocClass::Activity => {}
-            },
-            _ => self.refresh(kind, day, &id),
+            (DocClass::Activity, None) => {}
         }
-        Ok(())
     }
 
     fn apply_one(

@@ -314,30 +314,29 @@ impl CommunityView {
         match rec {
             // Its last visit is settled from the document's conflicts.
             Record::CareRelationship(r) => self.refresh_record(doc, Kind::CareRelationship, &r.id),
-            Record::Resident(r) => {
-                if let Some(old) = self.residents.get(&r.id).cloned() {
-                    self.persons.remove(&old);
-                }
-                self.put_written(rec);
-                self.persons.add(r);
-            }
-            _ => self.put_written(rec),
+            _ => self.keeping_persons(rec.kind(), rec.id(), |v| v.put_written(rec)),
+        }
+    }
+
+    /// Changes one record with `change`, keeping the person index with the
+    /// residents.
+    fn keeping_persons(&mut self, kind: Kind, id: &str, change: impl FnOnce(&mut Self)) {
+        let resident = kind == Kind::Resident;
+        if resident && let Some(old) = self.residents.get(id) {
+            let old = old.clone();
+            self.persons.remove(&old);
+        }
+        change(self);
+        if resident && let Some(new) = self.residents.get(id) {
+            let new = new.clone();
+            self.persons.add(&new);
         }
     }
 
     /// Re-reads one record of the registry or cases, as [`Self::read`]
     /// would read it.
     pub(crate) fn refresh_record(&mut self, doc: &AutoCommit, kind: Kind, id: &str) {
-        let resident = kind == Kind::Resident;
-        if resident && let Some(old) = self.residents.get(id) {
-            let old = old.clone();
-            self.persons.remove(&old);
-        }
-        self.refresh(doc, kind, id);
-        if resident && let Some(new) = self.residents.get(id) {
-            let new = new.clone();
-            self.persons.add(&new);
-        }
+        self.keeping_persons(kind, id, |v| v.refresh(doc, kind, id));
         if kind == Kind::CareRelationship
             && let Some(rel) = self.care_relationships.get_mut(id)
         {
