@@ -41,6 +41,9 @@ fn run() -> Result<(), Box<dyn Error>> {
     // Serialize lets gridctl print any reply as JSON.
     tonic_prost_build::configure()
         .type_attribute(".gridsync", "#[derive(serde::Serialize)]")
+        // Ordered maps encode the same figures to the same bytes, which
+        // `figures_tag` hashes.
+        .btree_map(".gridsync.rollup.v1")
         // Requests that do not decode are the caller's error (see src/codec.rs).
         .codec_path("crate::codec::Codec")
         .compile_fds(fds)?;

@@ -280,8 +280,9 @@ impl StreetReplicas {
     /// (at most one computation older). Without this, a street of 1,000
     /// nodes computed the whole street report for nearly every report at
     /// once (87% of the coordinator's CPU in the fan-in bench) and its
-    /// sessions timed out. Each answer is still a copy of every
-    /// community's figures ([`NodeSummary::for_node`]).
+    /// sessions timed out. A `Report` answer is a copy of every
+    /// community's figures ([`NodeSummary::for_node`]); a `ReportDigest`
+    /// answer is one only when they changed ([`NodeSummary::answer`]).
     pub fn node_summary(&self, now_ms: i64) -> Result<Arc<NodeSummary>, ReplicasError> {
         let last = leaf(&self.summary).clone();
         if let Some(s) = &last

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 
 use gridsync_proto::rollup::v1 as rpb;
+use gridsync_proto::street_figures;
+use gridsync_proto::sync::v1 as pb;
 
 use crate::rollups::SUMMARY_MAX_AGE_MS;
 
@@ -20,27 +22,25 @@ pub struct NodeSummary {
     masked: rpb::Rollup,
     /// Each community's whole stamp and its place, for its own node.
     own: HashMap<String, (usize, rpb::Stamp)>,
+    /// The tag of the figures ([`street_figures::figures_tag`]).
+    tag: String,
 }
 
 impl NodeSummary {
     pub(crate) fn new(at_ms: i64, mut summary: rpb::Rollup) -> NodeSummary {
         let mut own = HashMap::with_capacity(summary.stamps.len());
         for (i, st) in summary.stamps.iter_mut().enumerate() {
-            let cut = rpb::Stamp {
-                community_id: st.community_id.clone(),
-                last_sync_ms: st.last_sync_ms,
-                stale: st.stale,
-                held: st.held,
-                ..Default::default()
-            };
+            let cut = street_figures::cut_stamp(st);
             let whole = std::mem::replace(st, cut);
             own.insert(whole.community_id.clone(), (i, whole));
         }
         summary.conflicts.clear();
+        let tag = street_figures::figures_tag(&summary);
         NodeSummary {
             at_ms,
             masked: summary,
             own,
+            tag,
         }
     }
 
@@ -60,6 +60,19 @@ impl NodeSummary {
             *slot = whole.clone();
         }
         r
+    }
+
+    /// The answer to community `c`'s node, which holds the figures tagged
+    /// `held_tag`: the figures only when they differ, so a street where
+    /// nothing changes costs each report its own stamp, not every
+    /// community's figures.
+    pub fn answer(&self, c: &str, held_tag: &str) -> pb::DigestAnswer {
+        pb::DigestAnswer {
+            figures: (held_tag != self.tag).then(|| self.for_node(c)),
+            generated_at_ms: self.masked.generated_at_ms,
+            own: self.own.get(c).map(|(_, whole)| whole.clone()),
+            figures_tag: self.tag.clone(),
+        }
     }
 }
 
@@ -100,5 +113,52 @@ mod tests {
         assert!(to_c02.conflicts.is_empty());
         let to_other = s.for_node("c09");
         assert!(to_other.stamps.iter().all(|st| st.digest.is_empty()));
+    }
+
+    #[test]
+    fn a_node_holding_the_figures_gets_its_own_stamp_and_the_time_only() {
+        let stamp = |c: &str, at: i64| rpb::Stamp {
+            community_id: c.into(),
+            digest: format!("digest of {c}"),
+            last_sync_ms: at,
+            last_heard_ms: at - 3,
+            ..Default::default()
+        };
+        let street = |at: i64, households: u64| rpb::Rollup {
+            generated_at_ms: at,
+            tree: Some(rpb::Node {
+                figures: Some(rpb::Figures {
+                    households,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            stamps: vec![stamp("c01", at), stamp("c02", at)],
+            ..Default::default()
+        };
+        let first = NodeSummary::new(1_000, street(1_000, 4));
+        let none = first.answer("c02", "");
+        let held = none
+            .figures
+            .clone()
+            .expect("a node holding nothing gets the figures");
+        assert_eq!(held, first.for_node("c02"));
+        assert_eq!(street_figures::figures_tag(&held), none.figures_tag);
+
+        // Nothing changed but the time: the node's copy, brought up to date
+        // with the answer, is what it would have been sent.
+        let later = NodeSummary::new(9_000, street(9_000, 4));
+        let same = later.answer("c02", &none.figures_tag);
+        assert_eq!(same.figures, None);
+        assert_eq!(same.own, Some(stamp("c02", 9_000)));
+        let mut copy = held.clone();
+        street_figures::bring_up_to_date(&mut copy, same.generated_at_ms, same.own);
+        assert_eq!(copy, later.for_node("c02"));
+
+        // The figures changed: sent again.
+        let changed = NodeSummary::new(9_000, street(9_000, 5));
+        let again = changed.answer("c02", &none.figures_tag);
+        assert_eq!(again.figures, Some(changed.for_node("c02")));
+        assert_ne!(again.figures_tag, none.figures_tag);
     }
 }

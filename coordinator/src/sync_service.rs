@@ -33,6 +33,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::replicas::{ReplicasError, StreetReplicas};
+use crate::summary::NodeSummary;
 
 /// The replicas, shared by the sync sessions and the operator API: they
 /// lock themselves, one community at a time (see `crate::shard`), and are
@@ -165,30 +166,30 @@ type CurrentSession = (u64, watch::Sender<bool>);
 
 type FrameStream = Pin<Box<dyn Stream<Item = Result<pb::CoordinatorFrame, Status>> + Send>>;
 
-#[tonic::async_trait]
-impl pb::sync_server::Sync for SyncService {
-    type SessionStream = FrameStream;
-
-    /// A node's digest of its own community; answered with the street's
-    /// top figures (the street and each community, no deeper) for the
-    /// street's today.
-    async fn report(&self, req: Request<pb::NodeReport>) -> Result<Response<rpb::Rollup>, Status> {
-        let principal = authenticate(&req, &self.auth)?;
+impl SyncService {
+    /// A node's digest report (`Report` or `ReportDigest`): checks that the
+    /// caller is the community's node, keeps its digest, and gives the
+    /// street's figures as nodes get them, with the community.
+    async fn take_report(
+        &self,
+        principal: Principal,
+        community_id: &str,
+        digest: Option<rpb::NodeDigest>,
+    ) -> Result<(String, Arc<NodeSummary>), Status> {
         let Principal::Node(community) = principal else {
             return Err(ApiError::Denied(format!(
                 "{principal} is not a node: only nodes report digests"
             ))
             .into());
         };
-        let report = req.into_inner();
-        if report.community_id != community.as_str() {
+        if community_id != community.as_str() {
             return Err(ApiError::Denied(format!(
                 "this certificate is for community {community}, not {}",
-                gridsync_core::error::quote(&report.community_id)
+                gridsync_core::error::quote(community_id)
             ))
             .into());
         }
-        let digest = match report.digest {
+        let digest = match digest {
             Some(d) => Some(NodeDigest::try_from(d).map_err(ApiError::from)?),
             None => None,
         };
@@ -207,7 +208,36 @@ impl pb::sync_server::Sync for SyncService {
         .await
         .map_err(ApiError::from)?
         .map_err(ApiError::from)?;
+        Ok((own, summary))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::sync_server::Sync for SyncService {
+    type SessionStream = FrameStream;
+
+    /// A node's digest of its own community; answered with the street's
+    /// top figures (the street and each community, no deeper) for the
+    /// street's today.
+    async fn report(&self, req: Request<pb::NodeReport>) -> Result<Response<rpb::Rollup>, Status> {
+        let principal = authenticate(&req, &self.auth)?;
+        let report = req.into_inner();
+        let (own, summary) = self
+            .take_report(principal, &report.community_id, report.digest)
+            .await?;
         Ok(Response::new(summary.for_node(&own)))
+    }
+
+    async fn report_digest(
+        &self,
+        req: Request<pb::DigestReport>,
+    ) -> Result<Response<pb::DigestAnswer>, Status> {
+        let principal = authenticate(&req, &self.auth)?;
+        let report = req.into_inner();
+        let (own, summary) = self
+            .take_report(principal, &report.community_id, report.digest)
+            .await?;
+        Ok(Response::new(summary.answer(&own, &report.figures_tag)))
     }
 
     async fn session(

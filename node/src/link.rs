@@ -227,6 +227,8 @@ async fn report_loop<S>(
 {
     let mut last: Option<(gridsync_core::Day, gridsync_core::rollup::RollupHeads)> = None;
     let mut last_at = tokio::time::Instant::now();
+    // The coordinator knows `Report` only (an older version).
+    let mut older = false;
     loop {
         let now = clock.now_ms();
         let digest = blocking(&office, move |o| {
@@ -243,16 +245,10 @@ async fn report_loop<S>(
             Ok(d) => {
                 let due = last_at.elapsed() >= REPORT_INTERVAL;
                 if due || last.as_ref() != Some(&(d.as_of, d.heads.clone())) {
-                    let req = pb::NodeReport {
-                        community_id: community.to_string(),
-                        digest: Some((&d).into()),
-                    };
-                    match client.report(req).await {
-                        Ok(resp) => {
-                            let bytes = prost::Message::encode_to_vec(&resp.into_inner());
-                            let now = clock.now_ms();
-                            let _ =
-                                blocking(&office, move |o| o.set_street_summary(&bytes, now)).await;
+                    match report_once(&mut client, &office, &community, &d, &clock, &mut older)
+                        .await
+                    {
+                        Ok(()) => {
                             last = Some((d.as_of, d.heads));
                             last_at = tokio::time::Instant::now();
                         }
@@ -285,6 +281,58 @@ async fn report_loop<S>(
             _ = tokio::time::sleep(REPORT_INTERVAL) => {}
         }
     }
+}
+
+/// One digest report, and the street's figures it brings back kept:
+/// `ReportDigest` with the tag of the figures held (answered with the
+/// figures only when they changed), or `Report` for an older coordinator
+/// (which answers every report with them whole).
+async fn report_once<S>(
+    client: &mut SyncClient<S>,
+    office: &SharedHost<Office>,
+    community: &gridsync_core::CommunityId,
+    d: &gridsync_core::rollup::NodeDigest,
+    clock: &Clock,
+    older: &mut bool,
+) -> Result<(), tonic::Status>
+where
+    S: tonic::client::GrpcService<tonic::body::Body> + Clone + Send + 'static,
+    S::Error: Into<tonic::codegen::StdError>,
+    S::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <S::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+    S::Future: Send,
+{
+    if !*older {
+        let figures_tag = blocking(office, |o| o.street_summary_tag())
+            .await
+            .unwrap_or_default();
+        let req = pb::DigestReport {
+            community_id: community.to_string(),
+            digest: Some(d.into()),
+            figures_tag,
+        };
+        match client.report_digest(req).await {
+            Ok(resp) => {
+                let answer = resp.into_inner();
+                let now = clock.now_ms();
+                let _ = blocking(office, move |o| o.take_street_answer(answer, now)).await;
+                return Ok(());
+            }
+            Err(st) if st.code() == tonic::Code::Unimplemented => {
+                tracing::info!("the coordinator answers Report only (an older version)");
+                *older = true;
+            }
+            Err(st) => return Err(st),
+        }
+    }
+    let req = pb::NodeReport {
+        community_id: community.to_string(),
+        digest: Some(d.into()),
+    };
+    let figures = client.report(req).await?.into_inner();
+    let now = clock.now_ms();
+    let _ = blocking(office, move |o| o.set_street_summary(figures, now)).await;
+    Ok(())
 }
 
 async fn session_once(

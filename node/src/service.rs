@@ -227,14 +227,12 @@ impl OfficeApi for OfficeService {
     ) -> Result<Response<rpb::Rollup>, Status> {
         self.office
             .run(|o| {
-                let (bytes, received) = o.street_summary().ok_or_else(|| {
+                let (mut r, received) = o.street_summary().ok_or_else(|| {
                     ApiError::NotFound(
                         "no figures of the street yet: the node has not reported to the coordinator since its store was created"
                             .into(),
                     )
                 })?;
-                let mut r = <rpb::Rollup as prost::Message>::decode(bytes.as_slice())
-                    .map_err(|e| ApiError::unavailable("the stored street figures do not decode", e))?;
                 r.received_at_ms = received;
                 Ok(Response::new(r))
             })

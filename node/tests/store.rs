@@ -1,6 +1,6 @@
 //! The store: a restart keeps exactly what was acknowledged; an older store
 //! is migrated; a newer one, or another community's, is refused; a refused
-//! edit leaves the file as it was.
+//! edit leaves the file as it was; the street figures kept survive a restart.
 
 use gridsync_core::*;
 use gridsync_node::office::{Office, OfficeConfig};
@@ -238,4 +238,74 @@ fn another_communitys_store_is_refused() {
     other.community = CommunityId::parse("jianshe").unwrap();
     let e = Office::open(other, NOW).err().unwrap().to_string();
     assert!(e.contains("tongbai") && e.contains("jianshe"), "{e}");
+}
+
+/// The street's figures as received are kept across a restart, with the
+/// time of the last answer that said they had not changed; an answer for
+/// figures the node does not hold leaves its copy as it was and makes the
+/// next report ask for them whole.
+#[test]
+fn the_street_figures_kept_survive_a_restart_brought_up_to_date() {
+    use gridsync_proto::rollup::v1 as rpb;
+    use gridsync_proto::street_figures::figures_tag;
+    use gridsync_proto::sync::v1 as sypb;
+    let dir = tempfile::tempdir().unwrap();
+    let stamp = |c: &str, at: i64| rpb::Stamp {
+        community_id: c.into(),
+        last_sync_ms: at,
+        ..Default::default()
+    };
+    let figures = rpb::Rollup {
+        as_of: "2026-12-05".into(),
+        generated_at_ms: NOW,
+        tree: Some(rpb::Node {
+            figures: Some(rpb::Figures {
+                households: 13,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        stamps: vec![stamp("tongbai", NOW), stamp("other", NOW)],
+        ..Default::default()
+    };
+    let tag = figures_tag(&figures);
+    {
+        let mut o = Office::open(cfg(dir.path(), 0), NOW).unwrap();
+        assert_eq!(o.street_summary_tag(), "");
+        o.set_street_summary(figures.clone(), NOW + 1);
+        assert_eq!(o.street_summary_tag(), tag);
+        // Unchanged, an hour later.
+        o.take_street_answer(
+            sypb::DigestAnswer {
+                figures: None,
+                generated_at_ms: NOW + 3_600_000,
+                own: Some(stamp("tongbai", NOW + 3_600_000)),
+                figures_tag: tag.clone(),
+            },
+            NOW + 3_600_001,
+        );
+        let (r, received) = o.street_summary().unwrap();
+        assert_eq!(received, NOW + 3_600_001);
+        assert_eq!(r.generated_at_ms, NOW + 3_600_000);
+        assert!(r.stamps.iter().all(|s| s.last_sync_ms == NOW + 3_600_000));
+    }
+    let mut o = Office::open(cfg(dir.path(), 0), NOW + 3_600_002).unwrap();
+    assert_eq!(o.street_summary_tag(), tag);
+    let (r, received) = o.street_summary().unwrap();
+    assert_eq!(received, NOW + 3_600_001);
+    assert_eq!(r.generated_at_ms, NOW + 3_600_000);
+    assert_eq!(r.tree, figures.tree);
+    assert!(r.stamps.iter().all(|s| s.last_sync_ms == NOW + 3_600_000));
+    // An answer for other figures: the copy stays, the tag is dropped.
+    o.take_street_answer(
+        sypb::DigestAnswer {
+            figures: None,
+            generated_at_ms: NOW + 7_200_000,
+            own: None,
+            figures_tag: "another".into(),
+        },
+        NOW + 7_200_001,
+    );
+    assert_eq!(o.street_summary_tag(), "");
+    assert_eq!(o.street_summary().unwrap().0, r);
 }

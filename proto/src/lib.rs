@@ -19,6 +19,8 @@
 //! - [`street::v1`]: the operator API (`Street`: communities, street document).
 //! - [`rollup::v1`]: the rollup tree, stamps, daily report and sign-off messages.
 //! - [`rollup_convert`]: core rollup types → messages, and the node's digest back.
+//! - [`street_figures`]: the street's figures as nodes get them: what every
+//!   node is sent alike, its tag, and a node's copy brought up to date.
 //! - [`convert`]: conversions between the generated messages and the core's
 //!   records (`TryFrom<pb::X> for core::X`, `From<core::X> for pb::X`).
 //! - [`codec`]: the wire codec (a request that does not decode is
@@ -58,6 +60,7 @@ pub mod convert;
 pub mod request;
 pub mod rollup_convert;
 pub mod street_convert;
+pub mod street_figures;
 
 /// The encoded `FileDescriptorSet` of every `.proto` file of this crate,
 /// with source info (comments), for `tonic-reflection`.

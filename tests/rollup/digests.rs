@@ -1,7 +1,8 @@
 //! Digests over real gRPC with mutual TLS on loopback: a node cut off while
 //! both sides edit, then healed, converges to the union and its digest
 //! matches the coordinator's; a digest that differs at the same heads is
-//! reported as a mismatch, and bad reports change nothing.
+//! reported as a mismatch, and bad reports change nothing; a node holding
+//! the current street figures is not sent them again.
 
 use gridsync_core::sync::FrameLimits;
 use gridsync_proto::rollup::v1 as rpb;
@@ -166,11 +167,9 @@ async fn step_heal_and_match_the_union(
     // The node keeps a read-only copy of the street's top figures.
     let ok = eventually(WITHIN, || async {
         let summary = n2.run(|o| o.street_summary()).await;
-        summary.is_some_and(|(bytes, _)| {
-            <rpb::Rollup as prost::Message>::decode(bytes.as_slice()).is_ok_and(|r| {
-                r.tree.as_ref().is_some_and(|t| {
-                    t.children.len() == 2 && t.figures.as_ref().is_some_and(|f| f.households == 13)
-                })
+        summary.is_some_and(|(r, _)| {
+            r.tree.as_ref().is_some_and(|t| {
+                t.children.len() == 2 && t.figures.as_ref().is_some_and(|f| f.households == 13)
             })
         })
     })
@@ -307,5 +306,91 @@ async fn a_digest_that_differs_at_the_same_heads_is_reported_as_a_mismatch() {
         stamp(&r4, "c02").digest_state,
         rpb::DigestState::Match as i32
     );
+    coord.stop().await;
+}
+
+/// A node that states the tag of the street's figures it holds is answered
+/// with its own stamp and the time only while they stay the same, and with
+/// the figures again once they change; its copy, brought up to date with
+/// the answer, carries the tag the coordinator holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_holding_the_current_figures_is_answered_without_them() {
+    use gridsync_proto::street_figures::{bring_up_to_date, figures_tag};
+    let pki = Pki::new();
+    let cdir = tempfile::tempdir().unwrap();
+    let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
+    let mut op = coord.operator(&pki).await;
+    register(&mut op, &["c01", "c02"]).await;
+    let mut client = sync_client(&coord, &pki.node("c02")).await;
+    let report = |tag: &str| sypb::DigestReport {
+        community_id: "c02".into(),
+        digest: None,
+        figures_tag: tag.into(),
+    };
+    let first = client
+        .report_digest(report(""))
+        .await
+        .expect("report")
+        .into_inner();
+    let mut held = first
+        .figures
+        .expect("a node holding nothing gets the figures");
+    assert_eq!(held.tree.as_ref().unwrap().children.len(), 2);
+    assert_eq!(figures_tag(&held), first.figures_tag);
+    assert_eq!(first.own.as_ref().unwrap().community_id, "c02");
+
+    let same = client
+        .report_digest(report(&first.figures_tag))
+        .await
+        .expect("report")
+        .into_inner();
+    assert_eq!(
+        same.figures, None,
+        "nothing changed, yet the figures came again"
+    );
+    assert_eq!(same.figures_tag, first.figures_tag);
+    let own = same.own.clone().expect("its own stamp");
+    assert_eq!(own.community_id, "c02");
+    bring_up_to_date(&mut held, same.generated_at_ms, same.own);
+    assert_eq!(held.generated_at_ms, same.generated_at_ms);
+    assert_eq!(figures_tag(&held), same.figures_tag);
+    assert_eq!(
+        held.stamps.iter().find(|s| s.community_id == "c02"),
+        Some(&own)
+    );
+    // Another node's tag, or none, gets the figures whole.
+    let wrong = client
+        .report_digest(report("not a tag"))
+        .await
+        .expect("report")
+        .into_inner();
+    assert!(wrong.figures.is_some());
+
+    // A third community: the street's figures change, and the next
+    // computation (at most SUMMARY_MAX_AGE_MS later) sends them again.
+    register(&mut op, &["c03"]).await;
+    let changed = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let sent_again = eventually(WITHIN, || {
+        let mut client = client.clone();
+        let tag = first.figures_tag.clone();
+        let changed = changed.clone();
+        async move {
+            let a = client
+                .report_digest(report(&tag))
+                .await
+                .expect("report")
+                .into_inner();
+            let got = a.figures.is_some();
+            *changed.lock().unwrap() = Some(a);
+            got
+        }
+    })
+    .await;
+    assert!(sent_again, "the changed figures never came");
+    let a = changed.lock().unwrap().take().unwrap();
+    assert_ne!(a.figures_tag, first.figures_tag);
+    let figures = a.figures.unwrap();
+    assert_eq!(figures.tree.as_ref().unwrap().children.len(), 3);
+    assert_eq!(figures_tag(&figures), a.figures_tag);
     coord.stop().await;
 }

@@ -23,6 +23,8 @@ use gridsync_core::replica::day_of_instant;
 use gridsync_core::roster::{self, ImportReport, RawRow};
 use gridsync_core::sync::{DocHeads, SyncSession};
 use gridsync_core::*;
+use gridsync_proto::rollup::v1 as rpb;
+use gridsync_proto::sync::v1 as sypb;
 use gridsync_store::{Audit, DocStats, DocWrite, Store, StoreError, SyncWrite};
 use gridsync_svc::metrics::Timings;
 
@@ -927,14 +929,26 @@ impl Office {
         self.any_change.subscribe()
     }
 
-    /// Keeps the street's figures as received from the coordinator
-    /// (encoded), in memory and in the store.
-    pub fn set_street_summary(&mut self, encoded: &[u8], received_ms: i64) {
-        self.street.set_summary(&self.store, encoded, received_ms);
+    /// Keeps the street's figures as received whole from the coordinator
+    /// (an older coordinator's `Report`), in memory and in the store.
+    pub fn set_street_summary(&mut self, figures: rpb::Rollup, received_ms: i64) {
+        self.street.set_summary(&self.store, figures, received_ms);
     }
 
-    /// The street's figures as last received (encoded) and when.
-    pub fn street_summary(&mut self) -> Option<(Vec<u8>, i64)> {
+    /// Takes the coordinator's answer to a digest report (`ReportDigest`):
+    /// the street's figures whole, or what brings the copy held up to date.
+    pub fn take_street_answer(&mut self, answer: sypb::DigestAnswer, received_ms: i64) {
+        self.street.take_answer(&self.store, answer, received_ms);
+    }
+
+    /// The tag of the street's figures held, for a digest report; empty
+    /// for none.
+    pub fn street_summary_tag(&mut self) -> String {
+        self.street.summary_tag(&self.store)
+    }
+
+    /// The street's figures as last received, and when.
+    pub fn street_summary(&mut self) -> Option<(rpb::Rollup, i64)> {
         self.street.summary(&self.store)
     }
 }

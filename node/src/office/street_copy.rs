@@ -4,19 +4,35 @@
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use gridsync_core::DocId;
+use gridsync_proto::rollup::v1 as rpb;
+use gridsync_proto::street_figures;
+use gridsync_proto::sync::v1 as pb;
 use gridsync_store::{DocWrite, Store, StoreError};
 
-/// Key of the street's figures as last received, in the store's meta table.
+/// Key of the street's figures as last received, in the store's meta table:
+/// `<received ms>:<hex of the encoded Rollup>`, written when they change.
 const STREET_SUMMARY_KEY: &str = "street_summary";
+/// Key of the last answer that said the figures had not changed:
+/// `<received ms>:<generated ms>`, so that a restart shows their time.
+const STREET_SUMMARY_SEEN_KEY: &str = "street_summary_seen";
+
+/// The street's figures as last received from the coordinator.
+#[derive(Clone)]
+struct Figures {
+    rollup: rpb::Rollup,
+    /// Their tag ([`street_figures::figures_tag`]).
+    tag: String,
+    received_ms: i64,
+}
 
 pub(super) struct StreetCopy {
     doc: AutoCommit,
     /// Heads already in the store.
     saved: Vec<ChangeHash>,
-    /// The street's figures as last received from the coordinator (an
-    /// encoded `gridsync.rollup.v1.Rollup`) and when, Unix ms; read from
-    /// the store on first use.
-    summary: Option<(Vec<u8>, i64)>,
+    /// The street's figures as last received from the coordinator; read
+    /// from the store on first use (`loaded`).
+    summary: Option<Figures>,
+    loaded: bool,
 }
 
 impl StreetCopy {
@@ -37,6 +53,7 @@ impl StreetCopy {
             doc,
             saved,
             summary: None,
+            loaded: false,
         })
     }
 
@@ -67,25 +84,115 @@ impl StreetCopy {
         self.saved = heads;
     }
 
-    /// Keeps the street's figures as received (encoded), in memory and in
-    /// the store.
-    pub(super) fn set_summary(&mut self, store: &Store, encoded: &[u8], received_ms: i64) {
-        self.summary = Some((encoded.to_vec(), received_ms));
+    /// Keeps the street's figures as received whole (from `Report`, or
+    /// `ReportDigest` when they changed), in memory and in the store.
+    pub(super) fn set_summary(&mut self, store: &Store, rollup: rpb::Rollup, received_ms: i64) {
+        let encoded = prost::Message::encode_to_vec(&rollup);
         let text = format!("{received_ms}:{}", hex::encode(encoded));
         if let Err(e) = store.set_meta(STREET_SUMMARY_KEY, &text) {
             tracing::warn!(error = %e, "could not keep the street's figures in the store");
         }
+        self.loaded = true;
+        self.summary = Some(Figures {
+            tag: street_figures::figures_tag(&rollup),
+            rollup,
+            received_ms,
+        });
     }
 
-    /// The street's figures as last received (encoded) and when.
-    pub(super) fn summary(&mut self, store: &Store) -> Option<(Vec<u8>, i64)> {
-        if self.summary.is_none()
-            && let Ok(Some(text)) = store.meta(STREET_SUMMARY_KEY)
-            && let Some((ms, hexed)) = text.split_once(':')
-            && let (Ok(ms), Ok(bytes)) = (ms.parse::<i64>(), hex::decode(hexed))
-        {
-            self.summary = Some((bytes, ms));
+    /// Takes the coordinator's answer to a digest report: the figures
+    /// whole when they changed, otherwise the time and the node's own
+    /// stamp, which bring the copy held up to date (in memory; the store
+    /// keeps the time only, not the whole copy again).
+    pub(super) fn take_answer(
+        &mut self,
+        store: &Store,
+        answer: pb::DigestAnswer,
+        received_ms: i64,
+    ) {
+        if let Some(rollup) = answer.figures {
+            return self.set_summary(store, rollup, received_ms);
         }
-        self.summary.clone()
+        self.load_summary(store);
+        match &mut self.summary {
+            Some(held) if held.tag == answer.figures_tag => {
+                street_figures::bring_up_to_date(
+                    &mut held.rollup,
+                    answer.generated_at_ms,
+                    answer.own,
+                );
+                held.received_ms = received_ms;
+                let text = format!("{received_ms}:{}", answer.generated_at_ms);
+                if let Err(e) = store.set_meta(STREET_SUMMARY_SEEN_KEY, &text) {
+                    tracing::warn!(error = %e, "could not keep the time of the street's figures");
+                }
+            }
+            // Not the figures held (they changed here meanwhile): the next
+            // report states none and gets them whole.
+            _ => {
+                tracing::info!("the coordinator's answer is for figures this node does not hold");
+                if let Some(held) = &mut self.summary {
+                    held.tag.clear();
+                }
+            }
+        }
+    }
+
+    /// The tag of the street's figures held; empty for none.
+    pub(super) fn summary_tag(&mut self, store: &Store) -> String {
+        self.load_summary(store);
+        self.summary
+            .as_ref()
+            .map(|f| f.tag.clone())
+            .unwrap_or_default()
+    }
+
+    /// The street's figures as last received, brought up to the last
+    /// answer, and when.
+    pub(super) fn summary(&mut self, store: &Store) -> Option<(rpb::Rollup, i64)> {
+        self.load_summary(store);
+        self.summary
+            .as_ref()
+            .map(|f| (f.rollup.clone(), f.received_ms))
+    }
+
+    /// Reads the figures kept in the store, once.
+    fn load_summary(&mut self, store: &Store) {
+        if self.loaded {
+            return;
+        }
+        self.loaded = true;
+        let Ok(Some(text)) = store.meta(STREET_SUMMARY_KEY) else {
+            return;
+        };
+        let Some((ms, hexed)) = text.split_once(':') else {
+            return;
+        };
+        let (Ok(mut received_ms), Ok(bytes)) = (ms.parse::<i64>(), hex::decode(hexed)) else {
+            tracing::warn!(
+                "the street's figures kept in the store do not read; they are fetched again"
+            );
+            return;
+        };
+        let Ok(mut rollup) = <rpb::Rollup as prost::Message>::decode(bytes.as_slice()) else {
+            tracing::warn!(
+                "the street's figures kept in the store do not decode; they are fetched again"
+            );
+            return;
+        };
+        let tag = street_figures::figures_tag(&rollup);
+        if let Ok(Some(seen)) = store.meta(STREET_SUMMARY_SEEN_KEY)
+            && let Some((r, g)) = seen.split_once(':')
+            && let (Ok(r), Ok(g)) = (r.parse::<i64>(), g.parse::<i64>())
+            && r > received_ms
+        {
+            street_figures::bring_up_to_date(&mut rollup, g, None);
+            received_ms = r;
+        }
+        self.summary = Some(Figures {
+            rollup,
+            tag,
+            received_ms,
+        });
     }
 }

@@ -1,0 +1,179 @@
+//! The street's figures as nodes get them with their digest reports
+//! (`Sync.Report`, `Sync.ReportDigest`): what every node is sent alike, its
+//! tag, and how a node brings the copy it holds up to date when the
+//! coordinator answers that nothing else changed.
+//!
+//! Every node is sent the same figures (the street and its communities, the
+//! others' stamps cut to their freshness), with its own stamp whole. Of
+//! these, only the time of computation changes while nothing happens: it is
+//! `generated_at_ms`, and the "last in sync" of every fresh community (which
+//! is that same time, "now while fresh"). The tag leaves both out, and the
+//! node's own stamp, so a node that holds the figures can be answered with
+//! the time and its own stamp alone.
+
+use sha2::{Digest, Sha256};
+
+use crate::rollup::v1 as pb;
+
+/// A stamp as another community's node may see it: the community and its
+/// freshness, none of its heads, digests or sign-offs.
+pub fn cut_stamp(st: &pb::Stamp) -> pb::Stamp {
+    pb::Stamp {
+        community_id: st.community_id.clone(),
+        last_sync_ms: st.last_sync_ms,
+        stale: st.stale,
+        held: st.held,
+        ..Default::default()
+    }
+}
+
+/// The tag of the street's figures: a hash of what every node is sent alike
+/// (every stamp cut, no conflicts), leaving out the time of computation and
+/// the last in sync of fresh communities. Equal figures have equal tags,
+/// whichever node holds them and whenever they were computed.
+pub fn figures_tag(figures: &pb::Rollup) -> String {
+    // The tree and path are hashed apart below, so they are not copied.
+    let alike = pb::Rollup {
+        street_id: figures.street_id.clone(),
+        as_of: figures.as_of.clone(),
+        tz: figures.tz.clone(),
+        rollup_version: figures.rollup_version,
+        generated_at_ms: 0,
+        tree: None,
+        stamps: figures
+            .stamps
+            .iter()
+            .map(|st| {
+                let mut cut = cut_stamp(st);
+                if !cut.stale {
+                    cut.last_sync_ms = 0;
+                }
+                cut
+            })
+            .collect(),
+        conflicts: Vec::new(),
+        path: Vec::new(),
+        stale_after_ms: figures.stale_after_ms,
+        received_at_ms: 0,
+    };
+    let mut h = Sha256::new();
+    h.update(prost::Message::encode_to_vec(&alike));
+    if let Some(tree) = &figures.tree {
+        h.update(b"tree");
+        h.update(prost::Message::encode_to_vec(tree));
+    }
+    for p in &figures.path {
+        h.update(b"path");
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Brings a node's copy of the figures to the time of an answer that says
+/// they did not change: computed at `generated_at_ms`, every fresh
+/// community last in sync then, and the node's own stamp as sent.
+pub fn bring_up_to_date(figures: &mut pb::Rollup, generated_at_ms: i64, own: Option<pb::Stamp>) {
+    figures.generated_at_ms = generated_at_ms;
+    for st in &mut figures.stamps {
+        if !st.stale {
+            st.last_sync_ms = generated_at_ms;
+        }
+    }
+    if let Some(own) = own
+        && let Some(slot) = figures
+            .stamps
+            .iter_mut()
+            .find(|st| st.community_id == own.community_id)
+    {
+        *slot = own;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(c: &str, at: i64, stale: bool) -> pb::Stamp {
+        pb::Stamp {
+            community_id: c.into(),
+            digest: format!("digest of {c}"),
+            last_sync_ms: if stale { 5 } else { at },
+            stale,
+            last_heard_ms: at - 1,
+            connected: !stale,
+            ..Default::default()
+        }
+    }
+
+    fn figures(at: i64, households: u64) -> pb::Rollup {
+        pb::Rollup {
+            street_id: "s1".into(),
+            as_of: "2026-12-05".into(),
+            generated_at_ms: at,
+            tree: Some(pb::Node {
+                id: "s1".into(),
+                figures: Some(pb::Figures {
+                    households,
+                    gaps: [
+                        ("household.no_contract_group".to_string(), 2),
+                        ("b".into(), 1),
+                    ]
+                    .into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            stamps: vec![
+                stamp("c01", at, false),
+                stamp("c02", at, true),
+                stamp("c03", at, false),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_tag_ignores_the_time_of_computation_and_the_own_stamp_but_not_the_figures() {
+        let a = figures(1_000, 7);
+        let b = figures(9_000, 7);
+        assert_ne!(a, b);
+        assert_eq!(figures_tag(&a), figures_tag(&b));
+        // Another node's copy: its own stamp whole, the others cut.
+        let mut c = b.clone();
+        c.stamps[0] = cut_stamp(&c.stamps[0]);
+        assert_eq!(figures_tag(&a), figures_tag(&c));
+        assert_ne!(figures_tag(&a), figures_tag(&figures(1_000, 8)));
+        // A community going stale, or its last in sync while stale.
+        let mut d = a.clone();
+        d.stamps[2].stale = true;
+        assert_ne!(figures_tag(&a), figures_tag(&d));
+        let mut e = a.clone();
+        e.stamps[1].last_sync_ms = 6;
+        assert_ne!(figures_tag(&a), figures_tag(&e));
+        let mut f = a.clone();
+        f.path = vec!["s1".into()];
+        assert_ne!(figures_tag(&a), figures_tag(&f));
+    }
+
+    /// What the coordinator sends community `c`'s node: its own stamp
+    /// whole, the others cut.
+    fn sent_to(mut f: pb::Rollup, c: &str) -> pb::Rollup {
+        for st in &mut f.stamps {
+            if st.community_id != c {
+                *st = cut_stamp(st);
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn a_copy_brought_up_to_date_is_what_the_coordinator_would_send_now() {
+        let mut held = sent_to(figures(1_000, 7), "c01");
+        let now = sent_to(figures(9_000, 7), "c01");
+        assert_ne!(held, now);
+        bring_up_to_date(&mut held, 9_000, Some(now.stamps[0].clone()));
+        assert_eq!(held, now);
+        assert_eq!(figures_tag(&held), figures_tag(&now));
+    }
+}
