@@ -239,9 +239,19 @@ impl Links {
         let none = Vec::new();
         let mut out = Vec::new();
         for (c, name) in ids {
-            let stored = store.lock().sync_states(&peer_name(&c))?;
             let link = self.0.get(&c).cloned().unwrap_or_default();
             let docs: &Vec<DocId> = held.get(&c).unwrap_or(&none);
+            // The stored sync states only for a document this run has not
+            // synced (a street report reads every community's status, and
+            // the store's lock is the writers' too).
+            let stored = if docs
+                .iter()
+                .all(|id| link.docs.get(id).is_some_and(|(last, _)| last.is_some()))
+            {
+                Default::default()
+            } else {
+                store.lock().sync_states(&peer_name(&c))?
+            };
             let mut last_sync_ms = None;
             let mut oldest_sync_ms = docs.first().map(|_| i64::MAX);
             let mut behind = 0;
