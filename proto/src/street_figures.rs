@@ -7,9 +7,10 @@
 //! others' stamps cut to their freshness), with its own stamp whole. Of
 //! these, only the time of computation changes while nothing happens: it is
 //! `generated_at_ms`, and the "last in sync" of every fresh community (which
-//! is that same time, "now while fresh"). The tag leaves both out, and the
-//! node's own stamp, so a node that holds the figures can be answered with
-//! the time and its own stamp alone.
+//! is that same time, "now while fresh"). The tag leaves both out, and of
+//! every stamp what only its own node is sent (its heads, digests and
+//! sign-off), so a node that holds the figures can be answered with the
+//! time and its own stamp alone.
 
 use sha2::{Digest, Sha256};
 

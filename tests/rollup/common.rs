@@ -17,6 +17,37 @@ pub const WITHIN: Duration = Duration::from_secs(40);
 /// The operator's client of the Street API.
 pub type Operator = spb::street_client::StreetClient<tonic::transport::Channel>;
 
+/// A street for a test: a coordinator with the default limits in its own
+/// directory, and an operator who has registered `ids`.
+pub struct Street {
+    pub pki: Pki,
+    /// The coordinator's directory, removed when dropped: bind it for as
+    /// long as the coordinator runs.
+    pub dir: tempfile::TempDir,
+    pub coord: TestCoordinator,
+    pub op: Operator,
+}
+
+pub async fn street(ids: &[&str]) -> Street {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let coord = TestCoordinator::start(
+        dir.path(),
+        &pki,
+        0,
+        gridsync_core::sync::FrameLimits::default(),
+    )
+    .await;
+    let mut op = coord.operator(&pki).await;
+    register(&mut op, ids).await;
+    Street {
+        pki,
+        dir,
+        coord,
+        op,
+    }
+}
+
 /// A compound, a building, `n` households of two residents each, a
 /// contract group for all of them, and a screening visit of every other
 /// household today. Returns the household ids.

@@ -194,11 +194,12 @@ async fn sync_client(coord: &TestCoordinator, auth: &gridsync_sync::tls::ClientA
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_digest_that_differs_at_the_same_heads_is_reported_as_a_mismatch() {
-    let pki = Pki::new();
-    let cdir = tempfile::tempdir().unwrap();
-    let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
-    let mut op = coord.operator(&pki).await;
-    register(&mut op, &["c01", "c02"]).await;
+    let Street {
+        pki,
+        dir: _cdir,
+        coord,
+        mut op,
+    } = street(&["c01", "c02"]).await;
     let r = street_rollup(&mut op).await;
     let ours = stamp(&r, "c02").clone();
     assert_eq!(r.tree.as_ref().unwrap().name, "测试街道 test street");
@@ -316,11 +317,12 @@ async fn a_digest_that_differs_at_the_same_heads_is_reported_as_a_mismatch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_holding_the_current_figures_is_answered_without_them() {
     use gridsync_proto::street_figures::{bring_up_to_date, figures_tag};
-    let pki = Pki::new();
-    let cdir = tempfile::tempdir().unwrap();
-    let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
-    let mut op = coord.operator(&pki).await;
-    register(&mut op, &["c01", "c02"]).await;
+    let Street {
+        pki,
+        dir: _cdir,
+        coord,
+        mut op,
+    } = street(&["c01", "c02"]).await;
     let mut client = sync_client(&coord, &pki.node("c02")).await;
     let report = |tag: &str| sypb::DigestReport {
         community_id: "c02".into(),

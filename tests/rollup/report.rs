@@ -151,11 +151,12 @@ async fn the_daily_report_carries_stamps_and_shows_changes_since_sign_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bad_dispatched_ticket_is_refused_and_changes_nothing() {
-    let pki = Pki::new();
-    let cdir = tempfile::tempdir().unwrap();
-    let coord = TestCoordinator::start(cdir.path(), &pki, 0, FrameLimits::default()).await;
-    let mut op = coord.operator(&pki).await;
-    register(&mut op, &["c01"]).await;
+    let Street {
+        pki: _pki,
+        dir: _cdir,
+        coord,
+        mut op,
+    } = street(&["c01"]).await;
     let ok = op
         .dispatch_ticket(ticket("漏水 a leak"))
         .await

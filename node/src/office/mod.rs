@@ -947,7 +947,8 @@ impl Office {
         self.street.summary_tag(&self.store)
     }
 
-    /// The street's figures as last received, and when.
+    /// The street's figures as last received, brought up to the last
+    /// answer that said they had not changed, and when.
     pub fn street_summary(&mut self) -> Option<(rpb::Rollup, i64)> {
         self.street.summary(&self.store)
     }

@@ -10,14 +10,15 @@ use gridsync_proto::sync::v1 as pb;
 use gridsync_store::{DocWrite, Store, StoreError};
 
 /// Key of the street's figures as last received, in the store's meta table:
-/// `<received ms>:<hex of the encoded Rollup>`, written when they change.
+/// `<received ms>:<hex of the encoded Rollup>`, written when they change
+/// (on every report to an older coordinator, whose `Report` always sends
+/// them whole).
 const STREET_SUMMARY_KEY: &str = "street_summary";
 /// Key of the last answer that said the figures had not changed:
 /// `<received ms>:<generated ms>`, so that a restart shows their time.
 const STREET_SUMMARY_SEEN_KEY: &str = "street_summary_seen";
 
 /// The street's figures as last received from the coordinator.
-#[derive(Clone)]
 struct Figures {
     rollup: rpb::Rollup,
     /// Their tag ([`street_figures::figures_tag`]).
@@ -88,7 +89,7 @@ impl StreetCopy {
     /// `ReportDigest` when they changed), in memory and in the store.
     pub(super) fn set_summary(&mut self, store: &Store, rollup: rpb::Rollup, received_ms: i64) {
         let encoded = prost::Message::encode_to_vec(&rollup);
-        let text = format!("{received_ms}:{}", hex::encode(encoded));
+        let text = stamped(received_ms, &hex::encode(encoded));
         if let Err(e) = store.set_meta(STREET_SUMMARY_KEY, &text) {
             tracing::warn!(error = %e, "could not keep the street's figures in the store");
         }
@@ -122,7 +123,7 @@ impl StreetCopy {
                     answer.own,
                 );
                 held.received_ms = received_ms;
-                let text = format!("{received_ms}:{}", answer.generated_at_ms);
+                let text = stamped(received_ms, &answer.generated_at_ms.to_string());
                 if let Err(e) = store.set_meta(STREET_SUMMARY_SEEN_KEY, &text) {
                     tracing::warn!(error = %e, "could not keep the time of the street's figures");
                 }
@@ -165,10 +166,9 @@ impl StreetCopy {
         let Ok(Some(text)) = store.meta(STREET_SUMMARY_KEY) else {
             return;
         };
-        let Some((ms, hexed)) = text.split_once(':') else {
-            return;
-        };
-        let (Ok(mut received_ms), Ok(bytes)) = (ms.parse::<i64>(), hex::decode(hexed)) else {
+        let Some((mut received_ms, Ok(bytes))) =
+            unstamped(&text).map(|(ms, hexed)| (ms, hex::decode(hexed)))
+        else {
             tracing::warn!(
                 "the street's figures kept in the store do not read; they are fetched again"
             );
@@ -182,8 +182,8 @@ impl StreetCopy {
         };
         let tag = street_figures::figures_tag(&rollup);
         if let Ok(Some(seen)) = store.meta(STREET_SUMMARY_SEEN_KEY)
-            && let Some((r, g)) = seen.split_once(':')
-            && let (Ok(r), Ok(g)) = (r.parse::<i64>(), g.parse::<i64>())
+            && let Some((r, g)) = unstamped(&seen)
+            && let Ok(g) = g.parse::<i64>()
             && r > received_ms
         {
             street_figures::bring_up_to_date(&mut rollup, g, None);
@@ -195,4 +195,15 @@ impl StreetCopy {
             received_ms,
         });
     }
+}
+
+/// A meta value of both keys: `<ms>:<rest>`.
+fn stamped(ms: i64, rest: &str) -> String {
+    format!("{ms}:{rest}")
+}
+
+/// The ms and the rest of a meta value written by [`stamped`].
+fn unstamped(text: &str) -> Option<(i64, &str)> {
+    let (ms, rest) = text.split_once(':')?;
+    Some((ms.parse().ok()?, rest))
 }
