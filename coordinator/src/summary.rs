@@ -29,8 +29,17 @@ pub struct NodeSummary {
 impl NodeSummary {
     pub(crate) fn new(at_ms: i64, mut summary: rpb::Rollup) -> NodeSummary {
         let mut own = HashMap::with_capacity(summary.stamps.len());
+        let generated_at_ms = summary.generated_at_ms;
         for (i, st) in summary.stamps.iter_mut().enumerate() {
-            let cut = street_figures::cut_stamp(st);
+            let mut cut = street_figures::cut_stamp(st);
+            // A fresh community is last in sync when the figures were
+            // computed: so a node's copy brought up to date by an answer
+            // without figures (street_figures::bring_up_to_date) is what
+            // it would have been sent, and the tag, which leaves that time
+            // out, names it.
+            if !cut.stale {
+                cut.last_sync_ms = generated_at_ms;
+            }
             let whole = std::mem::replace(st, cut);
             own.insert(whole.community_id.clone(), (i, whole));
         }
@@ -113,6 +122,31 @@ mod tests {
         assert!(to_c02.conflicts.is_empty());
         let to_other = s.for_node("c09");
         assert!(to_other.stamps.iter().all(|st| st.digest.is_empty()));
+    }
+
+    #[test]
+    fn a_fresh_community_is_shown_to_the_others_in_sync_when_the_figures_were_computed() {
+        let fresh = |c: &str, at: i64| rpb::Stamp {
+            community_id: c.into(),
+            last_sync_ms: at,
+            ..Default::default()
+        };
+        let summary = rpb::Rollup {
+            generated_at_ms: 9_000,
+            stamps: vec![fresh("c01", 8_990), fresh("c02", 9_000)],
+            ..Default::default()
+        };
+        let s = NodeSummary::new(9_000, summary);
+        let to_c02 = s.for_node("c02");
+        assert_eq!(to_c02.stamps[0].last_sync_ms, 9_000);
+        // Its own stamp is sent as it is.
+        assert_eq!(s.for_node("c01").stamps[0], fresh("c01", 8_990));
+        // The same as a copy of other figures brought up to date.
+        let mut copy = to_c02.clone();
+        copy.generated_at_ms = 1;
+        copy.stamps[0].last_sync_ms = 1;
+        street_figures::bring_up_to_date(&mut copy, 9_000, s.answer("c02", "").own);
+        assert_eq!(copy, to_c02);
     }
 
     #[test]

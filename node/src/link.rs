@@ -302,10 +302,19 @@ where
     <S::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
     S::Future: Send,
 {
-    if !*older {
-        let figures_tag = blocking(office, |o| o.street_summary_tag())
-            .await
-            .unwrap_or_default();
+    // A second round only when the answer was for figures no longer held:
+    // it states no tag and gets them whole.
+    for round in 0..2 {
+        if *older {
+            break;
+        }
+        let figures_tag = if round == 0 {
+            blocking(office, |o| o.street_summary_tag())
+                .await
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
         let req = pb::DigestReport {
             community_id: community.to_string(),
             digest: Some(d.into()),
@@ -315,8 +324,10 @@ where
             Ok(resp) => {
                 let answer = resp.into_inner();
                 let now = clock.now_ms();
-                let _ = blocking(office, move |o| o.take_street_answer(answer, now)).await;
-                return Ok(());
+                let taken = blocking(office, move |o| o.take_street_answer(answer, now)).await;
+                if !matches!(taken, Ok(false)) {
+                    return Ok(());
+                }
             }
             Err(st) if st.code() == tonic::Code::Unimplemented => {
                 tracing::info!("the coordinator answers Report only (an older version)");
@@ -324,6 +335,9 @@ where
             }
             Err(st) => return Err(st),
         }
+    }
+    if !*older {
+        return Ok(());
     }
     let req = pb::NodeReport {
         community_id: community.to_string(),

@@ -275,16 +275,21 @@ fn the_street_figures_kept_survive_a_restart_brought_up_to_date() {
         o.set_street_summary(figures.clone(), NOW + 1);
         assert_eq!(o.street_summary_tag(), tag);
         // Unchanged, an hour later.
-        o.take_street_answer(
+        let taken = o.take_street_answer(
             sypb::DigestAnswer {
                 figures: None,
                 generated_at_ms: NOW + 3_600_000,
-                own: Some(stamp("tongbai", NOW + 3_600_000)),
+                own: Some(rpb::Stamp {
+                    digest: "own-digest".into(),
+                    ..stamp("tongbai", NOW + 3_600_000)
+                }),
                 figures_tag: tag.clone(),
             },
             NOW + 3_600_001,
         );
+        assert!(taken);
         let (r, received) = o.street_summary().unwrap();
+        assert_eq!(r.stamps[0].digest, "own-digest");
         assert_eq!(received, NOW + 3_600_001);
         assert_eq!(r.generated_at_ms, NOW + 3_600_000);
         assert!(r.stamps.iter().all(|s| s.last_sync_ms == NOW + 3_600_000));
@@ -296,8 +301,12 @@ fn the_street_figures_kept_survive_a_restart_brought_up_to_date() {
     assert_eq!(r.generated_at_ms, NOW + 3_600_000);
     assert_eq!(r.tree, figures.tree);
     assert!(r.stamps.iter().all(|s| s.last_sync_ms == NOW + 3_600_000));
-    // An answer for other figures: the copy stays, the tag is dropped.
-    o.take_street_answer(
+    // The own stamp as last sent, not as first received.
+    assert_eq!(r.stamps[0].digest, "own-digest");
+    assert_eq!(r.stamps[1].digest, "");
+    // An answer for other figures: the copy stays, the tag is dropped, and
+    // the caller is told to ask again.
+    let taken = o.take_street_answer(
         sypb::DigestAnswer {
             figures: None,
             generated_at_ms: NOW + 7_200_000,
@@ -306,6 +315,51 @@ fn the_street_figures_kept_survive_a_restart_brought_up_to_date() {
         },
         NOW + 7_200_001,
     );
+    assert!(!taken);
     assert_eq!(o.street_summary_tag(), "");
     assert_eq!(o.street_summary().unwrap().0, r);
+}
+
+#[test]
+fn the_coordinators_tag_of_the_street_figures_is_kept_over_the_one_computed_here() {
+    use gridsync_proto::rollup::v1 as rpb;
+    use gridsync_proto::street_figures::figures_tag;
+    use gridsync_proto::sync::v1 as sypb;
+    let dir = tempfile::tempdir().unwrap();
+    let figures = rpb::Rollup {
+        as_of: "2026-12-07".into(),
+        generated_at_ms: NOW,
+        ..Default::default()
+    };
+    // A coordinator of another version tags the same figures otherwise.
+    assert_ne!(figures_tag(&figures), "theirs");
+    {
+        let mut o = Office::open(cfg(dir.path(), 0), NOW).unwrap();
+        let taken = o.take_street_answer(
+            sypb::DigestAnswer {
+                figures: Some(figures.clone()),
+                generated_at_ms: NOW,
+                own: None,
+                figures_tag: "theirs".into(),
+            },
+            NOW + 1,
+        );
+        assert!(taken);
+        assert_eq!(o.street_summary_tag(), "theirs");
+        // An older coordinator's Report carries no tag: it is computed here.
+        o.set_street_summary(figures.clone(), NOW + 2);
+        assert_eq!(o.street_summary_tag(), figures_tag(&figures));
+        o.take_street_answer(
+            sypb::DigestAnswer {
+                figures: Some(figures.clone()),
+                generated_at_ms: NOW,
+                own: None,
+                figures_tag: "theirs".into(),
+            },
+            NOW + 3,
+        );
+    }
+    let mut o = Office::open(cfg(dir.path(), 0), NOW + 4).unwrap();
+    assert_eq!(o.street_summary_tag(), "theirs");
+    assert_eq!(o.street_summary().unwrap(), (figures, NOW + 3));
 }

@@ -932,13 +932,15 @@ impl Office {
     /// Keeps the street's figures as received whole from the coordinator
     /// (an older coordinator's `Report`), in memory and in the store.
     pub fn set_street_summary(&mut self, figures: rpb::Rollup, received_ms: i64) {
-        self.street.set_summary(&self.store, figures, received_ms);
+        self.street
+            .set_summary(&self.store, figures, None, received_ms);
     }
 
     /// Takes the coordinator's answer to a digest report (`ReportDigest`):
     /// the street's figures whole, or what brings the copy held up to date.
-    pub fn take_street_answer(&mut self, answer: sypb::DigestAnswer, received_ms: i64) {
-        self.street.take_answer(&self.store, answer, received_ms);
+    /// False when it was for figures not held: report again with no tag.
+    pub fn take_street_answer(&mut self, answer: sypb::DigestAnswer, received_ms: i64) -> bool {
+        self.street.take_answer(&self.store, answer, received_ms)
     }
 
     /// The tag of the street's figures held, for a digest report; empty

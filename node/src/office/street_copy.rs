@@ -10,12 +10,14 @@ use gridsync_proto::sync::v1 as pb;
 use gridsync_store::{DocWrite, Store, StoreError};
 
 /// Key of the street's figures as last received, in the store's meta table:
-/// `<received ms>:<hex of the encoded Rollup>`, written when they change
-/// (on every report to an older coordinator, whose `Report` always sends
-/// them whole).
+/// `<received ms>:<hex of the encoded Rollup>[:<tag>]`, written when they
+/// change (on every report to an older coordinator, whose `Report` always
+/// sends them whole). The tag is the coordinator's when it sent one.
 const STREET_SUMMARY_KEY: &str = "street_summary";
 /// Key of the last answer that said the figures had not changed:
-/// `<received ms>:<generated ms>`, so that a restart shows their time.
+/// `<received ms>:<generated ms>:<hex of the node's own encoded Stamp>`
+/// (empty when the answer had none), so that a restart shows their time
+/// and this community's own stamp as last sent.
 const STREET_SUMMARY_SEEN_KEY: &str = "street_summary_seen";
 
 /// The street's figures as last received from the coordinator.
@@ -87,15 +89,35 @@ impl StreetCopy {
 
     /// Keeps the street's figures as received whole (from `Report`, or
     /// `ReportDigest` when they changed), in memory and in the store.
-    pub(super) fn set_summary(&mut self, store: &Store, rollup: rpb::Rollup, received_ms: i64) {
+    /// `tag` is the coordinator's for them, if it sent one; otherwise
+    /// ([`street_figures::figures_tag`]) computed here. The coordinator's is
+    /// kept when both differ (another version of the tag), so that its next
+    /// answer matches it and does not send the figures whole again.
+    pub(super) fn set_summary(
+        &mut self,
+        store: &Store,
+        rollup: rpb::Rollup,
+        tag: Option<String>,
+        received_ms: i64,
+    ) {
+        let here = street_figures::figures_tag(&rollup);
+        let tag = match tag {
+            Some(theirs) if !theirs.is_empty() => {
+                if theirs != here {
+                    tracing::debug!(%theirs, %here, "the coordinator tags the street's figures otherwise");
+                }
+                theirs
+            }
+            _ => here,
+        };
         let encoded = prost::Message::encode_to_vec(&rollup);
-        let text = stamped(received_ms, &hex::encode(encoded));
+        let text = stamped(received_ms, &format!("{}:{tag}", hex::encode(encoded)));
         if let Err(e) = store.set_meta(STREET_SUMMARY_KEY, &text) {
             tracing::warn!(error = %e, "could not keep the street's figures in the store");
         }
         self.loaded = true;
         self.summary = Some(Figures {
-            tag: street_figures::figures_tag(&rollup),
+            tag,
             rollup,
             received_ms,
         });
@@ -105,36 +127,45 @@ impl StreetCopy {
     /// whole when they changed, otherwise the time and the node's own
     /// stamp, which bring the copy held up to date (in memory; the store
     /// keeps the time only, not the whole copy again).
+    /// Returns false when the answer is for figures this copy does not
+    /// hold (they changed here meanwhile): the tag held is then dropped, so
+    /// that the next report states none and gets them whole.
     pub(super) fn take_answer(
         &mut self,
         store: &Store,
         answer: pb::DigestAnswer,
         received_ms: i64,
-    ) {
+    ) -> bool {
         if let Some(rollup) = answer.figures {
-            return self.set_summary(store, rollup, received_ms);
+            self.set_summary(store, rollup, Some(answer.figures_tag), received_ms);
+            return true;
         }
         self.load_summary(store);
         match &mut self.summary {
             Some(held) if held.tag == answer.figures_tag => {
+                let own = answer
+                    .own
+                    .as_ref()
+                    .map(|own| hex::encode(prost::Message::encode_to_vec(own)))
+                    .unwrap_or_default();
                 street_figures::bring_up_to_date(
                     &mut held.rollup,
                     answer.generated_at_ms,
                     answer.own,
                 );
                 held.received_ms = received_ms;
-                let text = stamped(received_ms, &answer.generated_at_ms.to_string());
+                let text = stamped(received_ms, &format!("{}:{own}", answer.generated_at_ms));
                 if let Err(e) = store.set_meta(STREET_SUMMARY_SEEN_KEY, &text) {
                     tracing::warn!(error = %e, "could not keep the time of the street's figures");
                 }
+                true
             }
-            // Not the figures held (they changed here meanwhile): the next
-            // report states none and gets them whole.
             _ => {
                 tracing::info!("the coordinator's answer is for figures this node does not hold");
                 if let Some(held) = &mut self.summary {
                     held.tag.clear();
                 }
+                false
             }
         }
     }
@@ -157,18 +188,27 @@ impl StreetCopy {
             .map(|f| (f.rollup.clone(), f.received_ms))
     }
 
-    /// Reads the figures kept in the store, once.
+    /// Reads the figures kept in the store, once (again on the next use
+    /// when the store could not be read).
     fn load_summary(&mut self, store: &Store) {
         if self.loaded {
             return;
         }
+        let text = match store.meta(STREET_SUMMARY_KEY) {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the street's figures kept in the store");
+                return;
+            }
+        };
         self.loaded = true;
-        let Ok(Some(text)) = store.meta(STREET_SUMMARY_KEY) else {
+        let Some(text) = text else {
             return;
         };
-        let Some((mut received_ms, Ok(bytes))) =
-            unstamped(&text).map(|(ms, hexed)| (ms, hex::decode(hexed)))
-        else {
+        let Some((mut received_ms, Ok(bytes), kept_tag)) = unstamped(&text).map(|(ms, rest)| {
+            let (hexed, tag) = rest.split_once(':').unwrap_or((rest, ""));
+            (ms, hex::decode(hexed), tag)
+        }) else {
             tracing::warn!(
                 "the street's figures kept in the store do not read; they are fetched again"
             );
@@ -180,14 +220,24 @@ impl StreetCopy {
             );
             return;
         };
-        let tag = street_figures::figures_tag(&rollup);
+        let tag = match kept_tag {
+            "" => street_figures::figures_tag(&rollup),
+            kept => kept.to_string(),
+        };
         if let Ok(Some(seen)) = store.meta(STREET_SUMMARY_SEEN_KEY)
-            && let Some((r, g)) = unstamped(&seen)
-            && let Ok(g) = g.parse::<i64>()
+            && let Some((r, rest)) = unstamped(&seen)
             && r > received_ms
         {
-            street_figures::bring_up_to_date(&mut rollup, g, None);
-            received_ms = r;
+            match seen_answer(rest) {
+                Some((generated_at_ms, own)) => {
+                    street_figures::bring_up_to_date(&mut rollup, generated_at_ms, own);
+                    received_ms = r;
+                }
+                None => tracing::warn!(
+                    "the time of the street's figures kept in the store does not read; \
+                     the figures are shown as first received"
+                ),
+            }
         }
         self.summary = Some(Figures {
             rollup,
@@ -195,6 +245,21 @@ impl StreetCopy {
             received_ms,
         });
     }
+}
+
+/// The generated time and the own stamp of a [`STREET_SUMMARY_SEEN_KEY`]
+/// value after its received time; `None` when it does not read.
+fn seen_answer(rest: &str) -> Option<(i64, Option<rpb::Stamp>)> {
+    let (generated, own) = rest.split_once(':').unwrap_or((rest, ""));
+    let generated_at_ms = generated.parse().ok()?;
+    let own = match own {
+        "" => None,
+        hexed => {
+            let bytes = hex::decode(hexed).ok()?;
+            Some(<rpb::Stamp as prost::Message>::decode(bytes.as_slice()).ok()?)
+        }
+    };
+    Some((generated_at_ms, own))
 }
 
 /// A meta value of both keys: `<ms>:<rest>`.
