@@ -313,6 +313,11 @@ impl StreetReplicas {
         let street = self.street_report(today, tz, now_ms)?;
         let summary = report_to_pb(&street, &[], 1, self.cfg.stale_after_ms).unwrap_or_default();
         let summary = Arc::new(NodeSummary::new(now_ms, summary));
+        if let Some(last) = &last
+            && last.tag() != summary.tag()
+        {
+            tracing::debug!(what = %summary.changes_since(last), "the street's figures for nodes changed");
+        }
         *leaf(&self.summary) = Some(summary.clone());
         Ok(summary)
     }

@@ -24,6 +24,8 @@ pub struct NodeSummary {
     own: HashMap<String, (usize, rpb::Stamp)>,
     /// The tag of the figures ([`street_figures::figures_tag`]).
     tag: String,
+    /// The communities not fresh or held ([`street_figures::unusual`]).
+    unusual: Vec<rpb::Stamp>,
 }
 
 impl NodeSummary {
@@ -45,11 +47,13 @@ impl NodeSummary {
         }
         summary.conflicts.clear();
         let tag = street_figures::figures_tag(&summary);
+        let unusual = street_figures::unusual(&summary);
         NodeSummary {
             at_ms,
             masked: summary,
             own,
             tag,
+            unusual,
         }
     }
 
@@ -71,13 +75,62 @@ impl NodeSummary {
         r
     }
 
+    /// The tag of the figures ([`street_figures::figures_tag`]).
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// What differs from `before` as nodes see it, for the log: the
+    /// communities whose freshness flipped, whose other cut stamp fields
+    /// changed, and whether the figures themselves did.
+    pub fn changes_since(&self, before: &NodeSummary) -> String {
+        let was: HashMap<&str, &rpb::Stamp> = before
+            .masked
+            .stamps
+            .iter()
+            .map(|st| (st.community_id.as_str(), st))
+            .collect();
+        let (mut flipped, mut otherwise, mut new) = (Vec::new(), Vec::new(), 0);
+        for st in &self.masked.stamps {
+            match was.get(st.community_id.as_str()) {
+                None => new += 1,
+                Some(b) if b.stale != st.stale => flipped.push(st.community_id.as_str()),
+                Some(b) if b.held != st.held || (st.stale && b.last_sync_ms != st.last_sync_ms) => {
+                    otherwise.push(st.community_id.as_str())
+                }
+                Some(_) => {}
+            }
+        }
+        let trunc = |v: &[&str]| v.iter().take(5).copied().collect::<Vec<_>>().join(",");
+        format!(
+            "freshness flipped: {} [{}]; held or stale time: {} [{}]; new: {new}; figures {}",
+            flipped.len(),
+            trunc(&flipped),
+            otherwise.len(),
+            trunc(&otherwise),
+            if self.masked.tree == before.masked.tree && self.masked.path == before.masked.path {
+                "unchanged"
+            } else {
+                "changed"
+            }
+        )
+    }
+
     /// The answer to community `c`'s node, which holds the figures tagged
     /// `held_tag`: the figures only when they differ, so a street where
     /// nothing changes costs each report its own stamp, not every
     /// community's figures.
+    /// Else it gets the communities not fresh or held (usually none), so
+    /// that a link coming or going costs no node the figures whole.
     pub fn answer(&self, c: &str, held_tag: &str) -> pb::DigestAnswer {
+        let figures = (held_tag != self.tag).then(|| self.for_node(c));
         pb::DigestAnswer {
-            figures: (held_tag != self.tag).then(|| self.for_node(c)),
+            unusual: if figures.is_none() {
+                self.unusual.clone()
+            } else {
+                Vec::new()
+            },
+            figures,
             generated_at_ms: self.masked.generated_at_ms,
             own: self.own.get(c).map(|(_, whole)| whole.clone()),
             figures_tag: self.tag.clone(),
@@ -145,7 +198,8 @@ mod tests {
         let mut copy = to_c02.clone();
         copy.generated_at_ms = 1;
         copy.stamps[0].last_sync_ms = 1;
-        street_figures::bring_up_to_date(&mut copy, 9_000, s.answer("c02", "").own);
+        let answer = s.answer("c02", "");
+        street_figures::bring_up_to_date(&mut copy, 9_000, &answer.unusual, answer.own);
         assert_eq!(copy, to_c02);
     }
 
@@ -186,7 +240,7 @@ mod tests {
         assert_eq!(same.figures, None);
         assert_eq!(same.own, Some(stamp("c02", 9_000)));
         let mut copy = held.clone();
-        street_figures::bring_up_to_date(&mut copy, same.generated_at_ms, same.own);
+        street_figures::bring_up_to_date(&mut copy, same.generated_at_ms, &same.unusual, same.own);
         assert_eq!(copy, later.for_node("c02"));
 
         // The figures changed: sent again.

@@ -284,6 +284,11 @@ fn the_street_figures_kept_survive_a_restart_brought_up_to_date() {
                     ..stamp("tongbai", NOW + 3_600_000)
                 }),
                 figures_tag: tag.clone(),
+                // The other community went stale meanwhile.
+                unusual: vec![rpb::Stamp {
+                    stale: true,
+                    ..stamp("other", NOW + 5)
+                }],
             },
             NOW + 3_600_001,
         );
@@ -292,7 +297,11 @@ fn the_street_figures_kept_survive_a_restart_brought_up_to_date() {
         assert_eq!(r.stamps[0].digest, "own-digest");
         assert_eq!(received, NOW + 3_600_001);
         assert_eq!(r.generated_at_ms, NOW + 3_600_000);
-        assert!(r.stamps.iter().all(|s| s.last_sync_ms == NOW + 3_600_000));
+        assert_eq!(r.stamps[0].last_sync_ms, NOW + 3_600_000);
+        assert_eq!(
+            (r.stamps[1].stale, r.stamps[1].last_sync_ms),
+            (true, NOW + 5)
+        );
     }
     let mut o = Office::open(cfg(dir.path(), 0), NOW + 3_600_002).unwrap();
     assert_eq!(o.street_summary_tag(), tag);
@@ -300,7 +309,12 @@ fn the_street_figures_kept_survive_a_restart_brought_up_to_date() {
     assert_eq!(received, NOW + 3_600_001);
     assert_eq!(r.generated_at_ms, NOW + 3_600_000);
     assert_eq!(r.tree, figures.tree);
-    assert!(r.stamps.iter().all(|s| s.last_sync_ms == NOW + 3_600_000));
+    assert_eq!(r.stamps[0].last_sync_ms, NOW + 3_600_000);
+    // The freshness as last answered.
+    assert_eq!(
+        (r.stamps[1].stale, r.stamps[1].last_sync_ms),
+        (true, NOW + 5)
+    );
     // The own stamp as last sent, not as first received.
     assert_eq!(r.stamps[0].digest, "own-digest");
     assert_eq!(r.stamps[1].digest, "");
@@ -312,6 +326,7 @@ fn the_street_figures_kept_survive_a_restart_brought_up_to_date() {
             generated_at_ms: NOW + 7_200_000,
             own: None,
             figures_tag: "another".into(),
+            unusual: Vec::new(),
         },
         NOW + 7_200_001,
     );
@@ -341,6 +356,7 @@ fn the_coordinators_tag_of_the_street_figures_is_kept_over_the_one_computed_here
                 generated_at_ms: NOW,
                 own: None,
                 figures_tag: "theirs".into(),
+                unusual: Vec::new(),
             },
             NOW + 1,
         );
@@ -355,6 +371,7 @@ fn the_coordinators_tag_of_the_street_figures_is_kept_over_the_one_computed_here
                 generated_at_ms: NOW,
                 own: None,
                 figures_tag: "theirs".into(),
+                unusual: Vec::new(),
             },
             NOW + 3,
         );

@@ -4,13 +4,16 @@
 //! coordinator answers that nothing else changed.
 //!
 //! Every node is sent the same figures (the street and its communities, the
-//! others' stamps cut to their freshness), with its own stamp whole. Of
-//! these, only the time of computation changes while nothing happens: it is
-//! `generated_at_ms`, and the "last in sync" of every fresh community (which
-//! is that same time, "now while fresh"). The tag leaves both out, and of
-//! every stamp what only its own node is sent (its heads, digests and
-//! sign-off), so a node that holds the figures can be answered with the
-//! time and its own stamp alone.
+//! others' stamps cut to their freshness), with its own stamp whole. While
+//! no figure changes, what still changes is the time of computation
+//! (`generated_at_ms`) and the communities' freshness: which are stale or
+//! held, and since when (a fresh community is last in sync at the time of
+//! computation, "now while fresh"). In a street of a thousand nodes some
+//! link is always coming or going, so the tag leaves all of that out (and
+//! of every stamp what only its own node is sent: its heads, digests and
+//! sign-off), and the answer to a node that holds the figures carries it
+//! instead: the time, the node's own stamp, and the stamps of the
+//! communities not fresh or held ([`unusual`]), usually none.
 
 use sha2::{Digest, Sha256};
 
@@ -29,9 +32,10 @@ pub fn cut_stamp(st: &pb::Stamp) -> pb::Stamp {
 }
 
 /// The tag of the street's figures: a hash of what every node is sent alike
-/// (every stamp cut, no conflicts), leaving out the time of computation and
-/// the last in sync of fresh communities. Equal figures have equal tags,
-/// whichever node holds them and whenever they were computed.
+/// (every stamp cut to its community, no conflicts), leaving out the time
+/// of computation and every community's freshness. Equal figures have
+/// equal tags, whichever node holds them, whenever they were computed and
+/// whichever links are up.
 pub fn figures_tag(figures: &pb::Rollup) -> String {
     // The tree and path are hashed apart below, so they are not copied.
     let alike = pb::Rollup {
@@ -44,12 +48,9 @@ pub fn figures_tag(figures: &pb::Rollup) -> String {
         stamps: figures
             .stamps
             .iter()
-            .map(|st| {
-                let mut cut = cut_stamp(st);
-                if !cut.stale {
-                    cut.last_sync_ms = 0;
-                }
-                cut
+            .map(|st| pb::Stamp {
+                community_id: st.community_id.clone(),
+                ..Default::default()
             })
             .collect(),
         conflicts: Vec::new(),
@@ -71,14 +72,45 @@ pub fn figures_tag(figures: &pb::Rollup) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
+/// The stamps, cut, of the communities that are not fresh or are held:
+/// with the time of computation, all a node needs to bring its copy's
+/// freshness up to date ([`bring_up_to_date`]).
+pub fn unusual(figures: &pb::Rollup) -> Vec<pb::Stamp> {
+    figures
+        .stamps
+        .iter()
+        .filter(|st| st.stale || st.held)
+        .map(cut_stamp)
+        .collect()
+}
+
 /// Brings a node's copy of the figures to the time of an answer that says
-/// they did not change: computed at `generated_at_ms`, every fresh
-/// community last in sync then, and the node's own stamp as sent.
-pub fn bring_up_to_date(figures: &mut pb::Rollup, generated_at_ms: i64, own: Option<pb::Stamp>) {
+/// they did not change: computed at `generated_at_ms`; of every community
+/// the freshness of `unusual` (the communities not fresh or held), every
+/// other fresh and last in sync then; and the node's own stamp as sent.
+pub fn bring_up_to_date(
+    figures: &mut pb::Rollup,
+    generated_at_ms: i64,
+    unusual: &[pb::Stamp],
+    own: Option<pb::Stamp>,
+) {
     figures.generated_at_ms = generated_at_ms;
+    let unusual: std::collections::HashMap<&str, &pb::Stamp> = unusual
+        .iter()
+        .map(|st| (st.community_id.as_str(), st))
+        .collect();
     for st in &mut figures.stamps {
-        if !st.stale {
-            st.last_sync_ms = generated_at_ms;
+        match unusual.get(st.community_id.as_str()) {
+            Some(u) => {
+                st.stale = u.stale;
+                st.held = u.held;
+                st.last_sync_ms = u.last_sync_ms;
+            }
+            None => {
+                st.stale = false;
+                st.held = false;
+                st.last_sync_ms = generated_at_ms;
+            }
         }
     }
     if let Some(own) = own
@@ -135,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn the_tag_ignores_the_time_of_computation_and_the_own_stamp_but_not_the_figures() {
+    fn the_tag_ignores_the_time_the_own_stamp_and_freshness_but_not_the_figures() {
         let a = figures(1_000, 7);
         let b = figures(9_000, 7);
         assert_ne!(a, b);
@@ -145,12 +177,17 @@ mod tests {
         c.stamps[0] = cut_stamp(&c.stamps[0]);
         assert_eq!(figures_tag(&a), figures_tag(&c));
         assert_ne!(figures_tag(&a), figures_tag(&figures(1_000, 8)));
-        // A community going stale, or its last in sync while stale.
+        // A community going stale or held, or its last in sync while stale.
         let mut d = a.clone();
         d.stamps[2].stale = true;
-        assert_ne!(figures_tag(&a), figures_tag(&d));
+        d.stamps[0].held = true;
+        d.stamps[1].last_sync_ms = 6;
+        assert_eq!(figures_tag(&a), figures_tag(&d));
+        assert_eq!(unusual(&d).len(), 3);
+        assert_eq!(unusual(&a), vec![cut_stamp(&a.stamps[1])]);
+        // A community more or fewer, or another path.
         let mut e = a.clone();
-        e.stamps[1].last_sync_ms = 6;
+        e.stamps.pop();
         assert_ne!(figures_tag(&a), figures_tag(&e));
         let mut f = a.clone();
         f.path = vec!["s1".into()];
@@ -173,8 +210,28 @@ mod tests {
         let mut held = sent_to(figures(1_000, 7), "c01");
         let now = sent_to(figures(9_000, 7), "c01");
         assert_ne!(held, now);
-        bring_up_to_date(&mut held, 9_000, Some(now.stamps[0].clone()));
+        bring_up_to_date(
+            &mut held,
+            9_000,
+            &unusual(&now),
+            Some(now.stamps[0].clone()),
+        );
         assert_eq!(held, now);
         assert_eq!(figures_tag(&held), figures_tag(&now));
+
+        // c02 comes back, c03 goes stale and c01 is held: the same figures.
+        let mut later = figures(20_000, 7);
+        later.stamps[1] = stamp("c02", 20_000, false);
+        later.stamps[2] = stamp("c03", 20_000, true);
+        later.stamps[0].held = true;
+        let later = sent_to(later, "c01");
+        assert_eq!(figures_tag(&held), figures_tag(&later));
+        bring_up_to_date(
+            &mut held,
+            20_000,
+            &unusual(&later),
+            Some(later.stamps[0].clone()),
+        );
+        assert_eq!(held, later);
     }
 }

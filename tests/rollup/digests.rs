@@ -353,7 +353,21 @@ async fn a_node_holding_the_current_figures_is_answered_without_them() {
     assert_eq!(same.figures_tag, first.figures_tag);
     let own = same.own.clone().expect("its own stamp");
     assert_eq!(own.community_id, "c02");
-    bring_up_to_date(&mut held, same.generated_at_ms, same.own);
+    // Neither node has a sync session open: the answer says both are stale
+    // (the tag leaves freshness out).
+    assert_eq!(
+        same.unusual
+            .iter()
+            .map(|s| (s.community_id.as_str(), s.stale))
+            .collect::<Vec<_>>(),
+        [("c01", true), ("c02", true)]
+    );
+    bring_up_to_date(&mut held, same.generated_at_ms, &same.unusual, same.own);
+    assert!(
+        held.stamps
+            .iter()
+            .any(|s| s.community_id == "c01" && s.stale)
+    );
     assert_eq!(held.generated_at_ms, same.generated_at_ms);
     assert_eq!(figures_tag(&held), same.figures_tag);
     assert_eq!(

@@ -15,9 +15,9 @@ use gridsync_store::{DocWrite, Store, StoreError};
 /// sends them whole). The tag is the coordinator's when it sent one.
 const STREET_SUMMARY_KEY: &str = "street_summary";
 /// Key of the last answer that said the figures had not changed:
-/// `<received ms>:<generated ms>:<hex of the node's own encoded Stamp>`
-/// (empty when the answer had none), so that a restart shows their time
-/// and this community's own stamp as last sent.
+/// `<received ms>:<hex of the encoded DigestAnswer>` (it has no figures),
+/// so that a restart shows their time, the communities' freshness and this
+/// community's own stamp as last sent.
 const STREET_SUMMARY_SEEN_KEY: &str = "street_summary_seen";
 
 /// The street's figures as last received from the coordinator.
@@ -143,18 +143,17 @@ impl StreetCopy {
         self.load_summary(store);
         match &mut self.summary {
             Some(held) if held.tag == answer.figures_tag => {
-                let own = answer
-                    .own
-                    .as_ref()
-                    .map(|own| hex::encode(prost::Message::encode_to_vec(own)))
-                    .unwrap_or_default();
+                let text = stamped(
+                    received_ms,
+                    &hex::encode(prost::Message::encode_to_vec(&answer)),
+                );
                 street_figures::bring_up_to_date(
                     &mut held.rollup,
                     answer.generated_at_ms,
+                    &answer.unusual,
                     answer.own,
                 );
                 held.received_ms = received_ms;
-                let text = stamped(received_ms, &format!("{}:{own}", answer.generated_at_ms));
                 if let Err(e) = store.set_meta(STREET_SUMMARY_SEEN_KEY, &text) {
                     tracing::warn!(error = %e, "could not keep the time of the street's figures");
                 }
@@ -229,10 +228,19 @@ impl StreetCopy {
             && r > received_ms
         {
             match seen_answer(rest) {
-                Some((generated_at_ms, own)) => {
-                    street_figures::bring_up_to_date(&mut rollup, generated_at_ms, own);
+                Some(seen) if seen.figures_tag == tag => {
+                    street_figures::bring_up_to_date(
+                        &mut rollup,
+                        seen.generated_at_ms,
+                        &seen.unusual,
+                        seen.own,
+                    );
                     received_ms = r;
                 }
+                Some(_) => tracing::warn!(
+                    "the last answer kept in the store is for other figures; \
+                     the figures are shown as first received"
+                ),
                 None => tracing::warn!(
                     "the time of the street's figures kept in the store does not read; \
                      the figures are shown as first received"
@@ -247,19 +255,11 @@ impl StreetCopy {
     }
 }
 
-/// The generated time and the own stamp of a [`STREET_SUMMARY_SEEN_KEY`]
-/// value after its received time; `None` when it does not read.
-fn seen_answer(rest: &str) -> Option<(i64, Option<rpb::Stamp>)> {
-    let (generated, own) = rest.split_once(':').unwrap_or((rest, ""));
-    let generated_at_ms = generated.parse().ok()?;
-    let own = match own {
-        "" => None,
-        hexed => {
-            let bytes = hex::decode(hexed).ok()?;
-            Some(<rpb::Stamp as prost::Message>::decode(bytes.as_slice()).ok()?)
-        }
-    };
-    Some((generated_at_ms, own))
+/// The answer (without figures) of a [`STREET_SUMMARY_SEEN_KEY`] value
+/// after its received time; `None` when it does not read.
+fn seen_answer(rest: &str) -> Option<pb::DigestAnswer> {
+    let bytes = hex::decode(rest).ok()?;
+    <pb::DigestAnswer as prost::Message>::decode(bytes.as_slice()).ok()
 }
 
 /// A meta value of both keys: `<ms>:<rest>`.
