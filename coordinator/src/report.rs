@@ -299,7 +299,9 @@ impl StreetReplicas {
             },
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
         };
-        if let Some(s) = leaf(&self.summary).as_ref()
+        // The last one again: another report may have computed it since.
+        let last = leaf(&self.summary).clone();
+        if let Some(s) = &last
             && s.current(now_ms)
         {
             return Ok(s.clone());
@@ -312,7 +314,7 @@ impl StreetReplicas {
         })?;
         let street = self.street_report(today, tz, now_ms)?;
         let summary = report_to_pb(&street, &[], 1, self.cfg.stale_after_ms).unwrap_or_default();
-        let summary = Arc::new(NodeSummary::new(now_ms, summary));
+        let summary = Arc::new(NodeSummary::new(now_ms, summary, last.as_deref()));
         if let Some(last) = &last
             && last.tag() != summary.tag()
         {

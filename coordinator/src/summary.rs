@@ -3,6 +3,7 @@
 //! `StreetReplicas::node_summary`, one report at a time).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::street_figures;
@@ -26,10 +27,29 @@ pub struct NodeSummary {
     tag: String,
     /// The communities not fresh or held ([`street_figures::unusual`]).
     unusual: Vec<rpb::Stamp>,
+    /// Its outline, and those of the last versions before it (newest
+    /// last, at most [`VERSIONS_KEPT`]) by tag: a node holding one of
+    /// them is sent what changed since.
+    outline: Arc<street_figures::Outline>,
+    earlier: Vec<(String, Arc<street_figures::Outline>)>,
+    /// The deltas made so far, by the tag they apply to (`None`: the
+    /// shape changed, the figures go whole).
+    deltas: Mutex<HashMap<String, Option<Arc<pb::FiguresDelta>>>>,
 }
 
+/// Versions of the figures a node may hold and still be sent only what
+/// changed: a node reports every 20 s and the figures are computed at most
+/// every 2 s.
+pub const VERSIONS_KEPT: usize = 16;
+
 impl NodeSummary {
-    pub(crate) fn new(at_ms: i64, mut summary: rpb::Rollup) -> NodeSummary {
+    /// The summary of `summary`, computed at `at_ms`; `last` is the one
+    /// before it, whose versions it remembers.
+    pub(crate) fn new(
+        at_ms: i64,
+        mut summary: rpb::Rollup,
+        last: Option<&NodeSummary>,
+    ) -> NodeSummary {
         let mut own = HashMap::with_capacity(summary.stamps.len());
         let generated_at_ms = summary.generated_at_ms;
         for (i, st) in summary.stamps.iter_mut().enumerate() {
@@ -48,12 +68,27 @@ impl NodeSummary {
         summary.conflicts.clear();
         let tag = street_figures::figures_tag(&summary);
         let unusual = street_figures::unusual(&summary);
+        let (outline, earlier) = match last {
+            // The same figures: the same outline and versions.
+            Some(last) if last.tag == tag => (last.outline.clone(), last.earlier.clone()),
+            Some(last) => {
+                let mut earlier = last.earlier.clone();
+                earlier.push((last.tag.clone(), last.outline.clone()));
+                let extra = earlier.len().saturating_sub(VERSIONS_KEPT);
+                earlier.drain(..extra);
+                (Arc::new(street_figures::outline(&summary)), earlier)
+            }
+            None => (Arc::new(street_figures::outline(&summary)), Vec::new()),
+        };
         NodeSummary {
             at_ms,
             masked: summary,
             own,
             tag,
             unusual,
+            outline,
+            earlier,
+            deltas: Mutex::default(),
         }
     }
 
@@ -121,9 +156,16 @@ impl NodeSummary {
     /// nothing changes costs each report its own stamp, not every
     /// community's figures.
     /// Else it gets the communities not fresh or held (usually none), so
-    /// that a link coming or going costs no node the figures whole.
+    /// that a link coming or going costs no node the figures whole; and a
+    /// node holding a recent version gets only the communities whose
+    /// figures changed since ([`street_figures::delta`]).
     pub fn answer(&self, c: &str, held_tag: &str) -> pb::DigestAnswer {
-        let figures = (held_tag != self.tag).then(|| self.for_node(c));
+        let delta = if held_tag == self.tag {
+            None
+        } else {
+            self.delta_from(held_tag)
+        };
+        let figures = (held_tag != self.tag && delta.is_none()).then(|| self.for_node(c));
         pb::DigestAnswer {
             unusual: if figures.is_none() {
                 self.unusual.clone()
@@ -134,7 +176,24 @@ impl NodeSummary {
             generated_at_ms: self.masked.generated_at_ms,
             own: self.own.get(c).map(|(_, whole)| whole.clone()),
             figures_tag: self.tag.clone(),
+            delta: delta.map(|d| (*d).clone()),
         }
+    }
+
+    /// What changed since the version tagged `tag`, if it is one of the
+    /// last kept and of the same shape; made once per version.
+    fn delta_from(&self, tag: &str) -> Option<Arc<pb::FiguresDelta>> {
+        if tag.is_empty() {
+            return None;
+        }
+        let mut deltas = self.deltas.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(made) = deltas.get(tag) {
+            return made.clone();
+        }
+        let (_, base) = self.earlier.iter().rev().find(|(t, _)| t == tag)?;
+        let made = street_figures::delta(tag, base, &self.masked, &self.outline).map(Arc::new);
+        deltas.insert(tag.to_string(), made.clone());
+        made
     }
 }
 
@@ -159,7 +218,7 @@ mod tests {
             conflicts: vec![rpb::PersonConflict::default()],
             ..Default::default()
         };
-        let s = NodeSummary::new(0, summary);
+        let s = NodeSummary::new(0, summary, None);
         let to_c02 = s.for_node("c02");
         assert_eq!(to_c02.stamps[1], stamp("c02"));
         assert_eq!(
@@ -189,7 +248,7 @@ mod tests {
             stamps: vec![fresh("c01", 8_990), fresh("c02", 9_000)],
             ..Default::default()
         };
-        let s = NodeSummary::new(9_000, summary);
+        let s = NodeSummary::new(9_000, summary, None);
         let to_c02 = s.for_node("c02");
         assert_eq!(to_c02.stamps[0].last_sync_ms, 9_000);
         // Its own stamp is sent as it is.
@@ -224,7 +283,7 @@ mod tests {
             stamps: vec![stamp("c01", at), stamp("c02", at)],
             ..Default::default()
         };
-        let first = NodeSummary::new(1_000, street(1_000, 4));
+        let first = NodeSummary::new(1_000, street(1_000, 4), None);
         let none = first.answer("c02", "");
         let held = none
             .figures
@@ -235,7 +294,7 @@ mod tests {
 
         // Nothing changed but the time: the node's copy, brought up to date
         // with the answer, is what it would have been sent.
-        let later = NodeSummary::new(9_000, street(9_000, 4));
+        let later = NodeSummary::new(9_000, street(9_000, 4), None);
         let same = later.answer("c02", &none.figures_tag);
         assert_eq!(same.figures, None);
         assert_eq!(same.own, Some(stamp("c02", 9_000)));
@@ -243,10 +302,33 @@ mod tests {
         street_figures::bring_up_to_date(&mut copy, same.generated_at_ms, &same.unusual, same.own);
         assert_eq!(copy, later.for_node("c02"));
 
-        // The figures changed: sent again.
-        let changed = NodeSummary::new(9_000, street(9_000, 5));
+        // The figures changed, and nothing is known of the version held:
+        // sent again whole.
+        let changed = NodeSummary::new(9_000, street(9_000, 5), None);
         let again = changed.answer("c02", &none.figures_tag);
         assert_eq!(again.figures, Some(changed.for_node("c02")));
+        assert_eq!(again.delta, None);
         assert_ne!(again.figures_tag, none.figures_tag);
+
+        // Computed after the version held: what changed since, which makes
+        // the node's copy the figures it would have been sent.
+        let next = NodeSummary::new(11_000, street(11_000, 5), Some(&later));
+        let delta = next.answer("c02", &none.figures_tag);
+        assert_eq!(delta.figures, None);
+        let d = delta.delta.clone().expect("a delta from a recent version");
+        assert_eq!(d.base_tag, none.figures_tag);
+        let mut copy = held.clone();
+        street_figures::apply_delta(&mut copy, &d).unwrap();
+        street_figures::bring_up_to_date(
+            &mut copy,
+            delta.generated_at_ms,
+            &delta.unusual,
+            delta.own,
+        );
+        assert_eq!(copy, next.for_node("c02"));
+        assert_eq!(street_figures::figures_tag(&copy), delta.figures_tag);
+        // A version it never had, or none: whole.
+        assert!(next.answer("c02", "unknown").figures.is_some());
+        assert!(next.answer("c02", "").figures.is_some());
     }
 }

@@ -289,6 +289,7 @@ fn the_street_figures_kept_survive_a_restart_brought_up_to_date() {
                     stale: true,
                     ..stamp("other", NOW + 5)
                 }],
+                delta: None,
             },
             NOW + 3_600_001,
         );
@@ -327,6 +328,7 @@ fn the_street_figures_kept_survive_a_restart_brought_up_to_date() {
             own: None,
             figures_tag: "another".into(),
             unusual: Vec::new(),
+            delta: None,
         },
         NOW + 7_200_001,
     );
@@ -357,6 +359,7 @@ fn the_coordinators_tag_of_the_street_figures_is_kept_over_the_one_computed_here
                 own: None,
                 figures_tag: "theirs".into(),
                 unusual: Vec::new(),
+                delta: None,
             },
             NOW + 1,
         );
@@ -372,6 +375,7 @@ fn the_coordinators_tag_of_the_street_figures_is_kept_over_the_one_computed_here
                 own: None,
                 figures_tag: "theirs".into(),
                 unusual: Vec::new(),
+                delta: None,
             },
             NOW + 3,
         );
@@ -379,4 +383,74 @@ fn the_coordinators_tag_of_the_street_figures_is_kept_over_the_one_computed_here
     let mut o = Office::open(cfg(dir.path(), 0), NOW + 4).unwrap();
     assert_eq!(o.street_summary_tag(), "theirs");
     assert_eq!(o.street_summary().unwrap(), (figures, NOW + 3));
+}
+
+#[test]
+fn a_delta_of_the_street_figures_is_applied_checked_and_kept() {
+    use gridsync_proto::rollup::v1 as rpb;
+    use gridsync_proto::street_figures::{delta, figures_tag, outline};
+    use gridsync_proto::sync::v1 as sypb;
+    let dir = tempfile::tempdir().unwrap();
+    let street = |at: i64, households: [u64; 2]| rpb::Rollup {
+        as_of: "2026-12-07".into(),
+        generated_at_ms: at,
+        tree: Some(rpb::Node {
+            figures: Some(rpb::Figures {
+                households: households.iter().sum(),
+                ..Default::default()
+            }),
+            children: households
+                .iter()
+                .enumerate()
+                .map(|(i, h)| rpb::Node {
+                    id: format!("c0{i}"),
+                    figures: Some(rpb::Figures {
+                        households: *h,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        stamps: ["c00", "c01"]
+            .iter()
+            .map(|c| rpb::Stamp {
+                community_id: c.to_string(),
+                last_sync_ms: at,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let (before, after) = (street(NOW, [3, 4]), street(NOW + 2_000, [3, 9]));
+    let (tag_before, tag_after) = (figures_tag(&before), figures_tag(&after));
+    let d = delta(&tag_before, &outline(&before), &after, &outline(&after)).unwrap();
+    let answer = |d: sypb::FiguresDelta, tag: &str| sypb::DigestAnswer {
+        figures: None,
+        generated_at_ms: NOW + 2_000,
+        own: None,
+        figures_tag: tag.into(),
+        unusual: Vec::new(),
+        delta: Some(d),
+    };
+    {
+        let mut o = Office::open(cfg(dir.path(), 0), NOW).unwrap();
+        o.set_street_summary(before.clone(), NOW + 1);
+        // A delta that does not make the figures answered is refused: the
+        // copy stays, its tag is dropped, the caller asks again.
+        assert!(!o.take_street_answer(answer(d.clone(), "another tag"), NOW + 2_001));
+        assert_eq!(o.street_summary_tag(), "");
+        assert_eq!(o.street_summary().unwrap().0, before);
+        o.set_street_summary(before.clone(), NOW + 1);
+        assert!(o.take_street_answer(answer(d.clone(), &tag_after), NOW + 2_001));
+        assert_eq!(o.street_summary_tag(), tag_after);
+        assert_eq!(o.street_summary().unwrap(), (after.clone(), NOW + 2_001));
+        // A delta for figures no longer held (the same again) is refused.
+        assert!(!o.take_street_answer(answer(d, &tag_after), NOW + 2_002));
+        assert_eq!(o.street_summary_tag(), "");
+    }
+    // The copy the delta made was kept whole.
+    let mut o = Office::open(cfg(dir.path(), 0), NOW + 3_000).unwrap();
+    assert_eq!(o.street_summary().unwrap(), (after, NOW + 2_001));
 }

@@ -18,6 +18,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::rollup::v1 as pb;
+use crate::sync::v1 as spb;
 
 /// A stamp as another community's node may see it: the community and its
 /// freshness, none of its heads, digests or sign-offs.
@@ -121,6 +122,160 @@ pub fn bring_up_to_date(
     {
         *slot = own;
     }
+}
+
+/// The outline of the street's figures, to tell what changed between two
+/// versions: a hash of their shape (every field but the time, the
+/// freshness and the tree's figures: the communities and their order
+/// included) and a hash of each of the root's children.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outline {
+    shape: [u8; 16],
+    children: Vec<[u8; 16]>,
+}
+
+fn hash16(parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
+}
+
+/// The outline of `figures` (as every node is sent them alike).
+pub fn outline(figures: &pb::Rollup) -> Outline {
+    let children: &[pb::Node] = figures.tree.as_ref().map_or(&[], |t| &t.children);
+    let alike = pb::Rollup {
+        tree: None,
+        generated_at_ms: 0,
+        received_at_ms: 0,
+        conflicts: Vec::new(),
+        stamps: figures
+            .stamps
+            .iter()
+            .map(|st| pb::Stamp {
+                community_id: st.community_id.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ..without_tree(figures)
+    };
+    let mut shape_parts: Vec<Vec<u8>> = vec![prost::Message::encode_to_vec(&alike)];
+    shape_parts.push(vec![u8::from(figures.tree.is_some())]);
+    for c in children {
+        shape_parts.push((c.level).to_le_bytes().to_vec());
+        shape_parts.push(c.id.as_bytes().to_vec());
+    }
+    let refs: Vec<&[u8]> = shape_parts.iter().map(Vec::as_slice).collect();
+    Outline {
+        shape: hash16(&refs),
+        children: children
+            .iter()
+            .map(|c| hash16(&[&prost::Message::encode_to_vec(c)]))
+            .collect(),
+    }
+}
+
+/// The same figures without their tree, stamps and conflicts (which can
+/// be large), for hashing the rest.
+fn without_tree(r: &pb::Rollup) -> pb::Rollup {
+    pb::Rollup {
+        street_id: r.street_id.clone(),
+        as_of: r.as_of.clone(),
+        tz: r.tz.clone(),
+        rollup_version: r.rollup_version,
+        generated_at_ms: r.generated_at_ms,
+        tree: None,
+        stamps: Vec::new(),
+        conflicts: Vec::new(),
+        path: r.path.clone(),
+        stale_after_ms: r.stale_after_ms,
+        received_at_ms: r.received_at_ms,
+    }
+}
+
+/// What changed from the figures outlined by `base` (tagged `base_tag`) to
+/// `now` (outlined by `now_outline`): the root and the children whose hash
+/// differs. `None` when the shape changed (another day, a community more or
+/// fewer, another order): the figures must be sent whole.
+pub fn delta(
+    base_tag: &str,
+    base: &Outline,
+    now: &pb::Rollup,
+    now_outline: &Outline,
+) -> Option<spb::FiguresDelta> {
+    if base.shape != now_outline.shape || base.children.len() != now_outline.children.len() {
+        return None;
+    }
+    let tree = now.tree.as_ref()?;
+    let changed = base
+        .children
+        .iter()
+        .zip(&now_outline.children)
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .filter_map(|(i, _)| {
+            Some(spb::ChangedChild {
+                index: u32::try_from(i).ok()?,
+                node: Some(tree.children.get(i)?.clone()),
+            })
+        })
+        .collect();
+    Some(spb::FiguresDelta {
+        base_tag: base_tag.to_string(),
+        root: Some(pb::Node {
+            children: Vec::new(),
+            ..clone_node_shallow(tree)
+        }),
+        changed,
+    })
+}
+
+fn clone_node_shallow(n: &pb::Node) -> pb::Node {
+    pb::Node {
+        level: n.level,
+        id: n.id.clone(),
+        name: n.name.clone(),
+        figures: n.figures.clone(),
+        children: Vec::new(),
+        children_omitted: n.children_omitted,
+    }
+}
+
+/// Applies a delta to a copy of the figures it was made from: the root
+/// (its children kept) and each changed child replaced. The error says
+/// what did not fit (the copy is then left as it was); whether the result
+/// is the figures answered is for the caller to check by their tag.
+pub fn apply_delta(figures: &mut pb::Rollup, delta: &spb::FiguresDelta) -> Result<(), String> {
+    let tree = figures
+        .tree
+        .as_mut()
+        .ok_or("the figures held have no tree to apply a delta to")?;
+    let root = delta.root.as_ref().ok_or("the delta has no root")?;
+    let count = tree.children.len();
+    for c in &delta.changed {
+        let fits = usize::try_from(c.index).is_ok_and(|i| i < count);
+        if !fits || c.node.is_none() {
+            return Err(format!(
+                "the delta changes child {} of {count}, or names no node",
+                c.index
+            ));
+        }
+    }
+    let children = std::mem::take(&mut tree.children);
+    *tree = pb::Node {
+        children,
+        ..clone_node_shallow(root)
+    };
+    for c in &delta.changed {
+        if let (Some(slot), Some(node)) = (tree.children.get_mut(c.index as usize), &c.node) {
+            *slot = node.clone();
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -233,5 +388,58 @@ mod tests {
             Some(later.stamps[0].clone()),
         );
         assert_eq!(held, later);
+    }
+
+    fn with_children(at: i64, households: &[u64]) -> pb::Rollup {
+        let mut f = figures(at, households.iter().sum());
+        let tree = f.tree.as_mut().unwrap();
+        tree.children = households
+            .iter()
+            .enumerate()
+            .map(|(i, h)| pb::Node {
+                id: format!("c{:02}", i + 1),
+                figures: Some(pb::Figures {
+                    households: *h,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        f
+    }
+
+    #[test]
+    fn a_delta_carries_the_changed_communities_and_makes_the_figures_answered() {
+        let base = with_children(1_000, &[3, 4, 5]);
+        let now = with_children(9_000, &[3, 6, 5]);
+        let (bo, no) = (outline(&base), outline(&now));
+        let d = delta(&figures_tag(&base), &bo, &now, &no).expect("same shape");
+        assert_eq!(d.changed.len(), 1);
+        assert_eq!(d.changed[0].index, 1);
+        let mut held = base.clone();
+        apply_delta(&mut held, &d).unwrap();
+        assert_eq!(held.tree, now.tree);
+        assert_eq!(figures_tag(&held), figures_tag(&now));
+        // Nothing changed: an empty delta.
+        let same = delta("t", &no, &now, &no).unwrap();
+        assert!(same.changed.is_empty());
+
+        // Another shape (a community more, or another day): no delta.
+        let more = with_children(9_000, &[3, 6, 5, 1]);
+        assert_eq!(delta("t", &bo, &more, &outline(&more)), None);
+        let mut tomorrow = now.clone();
+        tomorrow.as_of = "2026-12-06".into();
+        assert_eq!(delta("t", &bo, &tomorrow, &outline(&tomorrow)), None);
+
+        // A delta that does not fit is refused and leaves the copy alone.
+        let mut bad = d.clone();
+        bad.changed[0].index = 7;
+        let mut copy = base.clone();
+        assert!(
+            apply_delta(&mut copy, &bad)
+                .unwrap_err()
+                .contains("child 7 of 3")
+        );
+        assert_eq!(copy, base);
     }
 }

@@ -27,7 +27,8 @@
 //!   read with nothing new, p50 of 20.
 //!
 //! `GRIDSYNC_BENCH_KEEP=1` keeps each street's folder (the coordinator's
-//! log is `coordinator/log.txt`).
+//! log is `coordinator/log.txt`, filtered by `GRIDSYNC_FANIN_LOG`, default
+//! `warn`).
 
 #[path = "attacks/procs.rs"]
 #[allow(dead_code)]
@@ -201,12 +202,19 @@ async fn street(bins: &Path, n: usize) -> Figures {
     // Every simulated node dials from 127.0.0.1: the per-address cap (64
     // by default, against one host's flood) would stop the street at 63.
     // The open-files limit is the systemd unit's (deploy/systemd).
+    // GRIDSYNC_FANIN_LOG sets the coordinator's log filter (default warn),
+    // e.g. `gridsync_coordinator::report=debug` to see why the street's
+    // figures for nodes change.
+    let log = std::env::var("GRIDSYNC_FANIN_LOG").unwrap_or_else(|_| "warn".into());
     let coord = procs::coordinator_with(
         bins,
         &dir.path().join("coordinator"),
         &certs,
         COORDINATOR_NOFILE,
-        &[("GRIDSYNC_MAX_CONNECTIONS_PER_ADDRESS", "2048")],
+        &[
+            ("GRIDSYNC_MAX_CONNECTIONS_PER_ADDRESS", "2048"),
+            ("GRIDSYNC_LOG", &log),
+        ],
     );
     let watch_mem = procs::MemoryWatch::start(coord.pid());
     let mut op = operator_client(

@@ -405,6 +405,8 @@ async fn a_node_holding_the_current_figures_is_answered_without_them() {
     assert!(sent_again, "the changed figures never came");
     let a = changed.lock().unwrap().take().unwrap();
     assert_ne!(a.figures_tag, first.figures_tag);
+    // A community more is another shape: whole, not a delta.
+    assert_eq!(a.delta, None);
     let figures = a.figures.unwrap();
     assert_eq!(figures.tree.as_ref().unwrap().children.len(), 3);
     assert_eq!(figures_tag(&figures), a.figures_tag);

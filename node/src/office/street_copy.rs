@@ -124,12 +124,14 @@ impl StreetCopy {
     }
 
     /// Takes the coordinator's answer to a digest report: the figures
-    /// whole when they changed, otherwise the time and the node's own
-    /// stamp, which bring the copy held up to date (in memory; the store
-    /// keeps the time only, not the whole copy again).
+    /// whole, or what changed since those held (a delta), or that they did
+    /// not change; with the last two, the time, the communities not fresh
+    /// and the node's own stamp bring the copy held up to date. The store
+    /// keeps the whole copy when it changed, else the answer only.
     /// Returns false when the answer is for figures this copy does not
-    /// hold (they changed here meanwhile): the tag held is then dropped, so
-    /// that the next report states none and gets them whole.
+    /// hold (they changed here meanwhile, or the delta does not make the
+    /// figures answered): the tag held is then dropped, so that the next
+    /// report states none and gets them whole.
     pub(super) fn take_answer(
         &mut self,
         store: &Store,
@@ -141,32 +143,66 @@ impl StreetCopy {
             return true;
         }
         self.load_summary(store);
-        match &mut self.summary {
-            Some(held) if held.tag == answer.figures_tag => {
-                let text = stamped(
-                    received_ms,
-                    &hex::encode(prost::Message::encode_to_vec(&answer)),
-                );
+        let Some(held) = &mut self.summary else {
+            tracing::info!("the coordinator's answer is for figures this node does not hold");
+            return false;
+        };
+        if let Some(delta) = &answer.delta {
+            let mut next = held.rollup.clone();
+            let applied = if held.tag != delta.base_tag {
+                Err("it is for other figures than those held".to_string())
+            } else {
+                street_figures::apply_delta(&mut next, delta)
+            };
+            let checked = applied.and_then(|()| {
                 street_figures::bring_up_to_date(
-                    &mut held.rollup,
+                    &mut next,
                     answer.generated_at_ms,
                     &answer.unusual,
-                    answer.own,
+                    answer.own.clone(),
                 );
-                held.received_ms = received_ms;
-                if let Err(e) = store.set_meta(STREET_SUMMARY_SEEN_KEY, &text) {
-                    tracing::warn!(error = %e, "could not keep the time of the street's figures");
+                let made = street_figures::figures_tag(&next);
+                if made == answer.figures_tag {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the figures it makes are tagged {made}, not {}",
+                        answer.figures_tag
+                    ))
                 }
-                true
-            }
-            _ => {
-                tracing::info!("the coordinator's answer is for figures this node does not hold");
-                if let Some(held) = &mut self.summary {
+            });
+            return match checked {
+                Ok(()) => {
+                    self.set_summary(store, next, Some(answer.figures_tag), received_ms);
+                    true
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "the coordinator's delta of the street's figures does not apply; asking for them whole");
                     held.tag.clear();
+                    false
                 }
-                false
-            }
+            };
         }
+        if held.tag != answer.figures_tag {
+            tracing::info!("the coordinator's answer is for figures this node does not hold");
+            held.tag.clear();
+            return false;
+        }
+        let text = stamped(
+            received_ms,
+            &hex::encode(prost::Message::encode_to_vec(&answer)),
+        );
+        street_figures::bring_up_to_date(
+            &mut held.rollup,
+            answer.generated_at_ms,
+            &answer.unusual,
+            answer.own,
+        );
+        held.received_ms = received_ms;
+        if let Err(e) = store.set_meta(STREET_SUMMARY_SEEN_KEY, &text) {
+            tracing::warn!(error = %e, "could not keep the time of the street's figures");
+        }
+        true
     }
 
     /// The tag of the street's figures held; empty for none.
