@@ -25,6 +25,7 @@ pub fn registry(replicas: ReplicasHandle, clock: Clock) -> Registry {
     let mut reg = metrics::registry();
     replicas.timings().register(&mut reg);
     replicas.traffic().register(&mut reg);
+    replicas.figures_answers().register(&mut reg);
     reg.register_collector(Box::new(Communities { replicas, clock }));
     reg
 }

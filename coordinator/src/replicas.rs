@@ -40,7 +40,7 @@ pub use crate::error::ReplicasError;
 use crate::links::{CommunityStatus, Links, peer_name};
 use crate::rollups::StreetInput;
 use crate::shard::{CommunityShard, CommunityState, StreetShard, leaf};
-use crate::summary::NodeSummary;
+use crate::summary::{FiguresAnswers, NodeSummary};
 
 /// How long an operator's ticket waits for a community busy applying a
 /// message before it is refused as busy (to try again).
@@ -95,6 +95,7 @@ pub struct StreetReplicas {
     /// community (registered by `crate::metrics`).
     timings: Timings,
     traffic: SyncTraffic,
+    figures_answers: FiguresAnswers,
 }
 
 impl StreetReplicas {
@@ -159,6 +160,7 @@ impl StreetReplicas {
             changes: tokio::sync::watch::Sender::new(0),
             timings,
             traffic: SyncTraffic::default(),
+            figures_answers: FiguresAnswers::default(),
             cfg,
         };
         {
@@ -213,6 +215,11 @@ impl StreetReplicas {
     /// Sync frames and bytes per community, counted by the sessions.
     pub fn traffic(&self) -> &SyncTraffic {
         &self.traffic
+    }
+
+    /// How the nodes' digest reports were answered.
+    pub fn figures_answers(&self) -> &FiguresAnswers {
+        &self.figures_answers
     }
 
     /// A receiver that ticks after every committed change.

@@ -9,7 +9,53 @@ use gridsync_proto::rollup::v1 as rpb;
 use gridsync_proto::street_figures;
 use gridsync_proto::sync::v1 as pb;
 
+use gridsync_svc::metrics::prometheus_client::metrics::counter::Counter;
+use gridsync_svc::metrics::prometheus_client::registry::Registry;
+
 use crate::rollups::SUMMARY_MAX_AGE_MS;
+
+/// How the nodes' digest reports were answered: the street's figures
+/// whole, what changed since the version held, or unchanged (registered by
+/// `crate::metrics`). In a street where little changes, almost all are
+/// unchanged; many whole answers mean nodes keep missing their version.
+#[derive(Clone, Debug, Default)]
+pub struct FiguresAnswers {
+    whole: Counter,
+    delta: Counter,
+    unchanged: Counter,
+}
+
+impl FiguresAnswers {
+    /// Counts `answer`.
+    pub fn count(&self, answer: &pb::DigestAnswer) {
+        if answer.figures.is_some() {
+            self.whole.inc();
+        } else if answer.delta.is_some() {
+            self.delta.inc();
+        } else {
+            self.unchanged.inc();
+        }
+    }
+
+    /// Registers `gridsync_figures_answers_{whole,delta,unchanged}_total`.
+    pub fn register(&self, reg: &mut Registry) {
+        reg.register(
+            "figures_answers_whole",
+            "Digest reports answered with the street's figures whole",
+            self.whole.clone(),
+        );
+        reg.register(
+            "figures_answers_delta",
+            "Digest reports answered with what changed since the node's version of the figures",
+            self.delta.clone(),
+        );
+        reg.register(
+            "figures_answers_unchanged",
+            "Digest reports answered that the node's figures are current",
+            self.unchanged.clone(),
+        );
+    }
+}
 
 /// The street's top figures as a node may see them, made once per
 /// computation for every node: every community's figures and whether it is

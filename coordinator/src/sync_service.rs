@@ -237,7 +237,9 @@ impl pb::sync_server::Sync for SyncService {
         let (own, summary) = self
             .take_report(principal, &report.community_id, report.digest)
             .await?;
-        Ok(Response::new(summary.answer(&own, &report.figures_tag)))
+        let answer = summary.answer(&own, &report.figures_tag);
+        self.replicas.figures_answers().count(&answer);
+        Ok(Response::new(answer))
     }
 
     async fn session(

@@ -195,6 +195,30 @@ struct Figures {
     street_read_p50: Duration,
 }
 
+/// The coordinator's counts of digest reports answered with the figures
+/// whole, with a delta, and unchanged (its `/metrics`; NaN if unread).
+fn figures_answers(port: u16) -> [f64; 3] {
+    use std::io::{Read, Write};
+    let mut body = String::new();
+    let read = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        s.read_to_string(&mut body)
+    });
+    let get = |name: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    if read.is_err() {
+        return [f64::NAN; 3];
+    }
+    [
+        get("gridsync_figures_answers_whole_total "),
+        get("gridsync_figures_answers_delta_total "),
+        get("gridsync_figures_answers_unchanged_total "),
+    ]
+}
+
 async fn street(bins: &Path, n: usize) -> Figures {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let pki = Pki::new();
@@ -206,6 +230,12 @@ async fn street(bins: &Path, n: usize) -> Figures {
     // e.g. `gridsync_coordinator::report=debug` to see why the street's
     // figures for nodes change.
     let log = std::env::var("GRIDSYNC_FANIN_LOG").unwrap_or_else(|_| "warn".into());
+    // Its metrics, for how the digest reports were answered.
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
     let coord = procs::coordinator_with(
         bins,
         &dir.path().join("coordinator"),
@@ -214,6 +244,7 @@ async fn street(bins: &Path, n: usize) -> Figures {
         &[
             ("GRIDSYNC_MAX_CONNECTIONS_PER_ADDRESS", "2048"),
             ("GRIDSYNC_LOG", &log),
+            ("GRIDSYNC_METRICS_LISTEN", &metrics_listen),
         ],
     );
     let watch_mem = procs::MemoryWatch::start(coord.pid());
@@ -317,9 +348,16 @@ async fn street(bins: &Path, n: usize) -> Figures {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let ticks = clock_ticks();
     let cpid = coord.pid().to_string();
+    let a0 = figures_answers(metrics_port);
     let (c0, s0, w0) = (cpu_ticks(&cpid), cpu_ticks("self"), Instant::now());
     tokio::time::sleep(idle_window()).await;
     let (c1, s1, wall) = (cpu_ticks(&cpid), cpu_ticks("self"), w0.elapsed());
+    let a1 = figures_answers(metrics_port);
+    let idle_answers = [0, 1, 2].map(|i| a1[i] - a0[i]);
+    eprintln!(
+        "{n} nodes: digest reports answered while idle: {} whole, {} with a delta, {} unchanged",
+        idle_answers[0], idle_answers[1], idle_answers[2]
+    );
     let share = |d: u64| d as f64 / ticks / wall.as_secs_f64() * 100.0;
     let (idle_cpu_pct, nodes_cpu_pct) = (share(c1 - c0), share(s1 - s0));
     let rss_idle = procs::rss_mib(coord.pid());

@@ -144,6 +144,15 @@ async fn both_services_expose_link_freshness_commits_and_traffic() {
         get(&m, "gridsync_commit_seconds_count").unwrap_or(0.0) > 0.0,
         "{m:?}"
     );
+    // The node's first digest report held no figures: it got them whole.
+    assert!(
+        eventually(WITHIN, || async {
+            get(&scrape(ca).await, "gridsync_figures_answers_whole_total").unwrap_or(0.0) >= 1.0
+        })
+        .await,
+        "no digest report answered whole: {:?}",
+        scrape(ca).await
+    );
 
     // The node: link up, everything acknowledged once in sync, traffic.
     assert!(
