@@ -36,6 +36,6 @@ pub mod memory;
 pub mod metrics;
 pub mod process;
 
-pub use blocking::{BlockingError, Recover, Shared, blocking, on_pool};
+pub use blocking::{BlockingError, Recover, Shared, blocking, on_pool, quick};
 pub use clock::Clock;
 pub use error::ApiError;

@@ -24,7 +24,7 @@ use gridsync_core::sync::{
 };
 use gridsync_proto::sync::v1::{self as pb, SyncFrame};
 use gridsync_svc::memory::{Ceiling, Reservation};
-use gridsync_svc::{Clock, Recover, Shared, blocking};
+use gridsync_svc::{Clock, Recover, Shared, blocking, quick};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::{Stream, StreamExt};
 
@@ -284,7 +284,10 @@ where
                 }
             }
             _ = ticker.tick(), if heartbeat.is_some() => {
-                let heads = on_host(&host, &mut session, |h, _| h.heads()).await?;
+                // Heads are held in memory: read here when the host is
+                // free, not on the pool (a thousand sessions beat every
+                // two seconds).
+                let heads = quick(&host, |h| h.heads()).await??;
                 let changed_docs = changed_heads(&told, &heads);
                 let mut next = told.clone();
                 next.extend(changed_docs.clone());
