@@ -132,7 +132,7 @@ where
     {
         // A poisoned lock's guard is dropped here with its error: the pool
         // path rebuilds the value first.
-        if let Some(mut guard) = shared.try_lock().ok() {
+        if let Ok(mut guard) = shared.try_lock() {
             return Ok(f(&mut guard));
         }
     }
