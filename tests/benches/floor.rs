@@ -6,10 +6,12 @@
 //!     cargo bench -p gridsync-tests --bench floor [-- ROW…]
 //!     GRIDSYNC_BIN_DIR=/other/target/release cargo bench -p gridsync-tests --bench floor
 //!
-//! ROW filters the rows by name (`writes`, `offline`, `unary`, `rollup`). Each row
-//! is measured `GRIDSYNC_BENCH_REPEAT` times (default 3) on a fresh street
-//! and reported as median (min–max); its floor is measured in the same
-//! run, and the ratio is what the binaries reach of it.
+//! ROW picks rows by name (`writes`, `offline`, `unary`, `rollup`,
+//! `import`, `start`, `street_rollup`, `catchup`, `memory`; none: all, in
+//! that order). Each row is measured `GRIDSYNC_BENCH_REPEAT` times
+//! (default 3), each time on a fresh street or store, and reported as
+//! median (min–max); its floor is measured in the same run, and the ratio
+//! is what the binaries reach of it.
 //!
 //! - `writes`: acknowledged edits per second at one node through its
 //!   office API (a screening visit each, today's activity document), with
@@ -26,14 +28,75 @@
 //!   connection, p50/p99 of 200 calls. Goal: under 5 ms (Nagle's delay
 //!   adds ~40 ms to an answer when TCP_NODELAY is off).
 //! - `rollup`: an edit acknowledged at the node → the coordinator's
-//!   rollup (`GetRollup`, read back to back) counting it, p50/p99 of 40;
-//!   and a rollup read with nothing new, p50/p99 of 100.
+//!   rollup (`GetRollup`, every level, read back to back) counting it,
+//!   p50/p99 of 40; and a rollup read with nothing new, p50/p99 of 100.
+//!   Twice: on the one community of 40 households above, and on the demo
+//!   street (6 communities and 1 village, 3,000 households each, 30 days
+//!   of activity, seeded into the stores) with the built coordinator and
+//!   seven built nodes, the edits at the first community's node once every
+//!   node is in sync and the first full rollup is done.
+//!
+//! The rows on a community of 3,000 households (the demo roster, 9,090
+//! rows; `floor/office_rows.rs`, built by `rows/community.rs`, shared with
+//! the community bench):
+//!
+//! - `import`: the roster through `Office` in this process (the API's
+//!   write path without the socket: roster checks, Automerge, one commit
+//!   to the encrypted store per 500 rows). Floor: the same requests applied
+//!   to the community in process with no store (each request's changes
+//!   taken for saving, as the office takes them), which is most of the
+//!   work; the ratio is what the store adds.
+//! - `start`: the node binary's cold start on that store (spawn to the
+//!   first answered GetStatus; no coordinator). Floor: Automerge loading
+//!   the same stored bytes of the documents the node opens (registry,
+//!   cases, today's activity) in process, nothing else (no SQLCipher, no
+//!   hydration, no process).
+//! - `memory`: the node binary on that store, linked to the coordinator
+//!   binary: its peak RSS from start through 20,000 screening visits (4
+//!   clients) until the coordinator has them all; beside it the RSS when
+//!   the last visit was acknowledged, once in sync, and how long after the
+//!   last visit that was. Floor: the RSS at start, in sync (the goal is a
+//!   day within 2× of it).
+//!
+//! The rows with the services in this process, as the rollup and catch-up
+//! benches run them (`floor/street_rows.rs`, on `rows/street_rollup.rs`
+//! and `rows/catchup.rs`, shared with those benches):
+//!
+//! - `street_rollup`: the coordinator's first full rollup of the demo
+//!   street (6 communities and 1 village, 3,000 households each, 30 days
+//!   of activity) on its replicas just opened on a copy of the seeded
+//!   store. Floor: Automerge loading the stored bytes of the documents it
+//!   reads (each community's registry, cases and today's activity, and the
+//!   street document), in process.
+//! - `catchup`: a node (3,000 households) back after a day offline, 3,000
+//!   visits of one change each, to converged with the coordinator over
+//!   gRPC and mutual TLS. Floor: Automerge's sync protocol bringing the
+//!   coordinator's copy of the day (its heads before the visits) up to the
+//!   node's in process, messages encoded and decoded.
 
+#[path = "rows/catchup.rs"]
+#[allow(dead_code)]
+mod catchup;
+#[path = "rows/community.rs"]
+#[allow(dead_code)]
+mod community;
+#[path = "rows/load.rs"]
+mod load;
+#[path = "floor/office_rows.rs"]
+mod office_rows;
 #[path = "attacks/procs.rs"]
 #[allow(dead_code)]
 mod procs;
+#[path = "rows/street_rollup.rs"]
+#[allow(dead_code)]
+mod street_rollup;
+#[path = "floor/street_rows.rs"]
+mod street_rows;
+#[path = "floor/table.rs"]
+mod table;
 
 use procs::{ms, pct};
+use table::{Row, print, repeat, spread};
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -54,7 +117,20 @@ use tonic::transport::Channel;
 type Office = OfficeClient<Channel>;
 type Operator = StreetClient<Channel>;
 
-const COMMUNITY: &str = "c01";
+/// The rows, in the order they run.
+const ROWS: [&str; 9] = [
+    "writes",
+    "offline",
+    "unary",
+    "rollup",
+    "import",
+    "start",
+    "street_rollup",
+    "catchup",
+    "memory",
+];
+
+const COMMUNITY: &str = community::COMMUNITY;
 /// Households the visits are spread over, two residents each.
 const HOUSEHOLDS: usize = 40;
 /// Visits per configuration of the `writes` row, per client count.
@@ -65,41 +141,6 @@ const UNARY_CALLS: usize = 200;
 const VISIBLE_EDITS: usize = 40;
 /// Rollup reads with nothing new.
 const QUIET_READS: usize = 100;
-
-fn repeat() -> usize {
-    std::env::var("GRIDSYNC_BENCH_REPEAT")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(3)
-        .max(1)
-}
-
-/// Median and range of a few runs' figures.
-fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
-/// One row of the table.
-struct Row {
-    what: String,
-    now: String,
-    floor: String,
-    ratio: String,
-    goal: &'static str,
-}
-
-fn print(rows: &[Row]) {
-    println!(
-        "\n| what | now: median (min–max) | floor, same run | now / floor | goal |\n|---|---|---|---|---|"
-    );
-    for r in rows {
-        println!(
-            "| {} | {} | {} | {} | {} |",
-            r.what, r.now, r.floor, r.ratio, r.goal
-        );
-    }
-}
 
 /// A street of one community: the coordinator and the c01 node (or the
 /// node alone, its coordinator unreachable), c01's compound, building and
@@ -498,69 +539,80 @@ async fn read_rollup(op: &mut Operator) -> rpb::Rollup {
     .into_inner()
 }
 
-/// Today's screening visits the rollup counts for the community.
-fn visits_in(r: &rpb::Rollup) -> u64 {
+/// Today's screening visits the rollup counts for `community`.
+fn visits_in(r: &rpb::Rollup, community: &str) -> u64 {
     r.tree
         .as_ref()
-        .and_then(|t| t.children.iter().find(|c| c.id == COMMUNITY))
+        .and_then(|t| t.children.iter().find(|c| c.id == community))
         .and_then(|c| c.figures.as_ref())
         .map_or(0, |f| f.screening_visits)
 }
 
-async fn rollup_rows(bins: &Path, rows: &mut Vec<Row>) {
-    let (mut vis_p50, mut vis_p99, mut quiet_p50, mut quiet_p99) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for run in 0..repeat() {
-        let s = street(bins, true).await;
-        let mut op = s.op.clone().expect("a linked street");
-        let mut office = gridsync_testkit::connect(s.node.addr).await;
-        let mut seen = visits_in(&read_rollup(&mut op).await);
-        let mut visible = Vec::with_capacity(VISIBLE_EDITS);
-        for k in 0..VISIBLE_EDITS {
-            office
-                .create_record(pb::CreateRecordRequest {
-                    record: Some(visit(k, &s.households)),
-                })
-                .await
-                .expect("a visit");
-            let acked = Instant::now();
-            loop {
-                let n = visits_in(&read_rollup(&mut op).await);
-                if n > seen {
-                    seen = n;
-                    break;
-                }
-                assert!(
-                    acked.elapsed() < Duration::from_secs(60),
-                    "an acknowledged visit was not in the rollup within 60 s"
-                );
+/// [`VISIBLE_EDITS`] visits at the node of `community`, each timed from
+/// its acknowledgement to the coordinator's rollup (read back to back)
+/// counting it; then [`QUIET_READS`] rollup reads with nothing new. Both
+/// sorted.
+async fn edits_to_rollup(
+    office: &mut Office,
+    op: &mut Operator,
+    community: &str,
+    households: &[(String, Vec<String>)],
+) -> (Vec<Duration>, Vec<Duration>) {
+    let mut seen = visits_in(&read_rollup(op).await, community);
+    let mut visible = Vec::with_capacity(VISIBLE_EDITS);
+    for k in 0..VISIBLE_EDITS {
+        office
+            .create_record(pb::CreateRecordRequest {
+                record: Some(visit(k, households)),
+            })
+            .await
+            .expect("a visit");
+        let acked = Instant::now();
+        loop {
+            let n = visits_in(&read_rollup(op).await, community);
+            if n > seen {
+                seen = n;
+                break;
             }
-            visible.push(acked.elapsed());
+            assert!(
+                acked.elapsed() < Duration::from_secs(60),
+                "an acknowledged visit was not in the rollup within 60 s"
+            );
         }
-        let mut quiet = Vec::with_capacity(QUIET_READS);
-        for _ in 0..QUIET_READS {
-            let t = Instant::now();
-            read_rollup(&mut op).await;
-            quiet.push(t.elapsed());
-        }
-        visible.sort();
-        quiet.sort();
-        eprintln!(
-            "rollup run {run}: edit → visible p50 {:.1} ms p99 {:.1} ms; a read with nothing new p50 {:.2} ms p99 {:.2} ms",
-            ms(pct(&visible, 0.5)),
-            ms(pct(&visible, 0.99)),
-            ms(pct(&quiet, 0.5)),
-            ms(pct(&quiet, 0.99))
-        );
-        vis_p50.push(ms(pct(&visible, 0.5)));
-        vis_p99.push(ms(pct(&visible, 0.99)));
-        quiet_p50.push(ms(pct(&quiet, 0.5)));
-        quiet_p99.push(ms(pct(&quiet, 0.99)));
+        visible.push(acked.elapsed());
     }
-    let (v50, v50min, v50max) = spread(vis_p50);
-    let (v99, v99min, v99max) = spread(vis_p99);
+    let mut quiet = Vec::with_capacity(QUIET_READS);
+    for _ in 0..QUIET_READS {
+        let t = Instant::now();
+        read_rollup(op).await;
+        quiet.push(t.elapsed());
+    }
+    visible.sort();
+    quiet.sort();
+    (visible, quiet)
+}
+
+/// The two rollup rows of `runs` (each run's edits → visible and quiet
+/// reads, from [`edits_to_rollup`]) on the street `of`.
+fn rollup_table(of: &str, runs: &[(Vec<Duration>, Vec<Duration>)], rows: &mut Vec<Row>) {
+    let p = |i: usize, q: f64| -> Vec<f64> {
+        runs.iter()
+            .map(|r| ms(pct(if i == 0 { &r.0 } else { &r.1 }, q)))
+            .collect()
+    };
+    for (run, (visible, quiet)) in runs.iter().enumerate() {
+        eprintln!(
+            "rollup run {run} ({of}): edit → visible p50 {:.1} ms p99 {:.1} ms; a read with nothing new p50 {:.2} ms p99 {:.2} ms",
+            ms(pct(visible, 0.5)),
+            ms(pct(visible, 0.99)),
+            ms(pct(quiet, 0.5)),
+            ms(pct(quiet, 0.99))
+        );
+    }
+    let (v50, v50min, v50max) = spread(p(0, 0.5));
+    let (v99, v99min, v99max) = spread(p(0, 0.99));
     rows.push(Row {
-        what: "edit acknowledged at a node → visible in the coordinator's rollup (one node)".into(),
+        what: format!("edit acknowledged at a node → visible in the coordinator's rollup ({of})"),
         now: format!(
             "p50 {v50:.1} ms ({v50min:.1}–{v50max:.1}), p99 {v99:.1} ms ({v99min:.1}–{v99max:.1})"
         ),
@@ -568,15 +620,28 @@ async fn rollup_rows(bins: &Path, rows: &mut Vec<Row>) {
         ratio: "–".into(),
         goal: "p99 ≤ 20 ms",
     });
-    let (q50, q50min, q50max) = spread(quiet_p50);
-    let (q99, _, _) = spread(quiet_p99);
+    let (q50, q50min, q50max) = spread(p(1, 0.5));
+    let (q99, _, _) = spread(p(1, 0.99));
     rows.push(Row {
-        what: "a rollup read with nothing new".into(),
+        what: format!("a rollup read with nothing new ({of})"),
         now: format!("p50 {q50:.2} ms ({q50min:.2}–{q50max:.2}), p99 {q99:.2} ms"),
         floor: "–".into(),
         ratio: "–".into(),
         goal: "≤ 2 ms",
     });
+}
+
+async fn rollup_rows(bins: &Path, rows: &mut Vec<Row>) {
+    let mut runs = Vec::new();
+    for _ in 0..repeat() {
+        let s = street(bins, true).await;
+        let mut op = s.op.clone().expect("a linked street");
+        let mut office = gridsync_testkit::connect(s.node.addr).await;
+        runs.push(edits_to_rollup(&mut office, &mut op, COMMUNITY, &s.households).await);
+    }
+    rollup_table("one node, 40 households", &runs, rows);
+    let runs = street_rows::demo_street_runs(bins).await;
+    rollup_table("demo street: 7 nodes × 3,000 households", &runs, rows);
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -585,8 +650,11 @@ async fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let wanted =
-        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    if let Some(f) = filters.iter().find(|f| !ROWS.contains(&f.as_str())) {
+        eprintln!("no row {f:?}: the rows are {}", ROWS.join(", "));
+        std::process::exit(2);
+    }
+    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| f == name);
     let bins = procs::bin_dir();
     println!(
         "gridsync floor benchmark: binaries from {}, {} run(s) per row, {} cores",
@@ -595,6 +663,8 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let mut rows = Vec::new();
+    // The community store the import builds, which start and memory copy.
+    let mut template = None;
     if wanted("writes") {
         writes_rows(&bins, &mut rows).await;
     }
@@ -607,10 +677,23 @@ async fn main() {
     if wanted("rollup") {
         rollup_rows(&bins, &mut rows).await;
     }
+    if wanted("import") {
+        office_rows::import_rows(&mut template, &mut rows);
+    }
+    if wanted("start") {
+        office_rows::start_rows(&bins, &mut template, &mut rows).await;
+    }
+    if wanted("street_rollup") {
+        street_rows::street_rollup_rows(&mut rows);
+    }
+    if wanted("catchup") {
+        street_rows::catchup_rows(&mut rows).await;
+    }
+    if wanted("memory") {
+        office_rows::memory_rows(&bins, &mut template, &mut rows).await;
+    }
     print(&rows);
     println!(
-        "\nNot yet in this runner (issue 14): the demo street's 7 nodes; node cold start; first street rollup; \
-         roster import; catch-up of a day; node memory over a day. Idle CPU and connect time at 100/300/1,000 nodes: \
-         `cargo bench -p gridsync-tests --bench fanin`."
+        "\nIdle CPU and connect time at 100/300/1,000 nodes: `cargo bench -p gridsync-tests --bench fanin`."
     );
 }

@@ -7,23 +7,24 @@
 //! households each, 30 days of activity) is written into a coordinator
 //! store; the coordinator's replicas are opened on it as the service does.
 //! Measured: the first full rollup (loading every registry, cases and
-//! today's activity, hydrating and computing), a second one (cached), one
-//! edit (a hotline ticket dispatched into a community) and the rollup
-//! after it, and the process's memory (VmRSS, VmHWM) at each step.
+//! today's activity, hydrating and computing) and its floor (Automerge
+//! loading the same bytes), a second one (cached), one edit (a hotline
+//! ticket dispatched into a community) and the rollup after it, and the
+//! process's memory (VmRSS, VmHWM) at each step. The seeding, opening and
+//! first rollup are `rows/street_rollup.rs`, shared with the floor bench
+//! (its `street_rollup` row).
+
+#[path = "rows/load.rs"]
+mod load;
+#[path = "rows/street_rollup.rs"]
+#[allow(dead_code)]
+mod street_rollup;
 
 use std::time::Instant;
 
-use gridsync_coordinator::replicas::{ReplicasConfig, StreetReplicas};
 use gridsync_core::*;
-use gridsync_testkit::demo_street::{self, StreetSpec};
 use gridsync_testkit::now_ms;
-
-fn mem() -> String {
-    match gridsync_svc::process::memory(None) {
-        Some(m) => format!("RSS {:.0} MiB, peak {:.0} MiB", m.rss_mib(), m.peak_mib()),
-        None => "memory unknown".into(),
-    }
-}
+use street_rollup::{TZ, mem};
 
 fn row(k: &str, v: String) {
     println!("{k:<52} {v}");
@@ -34,54 +35,38 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(3000);
-    let tz = chrono_tz::Asia::Shanghai;
-    let now = now_ms() - 60_000;
-    let today = gridsync_core::replica::day_of_instant(now, tz).expect("today");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut spec = StreetSpec::standard(20261129, today, now);
-    spec.households_per_community = households;
-    let t = Instant::now();
-    let seeded = demo_street::seed(
-        &spec,
-        &dir.path().join("coordinator"),
-        &|c| dir.path().join("nodes").join(c.as_str()),
-        Some(&gridsync_testkit::store_key()),
-    )
-    .expect("seed the street");
+    let tz = TZ;
+    let street = street_rollup::seed(households);
+    let (seeded, today) = (&street.seeded, street.today);
     row(
         "seeded street (7 stores + coordinator)",
         format!(
             "{:.2} s, {} households, {} residents, {} documents",
-            t.elapsed().as_secs_f64(),
+            street.seed_took.as_secs_f64(),
             seeded.counts.households,
             seeded.counts.residents,
             seeded.documents
         ),
     );
-    let cfg = ReplicasConfig {
-        street_id: seeded.street_id.clone(),
-        street_name: seeded.street_name.clone(),
-        db_path: dir
-            .path()
-            .join("coordinator")
-            .join(demo_street::COORDINATOR_DB_FILE),
-        tz,
-        compact_after_chunks: 256,
-        stale_after_ms: 15 * 60 * 1000,
-        memory: gridsync_svc::memory::Ceiling::none(),
-        store_key: Some(gridsync_testkit::store_key()),
-    };
-    let t = Instant::now();
-    let r = StreetReplicas::open(cfg).expect("open the replicas");
+    let db = street.coordinator_db();
+    let (floor, docs, bytes) = street.raw_load(&db);
+    row(
+        "floor: Automerge load of the documents the rollup reads",
+        format!(
+            "{:.3} s ({docs} documents, {:.1} MiB)",
+            floor.as_secs_f64(),
+            bytes as f64 / 1048576.0
+        ),
+    );
+    let (r, opened) = street.open(&db);
     row(
         "open the coordinator's replicas",
-        format!("{:.3} s; {}", t.elapsed().as_secs_f64(), mem()),
+        format!("{:.3} s; {}", opened.as_secs_f64(), mem()),
     );
-    let t = Instant::now();
-    let first = r.street_report(today, tz, now_ms()).expect("rollup");
+    let (first, took) = street_rollup::rollup(&r, today);
     row(
         "first full rollup (load + hydrate + compute)",
-        format!("{:.3} s; {}", t.elapsed().as_secs_f64(), mem()),
+        format!("{:.3} s; {}", took.as_secs_f64(), mem()),
     );
     let t = Instant::now();
     let again = r.street_report(today, tz, now_ms()).expect("rollup");

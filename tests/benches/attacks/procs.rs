@@ -185,10 +185,23 @@ pub fn coordinator_with(
     nofile: u32,
     env: &[(&str, &str)],
 ) -> Proc {
+    coordinator_of(bins, dir, certs, nofile, env, "bench-street")
+}
+
+/// [`coordinator_with`] for the street `street_id` (a seeded street's
+/// store is claimed by its id).
+pub fn coordinator_of(
+    bins: &Path,
+    dir: &Path,
+    certs: &Certs,
+    nofile: u32,
+    env: &[(&str, &str)],
+    street_id: &str,
+) -> Proc {
     let bin = binary(bins, "gridsync-coordinator");
     let (mut cmd, log, addr_file) = command_nofile(&bin, dir, nofile);
     cmd.envs(env.iter().copied());
-    cmd.args(["--street-id", "bench-street", "--listen", "127.0.0.1:0"])
+    cmd.args(["--street-id", street_id, "--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir.join("data"))
         .arg("--addr-file")
@@ -225,6 +238,28 @@ pub fn node(
     community: &str,
     coordinator: SocketAddr,
 ) -> Proc {
+    node_of(
+        bins,
+        dir,
+        certs,
+        community,
+        coordinator,
+        PERSON_KEY_SECRET_HEX,
+        &[],
+    )
+}
+
+/// [`node`] with the street's person-key secret `secret_hex` (a seeded
+/// street has its own) and more flags (`--community-name` …).
+pub fn node_of(
+    bins: &Path,
+    dir: &Path,
+    certs: &Certs,
+    community: &str,
+    coordinator: SocketAddr,
+    secret_hex: &str,
+    more: &[&str],
+) -> Proc {
     let bin = binary(bins, "gridsync-node");
     let (mut cmd, log, addr_file) = command(&bin, dir);
     cmd.args(["--community-id", community, "--listen", "127.0.0.1:0"])
@@ -232,7 +267,7 @@ pub fn node(
         .arg(dir.join("data"))
         .arg("--addr-file")
         .arg(&addr_file)
-        .args(["--person-key-secret", PERSON_KEY_SECRET_HEX])
+        .args(["--person-key-secret", secret_hex])
         .args([
             "--time-zone",
             TIME_ZONE.name(),
@@ -248,7 +283,8 @@ pub fn node(
         .arg("--tls-cert")
         .arg(certs.file(&format!("{community}.pem")))
         .arg("--tls-key")
-        .arg(certs.file(&format!("{community}.key")));
+        .arg(certs.file(&format!("{community}.key")))
+        .args(more);
     let child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
