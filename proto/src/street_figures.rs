@@ -32,14 +32,11 @@ pub fn cut_stamp(st: &pb::Stamp) -> pb::Stamp {
     }
 }
 
-/// The tag of the street's figures: a hash of what every node is sent alike
-/// (every stamp cut to its community, no conflicts), leaving out the time
-/// of computation and every community's freshness. Equal figures have
-/// equal tags, whichever node holds them, whenever they were computed and
-/// whichever links are up.
-pub fn figures_tag(figures: &pb::Rollup) -> String {
-    // The tree and path are hashed apart below, so they are not copied.
-    let alike = pb::Rollup {
+/// What every node is sent alike of the figures, but the tree and the
+/// path (hashed apart, as they can be large): every stamp cut to its
+/// community, no conflicts, no time.
+fn alike(figures: &pb::Rollup) -> pb::Rollup {
+    pb::Rollup {
         street_id: figures.street_id.clone(),
         as_of: figures.as_of.clone(),
         tz: figures.tz.clone(),
@@ -58,7 +55,17 @@ pub fn figures_tag(figures: &pb::Rollup) -> String {
         path: Vec::new(),
         stale_after_ms: figures.stale_after_ms,
         received_at_ms: 0,
-    };
+    }
+}
+
+/// The tag of the street's figures: a hash of what every node is sent alike
+/// (every stamp cut to its community, no conflicts), leaving out the time
+/// of computation and every community's freshness. Equal figures have
+/// equal tags, whichever node holds them, whenever they were computed and
+/// whichever links are up.
+pub fn figures_tag(figures: &pb::Rollup) -> String {
+    // The tree and path are hashed apart below, so they are not copied.
+    let alike = alike(figures);
     let mut h = Sha256::new();
     h.update(prost::Message::encode_to_vec(&alike));
     if let Some(tree) = &figures.tree {
@@ -148,23 +155,10 @@ fn hash16(parts: &[&[u8]]) -> [u8; 16] {
 /// The outline of `figures` (as every node is sent them alike).
 pub fn outline(figures: &pb::Rollup) -> Outline {
     let children: &[pb::Node] = figures.tree.as_ref().map_or(&[], |t| &t.children);
-    let alike = pb::Rollup {
-        tree: None,
-        generated_at_ms: 0,
-        received_at_ms: 0,
-        conflicts: Vec::new(),
-        stamps: figures
-            .stamps
-            .iter()
-            .map(|st| pb::Stamp {
-                community_id: st.community_id.clone(),
-                ..Default::default()
-            })
-            .collect(),
-        ..without_tree(figures)
-    };
+    let alike = alike(figures);
     let mut shape_parts: Vec<Vec<u8>> = vec![prost::Message::encode_to_vec(&alike)];
     shape_parts.push(vec![u8::from(figures.tree.is_some())]);
+    shape_parts.extend(figures.path.iter().map(|p| p.as_bytes().to_vec()));
     for c in children {
         shape_parts.push((c.level).to_le_bytes().to_vec());
         shape_parts.push(c.id.as_bytes().to_vec());
@@ -176,24 +170,6 @@ pub fn outline(figures: &pb::Rollup) -> Outline {
             .iter()
             .map(|c| hash16(&[&prost::Message::encode_to_vec(c)]))
             .collect(),
-    }
-}
-
-/// The same figures without their tree, stamps and conflicts (which can
-/// be large), for hashing the rest.
-fn without_tree(r: &pb::Rollup) -> pb::Rollup {
-    pb::Rollup {
-        street_id: r.street_id.clone(),
-        as_of: r.as_of.clone(),
-        tz: r.tz.clone(),
-        rollup_version: r.rollup_version,
-        generated_at_ms: r.generated_at_ms,
-        tree: None,
-        stamps: Vec::new(),
-        conflicts: Vec::new(),
-        path: r.path.clone(),
-        stale_after_ms: r.stale_after_ms,
-        received_at_ms: r.received_at_ms,
     }
 }
 
