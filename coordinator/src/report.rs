@@ -275,7 +275,7 @@ impl StreetReplicas {
 
     /// The street's top figures for the street's today, as nodes get them
     /// with their reports. The street report behind it is computed at most
-    /// every [`crate::rollups::SUMMARY_MAX_AGE_MS`], by one report at a
+    /// every [`crate::rollups::summary_max_age_ms`], by one report at a
     /// time, and the reports that arrive meanwhile are served the last one
     /// (at most one computation older). Without this, a street of 1,000
     /// nodes computed the whole street report for nearly every report at

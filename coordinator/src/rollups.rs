@@ -51,8 +51,23 @@ use crate::error::ReplicasError;
 pub const DEFAULT_STALE_AFTER_MS: i64 = 15 * 60 * 1000;
 
 /// How long the street's top figures computed for one node's report are
-/// given to the next.
+/// given to the next, in a street of up to 200 communities; see
+/// [`summary_max_age_ms`].
 pub const SUMMARY_MAX_AGE_MS: i64 = 2_000;
+
+/// How long the figures computed for nodes' reports are served, in a street
+/// of `communities`: 2 s, and 10 ms per community beyond 200 (10 s at
+/// 1,000). Computing them is work in proportion to the street, and so is
+/// the number of reports: this way the coordinator spends the same share
+/// of its time on them whatever the street's size, and a node's copy of
+/// the street's figures is at most this old. (Operators' rollups are
+/// computed for them, not taken from here.)
+pub fn summary_max_age_ms(communities: usize) -> i64 {
+    let per_community = i64::try_from(communities)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(10);
+    SUMMARY_MAX_AGE_MS.max(per_community)
+}
 
 fn parse_hash(s: &str) -> Option<ChangeHash> {
     s.parse().ok()

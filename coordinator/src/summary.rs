@@ -12,7 +12,7 @@ use gridsync_proto::sync::v1 as pb;
 use gridsync_svc::metrics::prometheus_client::metrics::counter::Counter;
 use gridsync_svc::metrics::prometheus_client::registry::Registry;
 
-use crate::rollups::SUMMARY_MAX_AGE_MS;
+use crate::rollups::summary_max_age_ms;
 
 /// How the nodes' digest reports were answered: the street's figures
 /// whole, what changed since the version held, or unchanged (registered by
@@ -141,7 +141,8 @@ impl NodeSummary {
     /// Young enough to serve at `now_ms` (either way: a clock set back
     /// does not keep an old summary current).
     pub(crate) fn current(&self, now_ms: i64) -> bool {
-        now_ms.abs_diff(self.at_ms) < SUMMARY_MAX_AGE_MS as u64
+        let max_age = summary_max_age_ms(self.masked.stamps.len());
+        now_ms.abs_diff(self.at_ms) < max_age.unsigned_abs()
     }
 
     /// What community `c`'s node is sent: the others' stamps cut, its own
@@ -280,6 +281,26 @@ mod tests {
         assert!(to_c02.conflicts.is_empty());
         let to_other = s.for_node("c09");
         assert!(to_other.stamps.iter().all(|st| st.digest.is_empty()));
+    }
+
+    #[test]
+    fn a_large_streets_figures_for_nodes_are_served_longer() {
+        let street = |n: usize| rpb::Rollup {
+            stamps: (0..n)
+                .map(|i| rpb::Stamp {
+                    community_id: format!("c{i:04}"),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let small = NodeSummary::new(0, street(7), None);
+        assert!(small.current(1_999));
+        assert!(!small.current(2_000));
+        let large = NodeSummary::new(0, street(1_000), None);
+        assert!(large.current(9_999));
+        assert!(!large.current(10_000));
+        assert!(!large.current(-10_000), "a clock set back");
     }
 
     #[test]
