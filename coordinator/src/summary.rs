@@ -46,7 +46,7 @@ impl FiguresAnswers {
         );
         reg.register(
             "figures_answers_delta",
-            "Digest reports answered with what changed since the node's version of the figures",
+            "Digest reports answered with what changed since the node's version of the figures (a delta the node cannot apply is counted here, and its report again under whole)",
             self.delta.clone(),
         );
         reg.register(
@@ -119,6 +119,8 @@ impl NodeSummary {
             Some(last) if last.tag == tag => (last.outline.clone(), last.earlier.clone()),
             Some(last) => {
                 let mut earlier = last.earlier.clone();
+                // Figures back to an earlier version: one entry per tag.
+                earlier.retain(|(t, _)| *t != last.tag);
                 earlier.push((last.tag.clone(), last.outline.clone()));
                 let extra = earlier.len().saturating_sub(VERSIONS_KEPT);
                 earlier.drain(..extra);
@@ -324,8 +326,14 @@ mod tests {
         let mut copy = to_c02.clone();
         copy.generated_at_ms = 1;
         copy.stamps[0].last_sync_ms = 1;
-        let answer = s.answer("c02", "");
-        street_figures::bring_up_to_date(&mut copy, 9_000, &answer.unusual, answer.own);
+        // As a node holding the figures is answered.
+        let answer = s.answer("c02", s.tag());
+        street_figures::bring_up_to_date(
+            &mut copy,
+            9_000,
+            street_figures::stated_freshness(&answer),
+            answer.own.clone(),
+        );
         assert_eq!(copy, to_c02);
     }
 
@@ -366,7 +374,12 @@ mod tests {
         assert_eq!(same.figures, None);
         assert_eq!(same.own, Some(stamp("c02", 9_000)));
         let mut copy = held.clone();
-        street_figures::bring_up_to_date(&mut copy, same.generated_at_ms, &same.unusual, same.own);
+        street_figures::bring_up_to_date(
+            &mut copy,
+            same.generated_at_ms,
+            street_figures::stated_freshness(&same),
+            same.own.clone(),
+        );
         assert_eq!(copy, later.for_node("c02"));
 
         // The figures changed, and nothing is known of the version held:
@@ -389,8 +402,8 @@ mod tests {
         street_figures::bring_up_to_date(
             &mut copy,
             delta.generated_at_ms,
-            &delta.unusual,
-            delta.own,
+            street_figures::stated_freshness(&delta),
+            delta.own.clone(),
         );
         assert_eq!(copy, next.for_node("c02"));
         assert_eq!(street_figures::figures_tag(&copy), delta.figures_tag);

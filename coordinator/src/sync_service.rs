@@ -37,7 +37,9 @@ use crate::summary::NodeSummary;
 
 /// The replicas, shared by the sync sessions and the operator API: they
 /// lock themselves, one community at a time (see `crate::shard`), and are
-/// called only on the blocking pool (`gridsync_svc::on_pool`).
+/// called on the blocking pool (`gridsync_svc::on_pool`), but for a
+/// community's published heads, read in memory at each heartbeat
+/// (`NodeHost::HEADS_IN_MEMORY`).
 pub type ReplicasHandle = Arc<StreetReplicas>;
 
 /// One node's view of the replicas, for the session loop.
@@ -54,6 +56,8 @@ impl Recover for NodeHost {
 }
 
 impl SyncHost for NodeHost {
+    /// The published heads (`StreetReplicas::community_heads`).
+    const HEADS_IN_MEMORY: bool = true;
     fn heads(&mut self) -> Result<sync::DocHeads, SessionError> {
         Ok(self.replicas.community_heads(&self.community))
     }

@@ -77,7 +77,22 @@ pub fn figures_tag(figures: &pb::Rollup) -> String {
         h.update((p.len() as u64).to_le_bytes());
         h.update(p.as_bytes());
     }
-    hex::encode(&h.finalize()[..16])
+    format!("{TAG_VERSION}{}", hex::encode(&h.finalize()[..16]))
+}
+
+/// What every tag that leaves freshness out begins with. A coordinator
+/// from before that (whose tags do not) sends no `unusual`: its answers
+/// say nothing of the communities' freshness.
+pub const TAG_VERSION: &str = "f2:";
+
+/// The freshness an answer without figures states: its `unusual` when its
+/// tag leaves freshness out (the communities not listed are fresh), `None`
+/// from an older coordinator, which states none.
+pub fn stated_freshness(answer: &spb::DigestAnswer) -> Option<&[pb::Stamp]> {
+    answer
+        .figures_tag
+        .starts_with(TAG_VERSION)
+        .then_some(answer.unusual.as_slice())
 }
 
 /// The stamps, cut, of the communities that are not fresh or are held:
@@ -96,27 +111,39 @@ pub fn unusual(figures: &pb::Rollup) -> Vec<pb::Stamp> {
 /// they did not change: computed at `generated_at_ms`; of every community
 /// the freshness of `unusual` (the communities not fresh or held), every
 /// other fresh and last in sync then; and the node's own stamp as sent.
+/// With `unusual` `None` (an older coordinator's answer, which states no
+/// freshness: [`stated_freshness`]), only the communities fresh in the copy
+/// are brought to the time; none is made fresh or stale.
 pub fn bring_up_to_date(
     figures: &mut pb::Rollup,
     generated_at_ms: i64,
-    unusual: &[pb::Stamp],
+    unusual: Option<&[pb::Stamp]>,
     own: Option<pb::Stamp>,
 ) {
     figures.generated_at_ms = generated_at_ms;
-    let unusual: std::collections::HashMap<&str, &pb::Stamp> = unusual
-        .iter()
-        .map(|st| (st.community_id.as_str(), st))
-        .collect();
-    for st in &mut figures.stamps {
-        match unusual.get(st.community_id.as_str()) {
-            Some(u) => {
-                st.stale = u.stale;
-                st.held = u.held;
-                st.last_sync_ms = u.last_sync_ms;
+    match unusual {
+        Some(unusual) => {
+            let unusual: std::collections::HashMap<&str, &pb::Stamp> = unusual
+                .iter()
+                .map(|st| (st.community_id.as_str(), st))
+                .collect();
+            for st in &mut figures.stamps {
+                match unusual.get(st.community_id.as_str()) {
+                    Some(u) => {
+                        st.stale = u.stale;
+                        st.held = u.held;
+                        st.last_sync_ms = u.last_sync_ms;
+                    }
+                    None => {
+                        st.stale = false;
+                        st.held = false;
+                        st.last_sync_ms = generated_at_ms;
+                    }
+                }
             }
-            None => {
-                st.stale = false;
-                st.held = false;
+        }
+        None => {
+            for st in figures.stamps.iter_mut().filter(|st| !st.stale) {
                 st.last_sync_ms = generated_at_ms;
             }
         }
@@ -344,7 +371,7 @@ mod tests {
         bring_up_to_date(
             &mut held,
             9_000,
-            &unusual(&now),
+            Some(&unusual(&now)),
             Some(now.stamps[0].clone()),
         );
         assert_eq!(held, now);
@@ -360,7 +387,7 @@ mod tests {
         bring_up_to_date(
             &mut held,
             20_000,
-            &unusual(&later),
+            Some(&unusual(&later)),
             Some(later.stamps[0].clone()),
         );
         assert_eq!(held, later);
@@ -417,5 +444,27 @@ mod tests {
                 .contains("child 7 of 3")
         );
         assert_eq!(copy, base);
+    }
+
+    #[test]
+    fn an_older_coordinators_answer_states_no_freshness_and_none_is_changed() {
+        let f = figures(1_000, 7);
+        assert!(figures_tag(&f).starts_with(TAG_VERSION));
+        let answer = |tag: &str| spb::DigestAnswer {
+            figures_tag: tag.into(),
+            generated_at_ms: 9_000,
+            ..Default::default()
+        };
+        // Ours: no community listed is a street all fresh.
+        assert_eq!(stated_freshness(&answer(&figures_tag(&f))), Some(&[][..]));
+        // An older coordinator's tag (no version): nothing stated.
+        let older = answer("0123456789abcdef0123456789abcdef");
+        assert_eq!(stated_freshness(&older), None);
+        let mut copy = f.clone();
+        bring_up_to_date(&mut copy, 9_000, stated_freshness(&older), None);
+        // c02 stays stale and keeps its time; the fresh ones are brought on.
+        assert_eq!(copy.stamps[1], f.stamps[1]);
+        assert_eq!(copy.stamps[0].last_sync_ms, 9_000);
+        assert!(!copy.stamps[0].stale);
     }
 }

@@ -122,7 +122,10 @@ where
 /// For work of microseconds on state held in memory (a replica's heads,
 /// read at every heartbeat of every session), which a trip to the blocking
 /// pool, with its two thread wake-ups, would cost many times over. `f` must
-/// not block: no store, no Automerge work beyond reading heads.
+/// not block: no store, no Automerge work beyond reading heads. Nor may it
+/// panic: where [`blocking`] turns a panic into an error, here it unwinds
+/// the calling task (the lock is poisoned, and the value rebuilt before
+/// its next use, as after any panic).
 pub async fn quick<T, R, F>(shared: &Shared<T>, f: F) -> Result<R, BlockingError>
 where
     T: Recover + Send + 'static,

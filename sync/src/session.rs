@@ -36,6 +36,11 @@ pub const MIN_FRAME_BYTES: usize = 1024;
 /// Where the documents of a session live. Every method is blocking and is
 /// given the time (`now_ms`, Unix ms) from the session's clock.
 pub trait SyncHost: Send + 'static {
+    /// True when [`SyncHost::heads`] reads memory only (no store, no
+    /// Automerge work): the session then reads them at each heartbeat on
+    /// its own thread when the host is free ([`gridsync_svc::quick`]),
+    /// not through the blocking pool.
+    const HEADS_IN_MEMORY: bool = false;
     /// Heads of every document this side syncs in the session.
     fn heads(&mut self) -> Result<DocHeads, SessionError>;
     /// Starts syncing a document in `session`, from its persisted state.
@@ -284,10 +289,14 @@ where
                 }
             }
             _ = ticker.tick(), if heartbeat.is_some() => {
-                // Heads are held in memory: read here when the host is
+                // Heads held in memory are read here when the host is
                 // free, not on the pool (a thousand sessions beat every
-                // two seconds).
-                let heads = quick(&host, |h| h.heads()).await??;
+                // two seconds); others (a store's) on the pool.
+                let heads = if H::HEADS_IN_MEMORY {
+                    quick(&host, |h| h.heads()).await??
+                } else {
+                    on_host(&host, &mut session, |h, _| h.heads()).await?
+                };
                 let changed_docs = changed_heads(&told, &heads);
                 let mut next = told.clone();
                 next.extend(changed_docs.clone());

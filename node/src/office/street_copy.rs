@@ -91,8 +91,9 @@ impl StreetCopy {
     /// `ReportDigest` when they changed), in memory and in the store.
     /// `tag` is the coordinator's for them, if it sent one; otherwise
     /// ([`street_figures::figures_tag`]) computed here. The coordinator's is
-    /// kept when both differ (another version of the tag), so that its next
-    /// answer matches it and does not send the figures whole again.
+    /// kept as it is (it may compute another version of the tag), so that
+    /// its next answer matches it and does not send the figures whole
+    /// again.
     pub(super) fn set_summary(
         &mut self,
         store: &Store,
@@ -100,15 +101,9 @@ impl StreetCopy {
         tag: Option<String>,
         received_ms: i64,
     ) {
-        let here = street_figures::figures_tag(&rollup);
         let tag = match tag {
-            Some(theirs) if !theirs.is_empty() => {
-                if theirs != here {
-                    tracing::debug!(%theirs, %here, "the coordinator tags the street's figures otherwise");
-                }
-                theirs
-            }
-            _ => here,
+            Some(theirs) if !theirs.is_empty() => theirs,
+            _ => street_figures::figures_tag(&rollup),
         };
         let encoded = prost::Message::encode_to_vec(&rollup);
         let text = stamped(received_ms, &format!("{}:{tag}", hex::encode(encoded)));
@@ -158,7 +153,7 @@ impl StreetCopy {
                 street_figures::bring_up_to_date(
                     &mut next,
                     answer.generated_at_ms,
-                    &answer.unusual,
+                    street_figures::stated_freshness(&answer),
                     answer.own.clone(),
                 );
                 let made = street_figures::figures_tag(&next);
@@ -195,8 +190,8 @@ impl StreetCopy {
         street_figures::bring_up_to_date(
             &mut held.rollup,
             answer.generated_at_ms,
-            &answer.unusual,
-            answer.own,
+            street_figures::stated_freshness(&answer),
+            answer.own.clone(),
         );
         held.received_ms = received_ms;
         if let Err(e) = store.set_meta(STREET_SUMMARY_SEEN_KEY, &text) {
@@ -268,8 +263,8 @@ impl StreetCopy {
                     street_figures::bring_up_to_date(
                         &mut rollup,
                         seen.generated_at_ms,
-                        &seen.unusual,
-                        seen.own,
+                        street_figures::stated_freshness(&seen),
+                        seen.own.clone(),
                     );
                     received_ms = r;
                 }
