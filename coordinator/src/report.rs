@@ -318,7 +318,7 @@ impl StreetReplicas {
         if let Some(last) = &last
             && last.tag() != summary.tag()
         {
-            tracing::debug!(what = %summary.changes_since(last), "the street's figures for nodes changed");
+            tracing::debug!(communities = ?summary.changed_since(last), "the street's figures for nodes changed");
         }
         *leaf(&self.summary) = Some(summary.clone());
         Ok(summary)

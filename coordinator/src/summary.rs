@@ -102,7 +102,7 @@ impl NodeSummary {
             let mut cut = street_figures::cut_stamp(st);
             // A fresh community is last in sync when the figures were
             // computed: so a node's copy brought up to date by an answer
-            // without figures (street_figures::bring_up_to_date) is what
+            // without figures (street_figures::bring_up_to_answer) is what
             // it would have been sent, and the tag, which leaves that time
             // out, names it.
             if !cut.stale {
@@ -164,40 +164,11 @@ impl NodeSummary {
         &self.tag
     }
 
-    /// What differs from `before` as nodes see it, for the log: the
-    /// communities whose freshness flipped, whose other cut stamp fields
-    /// changed, and whether the figures themselves did.
-    pub fn changes_since(&self, before: &NodeSummary) -> String {
-        let was: HashMap<&str, &rpb::Stamp> = before
-            .masked
-            .stamps
-            .iter()
-            .map(|st| (st.community_id.as_str(), st))
-            .collect();
-        let (mut flipped, mut otherwise, mut new) = (Vec::new(), Vec::new(), 0);
-        for st in &self.masked.stamps {
-            match was.get(st.community_id.as_str()) {
-                None => new += 1,
-                Some(b) if b.stale != st.stale => flipped.push(st.community_id.as_str()),
-                Some(b) if b.held != st.held || (st.stale && b.last_sync_ms != st.last_sync_ms) => {
-                    otherwise.push(st.community_id.as_str())
-                }
-                Some(_) => {}
-            }
-        }
-        let trunc = |v: &[&str]| v.iter().take(5).copied().collect::<Vec<_>>().join(",");
-        format!(
-            "freshness flipped: {} [{}]; held or stale time: {} [{}]; new: {new}; figures {}",
-            flipped.len(),
-            trunc(&flipped),
-            otherwise.len(),
-            trunc(&otherwise),
-            if self.masked.tree == before.masked.tree && self.masked.path == before.masked.path {
-                "unchanged"
-            } else {
-                "changed"
-            }
-        )
+    /// How many communities' figures differ from `before`, for the log;
+    /// `None` when the shape changed (another day, communities added).
+    pub fn changed_since(&self, before: &NodeSummary) -> Option<usize> {
+        street_figures::changed_children(&before.outline, &self.outline)
+            .map(|changed| changed.count())
     }
 
     /// The answer to community `c`'s node, which holds the figures tagged
@@ -209,12 +180,14 @@ impl NodeSummary {
     /// node holding a recent version gets only the communities whose
     /// figures changed since ([`street_figures::delta`]).
     pub fn answer(&self, c: &str, held_tag: &str) -> pb::DigestAnswer {
-        let delta = if held_tag == self.tag {
-            None
+        let (figures, delta) = if held_tag == self.tag {
+            (None, None)
         } else {
-            self.delta_from(held_tag)
+            match self.delta_from(held_tag) {
+                Some(d) => (None, Some((*d).clone())),
+                None => (Some(self.for_node(c)), None),
+            }
         };
-        let figures = (held_tag != self.tag && delta.is_none()).then(|| self.for_node(c));
         pb::DigestAnswer {
             unusual: if figures.is_none() {
                 self.unusual.clone()
@@ -225,7 +198,7 @@ impl NodeSummary {
             generated_at_ms: self.masked.generated_at_ms,
             own: self.own.get(c).map(|(_, whole)| whole.clone()),
             figures_tag: self.tag.clone(),
-            delta: delta.map(|d| (*d).clone()),
+            delta,
         }
     }
 
@@ -328,12 +301,7 @@ mod tests {
         copy.stamps[0].last_sync_ms = 1;
         // As a node holding the figures is answered.
         let answer = s.answer("c02", s.tag());
-        street_figures::bring_up_to_date(
-            &mut copy,
-            9_000,
-            street_figures::stated_freshness(&answer),
-            answer.own.clone(),
-        );
+        street_figures::bring_up_to_answer(&mut copy, &answer);
         assert_eq!(copy, to_c02);
     }
 
@@ -374,12 +342,7 @@ mod tests {
         assert_eq!(same.figures, None);
         assert_eq!(same.own, Some(stamp("c02", 9_000)));
         let mut copy = held.clone();
-        street_figures::bring_up_to_date(
-            &mut copy,
-            same.generated_at_ms,
-            street_figures::stated_freshness(&same),
-            same.own.clone(),
-        );
+        street_figures::bring_up_to_answer(&mut copy, &same);
         assert_eq!(copy, later.for_node("c02"));
 
         // The figures changed, and nothing is known of the version held:
@@ -399,12 +362,7 @@ mod tests {
         assert_eq!(d.base_tag, none.figures_tag);
         let mut copy = held.clone();
         street_figures::apply_delta(&mut copy, &d).unwrap();
-        street_figures::bring_up_to_date(
-            &mut copy,
-            delta.generated_at_ms,
-            street_figures::stated_freshness(&delta),
-            delta.own.clone(),
-        );
+        street_figures::bring_up_to_answer(&mut copy, &delta);
         assert_eq!(copy, next.for_node("c02"));
         assert_eq!(street_figures::figures_tag(&copy), delta.figures_tag);
         // A version it never had, or none: whole.

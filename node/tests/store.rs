@@ -350,35 +350,23 @@ fn the_coordinators_tag_of_the_street_figures_is_kept_over_the_one_computed_here
     };
     // A coordinator of another version tags the same figures otherwise.
     assert_ne!(figures_tag(&figures), "theirs");
+    let theirs = sypb::DigestAnswer {
+        figures: Some(figures.clone()),
+        generated_at_ms: NOW,
+        own: None,
+        figures_tag: "theirs".into(),
+        unusual: Vec::new(),
+        delta: None,
+    };
     {
         let mut o = Office::open(cfg(dir.path(), 0), NOW).unwrap();
-        let taken = o.take_street_answer(
-            sypb::DigestAnswer {
-                figures: Some(figures.clone()),
-                generated_at_ms: NOW,
-                own: None,
-                figures_tag: "theirs".into(),
-                unusual: Vec::new(),
-                delta: None,
-            },
-            NOW + 1,
-        );
+        let taken = o.take_street_answer(theirs.clone(), NOW + 1);
         assert!(taken);
         assert_eq!(o.street_summary_tag(), "theirs");
         // An older coordinator's Report carries no tag: it is computed here.
         o.set_street_summary(figures.clone(), NOW + 2);
         assert_eq!(o.street_summary_tag(), figures_tag(&figures));
-        o.take_street_answer(
-            sypb::DigestAnswer {
-                figures: Some(figures.clone()),
-                generated_at_ms: NOW,
-                own: None,
-                figures_tag: "theirs".into(),
-                unusual: Vec::new(),
-                delta: None,
-            },
-            NOW + 3,
-        );
+        o.take_street_answer(theirs, NOW + 3);
     }
     let mut o = Office::open(cfg(dir.path(), 0), NOW + 4).unwrap();
     assert_eq!(o.street_summary_tag(), "theirs");

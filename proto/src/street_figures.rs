@@ -64,20 +64,35 @@ fn alike(figures: &pb::Rollup) -> pb::Rollup {
 /// equal tags, whichever node holds them, whenever they were computed and
 /// whichever links are up.
 pub fn figures_tag(figures: &pb::Rollup) -> String {
-    // The tree and path are hashed apart below, so they are not copied.
-    let alike = alike(figures);
-    let mut h = Sha256::new();
-    h.update(prost::Message::encode_to_vec(&alike));
-    if let Some(tree) = &figures.tree {
-        h.update(b"tree");
-        h.update(prost::Message::encode_to_vec(tree));
+    let mut h = Parts::default();
+    // The tree and path are hashed apart, so `alike` does not copy them.
+    h.add(&prost::Message::encode_to_vec(&alike(figures)));
+    match &figures.tree {
+        Some(tree) => h.add(&prost::Message::encode_to_vec(tree)),
+        None => h.add(b"no tree"),
     }
     for p in &figures.path {
-        h.update(b"path");
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p.as_bytes());
+        h.add(p.as_bytes());
     }
-    format!("{TAG_VERSION}{}", hex::encode(&h.finalize()[..16]))
+    format!("{TAG_VERSION}{}", hex::encode(h.finish()))
+}
+
+/// A hash of parts, each with its length (so no two lists of parts hash
+/// alike by where one ends and the next begins), cut to 16 bytes.
+#[derive(Default)]
+struct Parts(Sha256);
+
+impl Parts {
+    fn add(&mut self, part: &[u8]) {
+        self.0.update((part.len() as u64).to_le_bytes());
+        self.0.update(part);
+    }
+
+    fn finish(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&self.0.finalize()[..16]);
+        out
+    }
 }
 
 /// What every tag that leaves freshness out begins with. A coordinator
@@ -158,6 +173,17 @@ pub fn bring_up_to_date(
     }
 }
 
+/// [`bring_up_to_date`] with what `answer` states: its time, its
+/// freshness ([`stated_freshness`]) and the node's own stamp.
+pub fn bring_up_to_answer(figures: &mut pb::Rollup, answer: &spb::DigestAnswer) {
+    bring_up_to_date(
+        figures,
+        answer.generated_at_ms,
+        stated_freshness(answer),
+        answer.own.clone(),
+    );
+}
+
 /// The outline of the street's figures, to tell what changed between two
 /// versions: a hash of their shape (every field but the time, the
 /// freshness and the tree's figures: the communities and their order
@@ -168,34 +194,28 @@ pub struct Outline {
     children: Vec<[u8; 16]>,
 }
 
-fn hash16(parts: &[&[u8]]) -> [u8; 16] {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&h.finalize()[..16]);
-    out
-}
-
 /// The outline of `figures` (as every node is sent them alike).
 pub fn outline(figures: &pb::Rollup) -> Outline {
     let children: &[pb::Node] = figures.tree.as_ref().map_or(&[], |t| &t.children);
-    let alike = alike(figures);
-    let mut shape_parts: Vec<Vec<u8>> = vec![prost::Message::encode_to_vec(&alike)];
-    shape_parts.push(vec![u8::from(figures.tree.is_some())]);
-    shape_parts.extend(figures.path.iter().map(|p| p.as_bytes().to_vec()));
-    for c in children {
-        shape_parts.push((c.level).to_le_bytes().to_vec());
-        shape_parts.push(c.id.as_bytes().to_vec());
+    let mut shape = Parts::default();
+    shape.add(&prost::Message::encode_to_vec(&alike(figures)));
+    shape.add(&[u8::from(figures.tree.is_some())]);
+    for p in &figures.path {
+        shape.add(p.as_bytes());
     }
-    let refs: Vec<&[u8]> = shape_parts.iter().map(Vec::as_slice).collect();
+    for c in children {
+        shape.add(&c.level.to_le_bytes());
+        shape.add(c.id.as_bytes());
+    }
     Outline {
-        shape: hash16(&refs),
+        shape: shape.finish(),
         children: children
             .iter()
-            .map(|c| hash16(&[&prost::Message::encode_to_vec(c)]))
+            .map(|c| {
+                let mut h = Parts::default();
+                h.add(&prost::Message::encode_to_vec(c));
+                h.finish()
+            })
             .collect(),
     }
 }
@@ -210,17 +230,9 @@ pub fn delta(
     now: &pb::Rollup,
     now_outline: &Outline,
 ) -> Option<spb::FiguresDelta> {
-    if base.shape != now_outline.shape || base.children.len() != now_outline.children.len() {
-        return None;
-    }
     let tree = now.tree.as_ref()?;
-    let changed = base
-        .children
-        .iter()
-        .zip(&now_outline.children)
-        .enumerate()
-        .filter(|(_, (a, b))| a != b)
-        .filter_map(|(i, _)| {
+    let changed = changed_children(base, now_outline)?
+        .filter_map(|i| {
             Some(spb::ChangedChild {
                 index: u32::try_from(i).ok()?,
                 node: Some(tree.children.get(i)?.clone()),
@@ -229,14 +241,28 @@ pub fn delta(
         .collect();
     Some(spb::FiguresDelta {
         base_tag: base_tag.to_string(),
-        root: Some(pb::Node {
-            children: Vec::new(),
-            ..clone_node_shallow(tree)
-        }),
+        root: Some(clone_node_shallow(tree)),
         changed,
     })
 }
 
+/// The places of the root's children whose figures differ from `base` to
+/// `now`; `None` when the shape changed.
+pub fn changed_children<'a>(
+    base: &'a Outline,
+    now: &'a Outline,
+) -> Option<impl Iterator<Item = usize> + 'a> {
+    (base.shape == now.shape && base.children.len() == now.children.len()).then(|| {
+        base.children
+            .iter()
+            .zip(&now.children)
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(i, _)| i)
+    })
+}
+
+/// A node without its children.
 fn clone_node_shallow(n: &pb::Node) -> pb::Node {
     pb::Node {
         level: n.level,

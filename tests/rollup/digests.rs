@@ -316,7 +316,7 @@ async fn a_digest_that_differs_at_the_same_heads_is_reported_as_a_mismatch() {
 /// the answer, carries the tag the coordinator holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_holding_the_current_figures_is_answered_without_them() {
-    use gridsync_proto::street_figures::{bring_up_to_date, figures_tag, stated_freshness};
+    use gridsync_proto::street_figures::{bring_up_to_answer, figures_tag};
     let Street {
         pki,
         dir: _cdir,
@@ -362,12 +362,7 @@ async fn a_node_holding_the_current_figures_is_answered_without_them() {
             .collect::<Vec<_>>(),
         [("c01", true), ("c02", true)]
     );
-    bring_up_to_date(
-        &mut held,
-        same.generated_at_ms,
-        stated_freshness(&same),
-        same.own.clone(),
-    );
+    bring_up_to_answer(&mut held, &same);
     assert!(
         held.stamps
             .iter()

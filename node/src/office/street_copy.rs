@@ -138,66 +138,60 @@ impl StreetCopy {
             return true;
         }
         self.load_summary(store);
-        let Some(held) = &mut self.summary else {
-            tracing::info!("the coordinator's answer is for figures this node does not hold");
-            return false;
+        // A delta applies to the figures it names, an unchanged answer to
+        // those it tags; either must be the figures held.
+        let base = answer
+            .delta
+            .as_ref()
+            .map_or(&answer.figures_tag, |d| &d.base_tag);
+        let Some(held) = self.summary.as_mut().filter(|held| held.tag == *base) else {
+            return self.refuse("it is for figures this node does not hold");
         };
-        if let Some(delta) = &answer.delta {
-            let mut next = held.rollup.clone();
-            let applied = if held.tag != delta.base_tag {
-                Err("it is for other figures than those held".to_string())
-            } else {
-                street_figures::apply_delta(&mut next, delta)
-            };
-            let checked = applied.and_then(|()| {
-                street_figures::bring_up_to_date(
-                    &mut next,
-                    answer.generated_at_ms,
-                    street_figures::stated_freshness(&answer),
-                    answer.own.clone(),
+        match &answer.delta {
+            Some(delta) => {
+                let mut next = held.rollup.clone();
+                let checked = street_figures::apply_delta(&mut next, delta).and_then(|()| {
+                    street_figures::bring_up_to_answer(&mut next, &answer);
+                    let made = street_figures::figures_tag(&next);
+                    (made == answer.figures_tag).then_some(()).ok_or_else(|| {
+                        format!(
+                            "its delta makes figures tagged {made}, not {}",
+                            answer.figures_tag
+                        )
+                    })
+                });
+                match checked {
+                    Ok(()) => {
+                        self.set_summary(store, next, Some(answer.figures_tag), received_ms);
+                        true
+                    }
+                    Err(e) => self.refuse(&e),
+                }
+            }
+            None => {
+                street_figures::bring_up_to_answer(&mut held.rollup, &answer);
+                held.received_ms = received_ms;
+                let text = stamped(
+                    received_ms,
+                    &hex::encode(prost::Message::encode_to_vec(&answer)),
                 );
-                let made = street_figures::figures_tag(&next);
-                if made == answer.figures_tag {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "the figures it makes are tagged {made}, not {}",
-                        answer.figures_tag
-                    ))
+                if let Err(e) = store.set_meta(STREET_SUMMARY_SEEN_KEY, &text) {
+                    tracing::warn!(error = %e, "could not keep the time of the street's figures");
                 }
-            });
-            return match checked {
-                Ok(()) => {
-                    self.set_summary(store, next, Some(answer.figures_tag), received_ms);
-                    true
-                }
-                Err(e) => {
-                    tracing::info!(error = %e, "the coordinator's delta of the street's figures does not apply; asking for them whole");
-                    held.tag.clear();
-                    false
-                }
-            };
+                true
+            }
         }
-        if held.tag != answer.figures_tag {
-            tracing::info!("the coordinator's answer is for figures this node does not hold");
+    }
+
+    /// An answer that cannot be taken (`why`): the tag held is dropped, so
+    /// that the next report states none and gets the figures whole. False,
+    /// for [`StreetCopy::take_answer`] to return.
+    fn refuse(&mut self, why: &str) -> bool {
+        tracing::info!(%why, "the coordinator's answer about the street's figures is not taken; asking for them whole");
+        if let Some(held) = &mut self.summary {
             held.tag.clear();
-            return false;
         }
-        let text = stamped(
-            received_ms,
-            &hex::encode(prost::Message::encode_to_vec(&answer)),
-        );
-        street_figures::bring_up_to_date(
-            &mut held.rollup,
-            answer.generated_at_ms,
-            street_figures::stated_freshness(&answer),
-            answer.own.clone(),
-        );
-        held.received_ms = received_ms;
-        if let Err(e) = store.set_meta(STREET_SUMMARY_SEEN_KEY, &text) {
-            tracing::warn!(error = %e, "could not keep the time of the street's figures");
-        }
-        true
+        false
     }
 
     /// The tag of the street's figures held; empty for none.
@@ -260,12 +254,7 @@ impl StreetCopy {
         {
             match seen_answer(rest) {
                 Some(seen) if seen.figures_tag == tag => {
-                    street_figures::bring_up_to_date(
-                        &mut rollup,
-                        seen.generated_at_ms,
-                        street_figures::stated_freshness(&seen),
-                        seen.own.clone(),
-                    );
+                    street_figures::bring_up_to_answer(&mut rollup, &seen);
                     received_ms = r;
                 }
                 Some(_) => tracing::warn!(

@@ -3,7 +3,6 @@
 //! measure them, whose code they share (`street_rollup`, `catchup`); and
 //! the `rollup` row's runs on the demo street with the built binaries.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use gridsync_core::access::Principal;
@@ -12,7 +11,7 @@ use gridsync_testkit::street::{Pki, operator_client};
 
 use crate::office_rows::until_synced;
 use crate::table::{Row, repeat, secs};
-use crate::{catchup, load, procs, street_rollup};
+use crate::{catchup, community, load, procs, street_rollup};
 
 /// Households per community of the demo street, and of the catch-up's.
 const HOUSEHOLDS: usize = 3_000;
@@ -110,18 +109,7 @@ fn households_of(db: &std::path::Path, community: &CommunityId) -> Vec<(String, 
     ];
     let (docs, _) = load::stored_bytes(db, &ids);
     let (loaded, _) = load::raw_load(&docs);
-    let view = CommunityView::read(&loaded[0], &loaded[1]);
-    let mut by: BTreeMap<&str, Vec<String>> = view
-        .households
-        .keys()
-        .map(|h| (h.as_str(), Vec::new()))
-        .collect();
-    for r in view.residents.values() {
-        if let Some(v) = by.get_mut(r.household_id.as_str()) {
-            v.push(r.id.clone());
-        }
-    }
-    by.into_iter().map(|(h, rs)| (h.to_string(), rs)).collect()
+    community::households_in(&CommunityView::read(&loaded[0], &loaded[1]))
 }
 
 /// The `rollup` row's runs on the demo street (6 communities and 1

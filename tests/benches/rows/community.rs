@@ -126,7 +126,11 @@ pub fn import_floor(rows: &[RawRow]) -> Duration {
 
 /// Every household of the office's view with its residents' ids.
 pub fn households(office: &Office) -> Vec<(String, Vec<String>)> {
-    let view = office.view();
+    households_in(office.view())
+}
+
+/// Every household of `view` with its residents' ids.
+pub fn households_in(view: &CommunityView) -> Vec<(String, Vec<String>)> {
     let mut by_household: std::collections::BTreeMap<&str, Vec<String>> = view
         .households
         .keys()
